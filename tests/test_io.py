@@ -1,0 +1,149 @@
+"""Image I/O and colour: OpenCV conventions reproduced, bad files named, nothing overwritten silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from crossfuse import io
+from tests.conftest import require_data
+
+RNG = np.random.default_rng(0)
+
+
+def _rgb(h: int = 23, w: int = 31) -> np.ndarray:
+    return RNG.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
+def test_rgb_round_trip_lossless(tmp_path: Path, ext: str) -> None:
+    img = _rgb()
+    p = io.write_image(tmp_path / f"a{ext}", img)
+    back = io.read_image(p)
+    assert back.dtype == np.uint8 and back.shape == img.shape
+    np.testing.assert_array_equal(back, img)
+
+
+def test_gray_stored_as_three_channels_reads_as_one(tmp_path: Path) -> None:
+    g = RNG.integers(0, 256, size=(10, 12), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "g.png"), np.dstack([g, g, g]))
+    out = io.read_image(tmp_path / "g.png")
+    assert out.shape == (10, 12)
+    np.testing.assert_array_equal(out, g)
+    assert io.read_image(tmp_path / "g.png", keep_channels=True).shape == (10, 12, 3)
+
+
+def test_alpha_dropped_and_channel_order_rgb(tmp_path: Path) -> None:
+    bgra = np.zeros((4, 5, 4), np.uint8)
+    bgra[..., 0] = 10  # B
+    bgra[..., 2] = 200  # R
+    bgra[..., 3] = 255
+    cv2.imwrite(str(tmp_path / "x.png"), bgra)
+    rgb = io.read_image(tmp_path / "x.png")
+    assert rgb.shape == (4, 5, 3)
+    assert rgb[0, 0].tolist() == [200, 0, 10]
+
+
+def test_sixteen_bit_round_trip(tmp_path: Path) -> None:
+    img = RNG.integers(0, 65536, size=(9, 7), dtype=np.uint16)
+    io.write_image(tmp_path / "t.png", img)
+    back = io.read_image(tmp_path / "t.png")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, img)
+    with pytest.raises(io.ImageError, match="16-bit output needs"):
+        io.write_image(tmp_path / "t.jpg", img)
+
+
+def test_float_write_rounds_and_clips(tmp_path: Path) -> None:
+    f = np.array([[-3.0, 0.49, 0.5, 1.5, 254.6, 300.0]])
+    io.write_image(tmp_path / "f.png", f)
+    back = io.read_image(tmp_path / "f.png")
+    # np.round is round-half-to-even: 0.5 -> 0, 1.5 -> 2; never truncation (254.6 -> 255)
+    assert back.tolist() == [[0, 0, 0, 2, 255, 255]]
+    io.write_image(tmp_path / "f16.png", f, bit_depth=16)
+    assert io.read_image(tmp_path / "f16.png").dtype == np.uint16
+
+
+def test_never_overwrites_unless_asked(tmp_path: Path) -> None:
+    p = io.write_image(tmp_path / "sub" / "dir" / "a.png", np.zeros((3, 3), np.uint8))
+    with pytest.raises(FileExistsError, match="a.png"):
+        io.write_image(p, np.ones((3, 3), np.uint8))
+    assert io.read_image(p).max() == 0
+    io.write_image(p, np.ones((3, 3), np.uint8), overwrite=True)
+    assert io.read_image(p).max() == 1
+    assert not list(p.parent.glob("*.part"))
+
+
+@pytest.mark.parametrize("content,match", [(b"", "empty file"), (b"not an image at all", "not a readable image")])
+def test_bad_files_are_named(tmp_path: Path, content: bytes, match: str) -> None:
+    p = tmp_path / "bad.png"
+    p.write_bytes(content)
+    with pytest.raises(io.ImageError, match=match) as err:
+        io.read_image(p)
+    assert "bad.png" in str(err.value)
+    with pytest.raises(io.ImageError, match="no such file"):
+        io.read_image(tmp_path / "missing.png")
+
+
+def test_ycrcb_matches_opencv_uint8() -> None:
+    img = _rgb(64, 64)
+    ours = io.rgb_to_ycrcb(img)
+    ref = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    assert np.abs(np.round(ours) - ref).max() <= 1.0
+    assert np.mean(np.abs(ours - ref)) < 0.3
+
+
+def test_ycrcb_matches_opencv_float01_and_inverts() -> None:
+    img = _rgb(32, 32).astype(np.float32) / 255
+    ours = io.rgb_to_ycrcb(img, scale=1.0)
+    ref = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    back = io.ycrcb_to_rgb(ours, scale=1.0)
+    np.testing.assert_allclose(back, img, atol=2e-3)
+    np.testing.assert_allclose(back, cv2.cvtColor(ref, cv2.COLOR_YCrCb2RGB), atol=1e-5)
+
+
+def test_gray_is_bgr2gray_plus_round() -> None:
+    img = _rgb(16, 16)
+    ref = np.round(cv2.cvtColor(img[:, :, ::-1].astype(np.float32), cv2.COLOR_BGR2GRAY))
+    np.testing.assert_array_equal(io.rgb_to_gray(img), ref)
+    # a gray pixel stays itself
+    g = np.full((2, 2, 3), 77, np.uint8)
+    assert np.all(io.rgb_to_gray(g) == 77)
+
+
+def test_pairing_by_stem_reports_missing_partner(tmp_path: Path) -> None:
+    for sub, names in {"ir": ["a.png", "b.png", "c.bmp"], "vi": ["a.jpg", "c.png", "d.png"]}.items():
+        for n in names:
+            io.write_image(tmp_path / sub / n, np.zeros((4, 4), np.uint8))
+    m = io.match_folders({"ir": tmp_path / "ir", "vi": tmp_path / "vi"})
+    assert [s for s, _ in m.items] == ["a", "c"]
+    assert any("b: no vi partner" in p and "ir/b.png" in p for p in m.problems)
+    assert any("d: no ir partner" in p for p in m.problems)
+    with pytest.raises(io.PairingError, match="unpaired files"):
+        io.match_folders({"ir": tmp_path / "ir", "vi": tmp_path / "vi"}, strict=True)
+    with pytest.raises(io.PairingError, match="not a folder"):
+        io.match_folders({"ir": tmp_path / "nope", "vi": tmp_path / "vi"})
+
+
+def test_size_mismatch_names_files_and_sizes(tmp_path: Path) -> None:
+    a, b = np.zeros((4, 6)), np.zeros((5, 6))
+    with pytest.raises(io.ImageError, match=r"ir.png is 6x4.*vi.png is 6x5"):
+        io.check_same_size({"ir": (Path("ir.png"), a), "vi": (Path("vi.png"), b)})
+    io.check_same_size({"ir": (Path("ir.png"), a), "vi": (Path("vi.png"), a)})
+
+
+def test_real_datasets_read_as_documented() -> None:
+    root = require_data()
+    tno = io.match_folders({"ir": root / "TNO" / "ir", "vi": root / "TNO" / "vi"}, strict=True)
+    assert len(tno.items) == 42
+    stem, files = tno.items[0]
+    ir, vi = io.read_image(files["ir"]), io.read_image(files["vi"])
+    assert ir.ndim == 2 and vi.ndim == 2 and ir.shape == vi.shape  # TNO is gray stored as 3 channels
+    rs = io.match_folders({"ir": root / "RoadScene" / "ir", "vi": root / "RoadScene" / "vi"}, strict=True)
+    assert len(rs.items) == 221
+    _, files = rs.items[0]
+    assert io.read_image(files["vi"]).ndim == 3 and io.read_image(files["ir"]).ndim == 2
