@@ -1,0 +1,236 @@
+"""VIFB toolkit metrics, part 2: the structural/perceptual indices (Qabf, Qcb, Qcv, SSIM).
+
+Reproduces ``metricsQabf.m``, ``metricsQcb.m``, ``metricsQcv.m`` and ``metricsSsim.m`` of the VIFB MATLAB toolkit
+(xingchenzhang/VIFB; Qcb and Qcv are Z. Liu's ``metricChenBlum.m`` / ``metricChen.m`` from
+zhengliu6699/imageFusionMetrics). Same conventions as :mod:`crossfuse.metrics.vifb_stats`: float64 arrays of 8-bit
+values, ``fn(F, A, B)`` with A = IR, B = VIS, colour dispatch by :func:`~crossfuse.metrics.vifb_stats.per_channel`.
+Porting notes: ``docs/metrics_vifb.md``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from crossfuse.metrics.vifb_stats import matlab_round, per_channel, rgb2gray
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _normalize1(x: np.ndarray) -> np.ndarray:
+    """Z. Liu's ``normalize1``: min-max rescale to 0..255, rounded half away from zero; an all-zero image is
+    returned as it is. A constant non-zero image (0/0 = NaN in MATLAB) is mapped to zeros here."""
+    lo, hi = float(x.min()), float(x.max())
+    if hi == lo:
+        return np.zeros_like(x) if lo != 0 else x
+    return matlab_round((x - lo) / (hi - lo) * 255)
+
+
+@lru_cache(maxsize=16)
+def _radius(h: int, w: int, su: float, sv: float) -> np.ndarray:
+    """``r = sqrt(u^2 + v^2)`` on MATLAB's ``freqspace([h, w], 'meshgrid')`` grid scaled by ``u*su, v*sv``,
+    returned *unshifted* (``ifftshift`` applied) so it multiplies ``fft2`` output directly."""
+    u = (np.arange(w) - w // 2) * (2.0 / w) * su
+    v = (np.arange(h) - h // 2) * (2.0 / h) * sv
+    r = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
+    r.setflags(write=False)
+    return np.fft.ifftshift(r)
+
+
+def _freq_filter(x: np.ndarray, transfer: np.ndarray) -> np.ndarray:
+    """``ifft2(ifftshift(fftshift(fft2(x)) .* S))`` with ``transfer = ifftshift(S)``; ``S`` is exactly
+    point-symmetric, so the result is real (MATLAB returns a real array there too)."""
+    return np.fft.ifft2(np.fft.fft2(x) * transfer).real
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray, fill: float) -> np.ndarray:
+    out = np.full(np.broadcast(num, den).shape, fill, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- Qabf
+
+
+_QABF_H1 = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
+_QABF_H3 = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel strength and orientation as in the .m: ``conv2(., h, 'same')`` (true convolution, zero padding),
+    ``atan(Sy / Sx)`` (not atan2) and ``pi/2`` where ``Sx == 0``."""
+    sx = ndimage.convolve(x, _QABF_H3, mode="constant", cval=0.0)
+    sy = ndimage.convolve(x, _QABF_H1, mode="constant", cval=0.0)
+    g = np.sqrt(sx * sx + sy * sy)
+    zero = sx == 0
+    ang = np.arctan(np.divide(sy, np.where(zero, 1.0, sx)))
+    ang[zero] = np.pi / 2
+    return g, ang
+
+
+def _qabf_edge_preservation(g_s: np.ndarray, a_s: np.ndarray, g_f: np.ndarray, a_f: np.ndarray) -> np.ndarray:
+    tg, kg, dg, ta, ka, da = 0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8
+    # relative strength: min/max ratio, but where the two strengths are *equal* the .m sets it to g_F itself
+    # (not 1) -- 0 where both are 0; kept.
+    rel = np.where(g_s > g_f, _safe_div(g_f, g_s, 0.0), np.where(g_s == g_f, g_f, _safe_div(g_s, g_f, 0.0)))
+    orient = 1.0 - np.abs(a_s - a_f) / (np.pi / 2)
+    return tg / (1.0 + np.exp(kg * (rel - dg))) * (ta / (1.0 + np.exp(ka * (orient - da))))
+
+
+def _qabf_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    # the .m casts to double, converts colour with rgb2gray on the double (no rounding) and scales by 255
+    # (255 * im2double of a double array) -- the factor only matters through the equal-strength quirk.
+    g1, a1 = _qabf_edges(255.0 * rgb2gray(s1, uint8=False))
+    g2, a2 = _qabf_edges(255.0 * rgb2gray(s2, uint8=False))
+    gf, af = _qabf_edges(255.0 * f)
+    den = float((g1 + g2).sum())
+    if den == 0:  # both sources constant: 0/0 in MATLAB; no source edge to preserve
+        return 0.0
+    num = (_qabf_edge_preservation(g1, a1, gf, af) * g1 + _qabf_edge_preservation(g2, a2, gf, af) * g2).sum()
+    return float(num / den)
+
+
+def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """``metricsQabf.m``: Xydeas-Petrovic Q^{AB/F} (Tg 0.9994, kg -15, Dg 0.5, Ta 0.9879, ka -22, Da 0.8), source
+    gradient magnitudes as weights; per channel, averaged. Higher is better, 1 at most."""
+    return per_channel(_qabf_1, fused, a, b)
+
+
+# ----------------------------------------------------------------------------------------------- SSIM
+
+
+@lru_cache(maxsize=1)
+def _ssim_window() -> np.ndarray:
+    """``fspecial('gaussian', 11, 1.5)`` normalised, as its 1-D separable factor."""
+    x = np.arange(-5, 6, dtype=np.float64)
+    g = np.exp(-(x * x) / (2 * 1.5**2))
+    return g / g.sum()
+
+
+def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``filter2(g * g', x, 'valid')`` for a symmetric separable window."""
+    r = len(g) // 2
+    y = ndimage.correlate1d(x, g, axis=0, mode="constant")
+    y = ndimage.correlate1d(y, g, axis=1, mode="constant")
+    return y[r:-r, r:-r]
+
+
+def _ssim_1(s: np.ndarray, f: np.ndarray) -> float:
+    g = _ssim_window()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_s, mu_f = _filter_valid(s, g), _filter_valid(f, g)
+    var_s = _filter_valid(s * s, g) - mu_s * mu_s
+    var_f = _filter_valid(f * f, g) - mu_f * mu_f
+    cov = _filter_valid(s * f, g) - mu_s * mu_f
+    num = (2 * mu_s * mu_f + c1) * (2 * cov + c2)
+    den = (mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)
+    return float((num / den).mean())
+
+
+def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """``metricsSsim.m``: ``SSIM(VI, F) + SSIM(IR, F)`` (so at most 2), Wang et al. with an 11x11 Gaussian window
+    (sigma 1.5), K = (0.01, 0.03), L = 255, 'valid' region, mean of the map; per channel, averaged.
+    Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded). Images need >= 11x11 pixels."""
+    if min(fused.shape[:2]) < 11:
+        raise ValueError(f"VIFB SSIM needs images of at least 11x11 pixels, got {fused.shape[:2]}")
+    return per_channel(lambda f, s1, s2: _ssim_1(rgb2gray(s1, uint8=True), f) + _ssim_1(rgb2gray(s2, uint8=True), f),
+                       fused, a, b)
+
+
+# ----------------------------------------------------------------------------------------------- Qcb
+
+
+@lru_cache(maxsize=2)
+def _gauss31(sigma: float) -> np.ndarray:
+    """1-D factor of Z. Liu's ``gaussian2d``: 31x31 on -15..15, ``exp(-(x^2+y^2)/(2 s^2)) / (2 pi s^2)``,
+    *not* normalised to sum 1 (the factor cancels in the contrast ratio; kept anyway)."""
+    x = np.arange(-15, 16, dtype=np.float64)
+    return np.exp(-(x * x) / (2 * sigma * sigma)) / np.sqrt(2 * np.pi * sigma * sigma)
+
+
+def _filter_same_zero(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``filter2(g * g', x, 'same')`` (zero padding) for a symmetric separable kernel."""
+    y = ndimage.correlate1d(x, g, axis=0, mode="constant", cval=0.0)
+    return ndimage.correlate1d(y, g, axis=1, mode="constant", cval=0.0)
+
+
+def _qcb_contrast(x: np.ndarray) -> np.ndarray:
+    """Local band-limited contrast ``|G2-filtered... |``: ``abs(filter2(G_s2, x) ./ filter2(G_s4, x) - 1)`` then the
+    masking response ``C^3 / (C^2 + 1e-4)`` (k = h = 1, p = 3, q = 2, Z = 1e-4). Where the wide filter gives
+    exactly 0 (e.g. an all-zero image) the contrast is taken as 0 (MATLAB: 0/0 = NaN)."""
+    num, den = _filter_same_zero(x, _gauss31(2.0)), _filter_same_zero(x, _gauss31(4.0))
+    c = np.abs(_safe_div(num, den, 1.0) - 1.0)
+    return c**3 / (c * c + 1e-4)
+
+
+def _qcb_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)  # MATLAB would error here (documented)
+    h, w = f.shape
+    r = _radius(h, w, w / 30.0, h / 30.0)
+    csf = np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2))  # DoG contrast sensitivity
+    c1, c2, cf = (_qcb_contrast(_freq_filter(_normalize1(x), csf)) for x in (s1, s2, f))
+    # contrast preservation: the smaller over the larger response (1 where both are 0)
+    q1f = np.where(c1 < cf, _safe_div(c1, cf, 1.0), _safe_div(cf, c1, 1.0))
+    q2f = np.where(c2 < cf, _safe_div(c2, cf, 1.0), _safe_div(cf, c2, 1.0))
+    # saliency weights (equal where both source responses are 0)
+    w_den = c1 * c1 + c2 * c2
+    lam1 = _safe_div(c1 * c1, w_den, 0.5)
+    lam2 = _safe_div(c2 * c2, w_den, 0.5)
+    return float((lam1 * q1f + lam2 * q2f).mean())
+
+
+def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """``metricsQcb.m`` (Chen-Blum): images min-max normalised to 0..255 and rounded, filtered by a DoG contrast
+    sensitivity function in the frequency domain (``freqspace`` grid scaled by W/30, H/30; f0 15.3870,
+    f1 1.3456, a 0.7622), local contrast from 31x31 Gaussians (sigma 2 and 4, 'same' with zero padding),
+    contrast preservation weighted by source saliency; per channel, averaged. Higher is better."""
+    return per_channel(_qcb_1, fused, a, b)
+
+
+# ----------------------------------------------------------------------------------------------- Qcv
+
+_QCV_SX = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+_QCV_WIN = 16
+_QCV_ALPHA = 5
+
+
+def _block_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """``blkproc(x, [n n], [0 0], @(b) sum(b(:)))``: blkproc zero-pads the array to a multiple of the block size."""
+    h, w = x.shape
+    hp, wp = -(-h // n) * n, -(-w // n) * n
+    padded = np.zeros((hp, wp), dtype=np.float64)
+    padded[:h, :w] = x
+    return padded.reshape(hp // n, n, wp // n, n).sum(axis=(1, 3))
+
+
+def _qcv_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)  # MATLAB would error here (documented)
+    s1, s2, f = _normalize1(s1), _normalize1(s2), _normalize1(f)
+
+    def strength(x: np.ndarray) -> np.ndarray:  # filter2 (correlation), 'same', zero padding
+        gx = ndimage.correlate(x, _QCV_SX, mode="constant", cval=0.0)
+        gy = ndimage.correlate(x, _QCV_SX.T, mode="constant", cval=0.0)
+        return np.sqrt(gx * gx + gy * gy)
+
+    lam1 = _block_sum(strength(s1) ** _QCV_ALPHA, _QCV_WIN)
+    lam2 = _block_sum(strength(s2) ** _QCV_ALPHA, _QCV_WIN)
+    h, w = f.shape
+    r = _radius(h, w, w / 8.0, h / 8.0)
+    mannos = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))  # Mannos-Sakrison CSF (the one used)
+    # blkproc of mean2(x.^2): the zero padding of partial blocks counts in the mean (sum / 256)
+    d1 = _block_sum(_freq_filter(s1 - f, mannos) ** 2, _QCV_WIN) / _QCV_WIN**2
+    d2 = _block_sum(_freq_filter(s2 - f, mannos) ** 2, _QCV_WIN) / _QCV_WIN**2
+    den = float((lam1 + lam2).sum())
+    if den == 0:  # both sources flat: 0/0 in MATLAB; weigh the two sources equally instead
+        return float((d1 + d2).mean() / 2)
+    return float((lam1 * d1 + lam2 * d2).sum() / den)
+
+
+def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """``metricsQcv.m`` (Chen-Varshney): images min-max normalised to 0..255 and rounded; regional saliency =
+    16x16 block sums of (Sobel strength)^5; regional distortion = 16x16 block means of the squared
+    Mannos-Sakrison-CSF-filtered difference (``freqspace`` grid scaled by W/8, H/8); the saliency-weighted mean
+    distortion; per channel, averaged. Lower is better, 0 for a fused image equal to both sources."""
+    return per_channel(_qcv_1, fused, a, b)
