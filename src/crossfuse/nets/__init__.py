@@ -15,16 +15,10 @@ from collections.abc import Callable
 from torch import nn
 
 from crossfuse.nets import fast as _fast
-
-
-def _paper(**kwargs) -> nn.Module:
-    from crossfuse.nets import paper as _paper_mod  # heavy module, imported on first use
-
-    return _paper_mod.PaperNet(**kwargs)
-
+from crossfuse.nets import paper as _paper
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    "paper": _paper,
+    "paper": _paper.paper,
     "fast": _fast.fast,
     "fast-s": _fast.fast_s,
 }
