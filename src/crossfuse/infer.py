@@ -1,0 +1,512 @@
+"""Fusion inference on NumPy images: :func:`fuse` and the :class:`Fuser` that keeps a model loaded.
+
+Conventions (see docs/fuse.md):
+
+* **Inputs.** ``ir``: ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` (3 channels are reduced to BT.601 luma);
+  ``vis``: ``(H, W)`` gray or ``(H, W, 3)`` RGB. Dtypes ``uint8``, ``uint16`` or float (float is on the 0-255
+  scale, as everywhere in crossfuse). Both must have the same height and width.
+* **Visible scaling.** uint8 / 255, uint16 / 65535, float / 255 (then clipped to [0, 1]).
+* **IR scaling** (``ir_window``, see :func:`resolve_ir_window`): ``"auto"`` (default) keeps 8-bit and 0-255 float IR
+  as they are (``/ 255``) and maps **16-bit radiometric IR** (and float IR outside 0-255, e.g. kelvin) through the
+  percentile window 0.5-99.5 %; ``"full"`` (the dtype's whole range), ``"minmax"``, ``"p<LO>,<HI>"``
+  (percentiles) and ``"fixed:<LO>,<HI>"`` (raw values) choose explicitly. Values outside the window clip to 0 / 1.
+  For video, the window is computed once (:func:`resolve_ir_window` on the first frame) and kept for the clip.
+* **Colour** (METHOD.md, "Everything runs on one luminance channel"): a colour visible image is converted to YCrCb
+  (BT.601 full range, :func:`crossfuse.io.rgb_to_ycrcb`); the network fuses Y with IR; the visible Cr/Cb are put
+  back (:func:`crossfuse.io.ycrcb_to_rgb`). Gray in -> gray out, RGB in -> RGB out (``gray=True``: fused Y only).
+* **Output dtype** = the visible input's dtype unless ``dtype`` is given: integers are rounded and clipped (never
+  truncated); float output is float32 on the 0-255 scale, clipped to [0, 255].
+* **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
+  to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
+* **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
+  output has the input's size exactly. Large frames are fused in overlapping tiles blended with raised-cosine
+  weights (:mod:`crossfuse.tiling`); the tile size comes from the memory budget ``max_memory`` unless ``tile`` is
+  given. On a GPU an out-of-memory error falls back to smaller tiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossfuse import io as cio
+from crossfuse.tiling import count_tiles, run_padded, run_tiled
+
+DEFAULT_MAX_MEMORY = "1GB"
+DEFAULT_OVERLAP = 128
+TILE_ALIGN = 32  # tile starts on multiples of this (>= the total stride of the shipped networks)
+DEFAULT_IR_PERCENTILES = (0.5, 99.5)
+_IMAGE_BYTES_PER_PIXEL = 24  # our own float32 planes per pixel while fusing (ir, y, accumulators, output)
+_STRIP = 256  # rows per strip for colour conversion (bounds temporaries on huge frames)
+
+
+# --------------------------------------------------------------------------------------------------- parsing
+
+
+def parse_memory(spec: str | int | float) -> int:
+    """``"1.5GB"``, ``"800MB"``, ``"512M"``, ``2**30`` -> bytes (binary units: 1 GB = 2**30 bytes)."""
+    if isinstance(spec, (int, float)):
+        if spec <= 0:
+            raise ValueError(f"memory budget must be positive, got {spec}")
+        return int(spec)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(spec).lower())
+    if not m:
+        raise ValueError(f"cannot read memory size {spec!r} (use e.g. 1.5GB, 800MB)")
+    value = float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " ")
+    if value <= 0:
+        raise ValueError(f"memory budget must be positive, got {spec!r}")
+    return int(value)
+
+
+def parse_ir_window(spec: str | tuple[float, float] | None) -> tuple[str, tuple[float, float] | None]:
+    """Parse an IR window spec into ``(kind, values)``; kinds: auto, full, minmax, percentile, fixed.
+
+    Accepted: ``"auto"``, ``"full"``, ``"minmax"``, ``"p0.5,99.5"`` / ``"percentile:0.5,99.5"``,
+    ``"fixed:LO,HI"``, or a ``(lo, hi)`` tuple (fixed raw values).
+    """
+    if spec is None:
+        return "auto", None
+    if isinstance(spec, (tuple, list)):
+        lo, hi = (float(v) for v in spec)
+        kind, vals = "fixed", (lo, hi)
+    else:
+        s = str(spec).strip().lower()
+        if s in ("auto", "full", "minmax"):
+            return s, None
+        m = re.fullmatch(r"(p|percentile:|fixed:)\s*([-+0-9.e]+)\s*,\s*([-+0-9.e]+)", s)
+        if not m:
+            raise ValueError(f"cannot read IR window {spec!r}; use auto, full, minmax, p0.5,99.5 or fixed:LO,HI")
+        kind = "fixed" if m.group(1) == "fixed:" else "percentile"
+        try:
+            vals = (float(m.group(2)), float(m.group(3)))
+        except ValueError:
+            raise ValueError(f"cannot read the numbers of IR window {spec!r}") from None
+    lo, hi = vals
+    if not lo < hi:
+        raise ValueError(f"IR window {spec!r}: low ({lo}) must be below high ({hi})")
+    if kind == "percentile" and not (0.0 <= lo and hi <= 100.0):
+        raise ValueError(f"IR window {spec!r}: percentiles must lie in [0, 100]")
+    return kind, vals
+
+
+def _subsample(x: np.ndarray, max_pixels: int = 1 << 20) -> np.ndarray:
+    step = max(1, int(math.ceil(math.sqrt(x.size / max_pixels))))
+    return x[::step, ::step]
+
+
+def resolve_ir_window(ir: np.ndarray, spec: str | tuple[float, float] | None = "auto") -> tuple[float, float]:
+    """The raw-value window ``(lo, hi)`` that maps ``ir`` to [0, 1] under ``spec`` (see the module docstring).
+
+    Percentiles are taken on an evenly strided subsample of at most ~1 M pixels (exact for smaller frames).
+    A flat frame (``lo == hi``) gets ``hi = lo + 1``.
+    """
+    kind, vals = parse_ir_window(spec)
+    stored = np.asarray(ir).dtype
+    plane = _ir_plane(ir)
+    if kind == "auto":
+        if stored == np.uint16 or (stored.kind == "f" and (plane.min() < 0 or plane.max() > 255)):
+            kind, vals = "percentile", DEFAULT_IR_PERCENTILES
+        else:
+            kind = "full"
+    if kind == "full":
+        lo, hi = 0.0, 65535.0 if stored == np.uint16 else 255.0
+    elif kind == "fixed":
+        lo, hi = vals  # type: ignore[misc]
+    elif kind == "minmax":
+        lo, hi = float(plane.min()), float(plane.max())
+    else:
+        lo, hi = (float(v) for v in np.percentile(_subsample(plane), vals))
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------------------------------- arrays
+
+
+def _ir_plane(ir: np.ndarray) -> np.ndarray:
+    ir = np.asarray(ir)
+    if ir.ndim == 3 and ir.shape[2] == 1:
+        ir = ir[:, :, 0]
+    if ir.ndim == 3 and ir.shape[2] == 3:
+        if cio._channels_equal(ir):
+            return ir[:, :, 0]
+        ycc = cio.rgb_to_ycrcb(ir, scale=1.0)[..., 0]  # BT.601 luma, same units as the input
+        return ycc
+    if ir.ndim != 2:
+        raise ValueError(f"IR image must be (H, W), (H, W, 1) or (H, W, 3), got shape {ir.shape}")
+    return ir
+
+
+def _check_dtype(img: np.ndarray, name: str) -> None:
+    if not (img.dtype in (np.uint8, np.uint16) or img.dtype.kind == "f"):
+        raise ValueError(f"{name} image must be uint8, uint16 or float, got {img.dtype}")
+
+
+def normalize_ir(ir: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """IR -> float32 (H, W) in [0, 1]: ``(ir - lo) / (hi - lo)``, clipped."""
+    lo, hi = window
+    plane = _ir_plane(ir).astype(np.float32)
+    plane -= np.float32(lo)
+    plane *= np.float32(1.0 / (hi - lo))
+    return np.clip(plane, 0.0, 1.0, out=plane)
+
+
+def vis_scale(vis: np.ndarray) -> float:
+    """Full-scale value of a visible image: 255 (uint8, float), 65535 (uint16)."""
+    return 65535.0 if vis.dtype == np.uint16 else 255.0
+
+
+def _vis_unit(vis: np.ndarray, rows: slice) -> np.ndarray:
+    return np.clip(vis[rows].astype(np.float32) / np.float32(vis_scale(vis)), 0.0, 1.0)
+
+
+def visible_y(vis: np.ndarray) -> np.ndarray:
+    """Visible luma Y (BT.601, :func:`crossfuse.io.rgb_to_ycrcb`) as float32 (H, W) in [0, 1]; gray as it is."""
+    out = np.empty(vis.shape[:2], dtype=np.float32)
+    for r0 in range(0, vis.shape[0], _STRIP):
+        rows = slice(r0, r0 + _STRIP)
+        v = _vis_unit(vis, rows)
+        out[rows] = cio.rgb_to_ycrcb(v, scale=1.0)[..., 0] if v.ndim == 3 else v
+    return out
+
+
+def _finish(fused_y: np.ndarray, vis: np.ndarray, *, gray: bool, dtype: np.dtype) -> np.ndarray:
+    """Fused Y in [0, 1] (+ visible chroma unless gray) -> output array of ``dtype``, strip by strip."""
+    colour = vis.ndim == 3 and not gray
+    out = np.empty(vis.shape[:2] + ((3,) if colour else ()), dtype=dtype)
+    for r0 in range(0, vis.shape[0], _STRIP):
+        rows = slice(r0, r0 + _STRIP)
+        y = fused_y[rows]
+        if colour:
+            ycc = cio.rgb_to_ycrcb(_vis_unit(vis, rows), scale=1.0)
+            ycc[..., 0] = y
+            val = np.clip(cio.ycrcb_to_rgb(ycc, scale=1.0), 0.0, 1.0)
+        else:
+            val = y
+        if dtype == np.uint8:
+            out[rows] = np.clip(np.round(val * 255.0), 0, 255)
+        elif dtype == np.uint16:
+            out[rows] = np.clip(np.round(val * 65535.0), 0, 65535)
+        else:
+            out[rows] = val * 255.0
+    return out
+
+
+def _out_dtype(vis: np.ndarray, dtype: Any) -> np.dtype:
+    if dtype is None:
+        return np.dtype(vis.dtype) if vis.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+    d = np.dtype(dtype)
+    if d not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"output dtype must be uint8, uint16 or float32, got {d}")
+    return d
+
+
+def stretch_window(fused_y: np.ndarray) -> tuple[float, float]:
+    """Min and max of a fused Y plane: the window ``stretch=True`` maps to [0, 1]."""
+    return float(fused_y.min()), float(fused_y.max())
+
+
+def apply_stretch(fused_y: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    lo, hi = window
+    if hi <= lo:
+        return fused_y
+    return np.clip((fused_y - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------- device
+
+
+def resolve_device(device: str | None) -> str:
+    """``"auto"`` -> cuda if available, else mps, else cpu; other names are checked."""
+    import torch
+
+    d = (device or "auto").lower()
+    if d == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    kind = d.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} requested but MPS is not available (use --device cpu)")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    return d
+
+
+class TorchBackend:
+    """Runs an ``nn.Module`` fusion network on ``(H, W)`` float32 planes; autocast fp16/bf16 on GPUs."""
+
+    def __init__(self, model: Any, device: str = "cpu", precision: str = "auto") -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.pad_multiple = int(getattr(model, "pad_multiple", 1))
+        p = (precision or "auto").lower()
+        if p == "auto":
+            p = "fp32" if self.device.type == "cpu" else "fp16"
+        dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+        if p not in dtypes:
+            raise ValueError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
+        if p != "fp32" and self.device.type == "cpu":
+            raise ValueError(f"precision {p} is for GPUs; use fp32 on the CPU")
+        self.precision, self._amp_dtype = p, dtypes[p]
+        self._bpp: float | None = None
+
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        a = torch.from_numpy(np.ascontiguousarray(ir, dtype=np.float32))[None, None].to(self.device)
+        b = torch.from_numpy(np.ascontiguousarray(vis_y, dtype=np.float32))[None, None].to(self.device)
+        with torch.inference_mode():
+            if self._amp_dtype is not None:
+                with torch.autocast(self.device.type, dtype=self._amp_dtype):
+                    out = self.model(a, b)
+            else:
+                out = self.model(a, b)
+        return out[0, 0].float().cpu().numpy()
+
+    def bytes_per_pixel(self) -> float:
+        """Working memory of one forward pass per input pixel (see :func:`estimate_bytes_per_pixel`)."""
+        if self._bpp is None:
+            self._bpp = estimate_bytes_per_pixel(self.model, self.pad_multiple)
+        return self._bpp
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+    def free_cache(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.empty_cache()
+
+
+def estimate_bytes_per_pixel(model: Any, pad_multiple: int = 1, probe: int = 128) -> float:
+    """Upper bound of a network's forward-pass memory per pixel, measured once on a ``probe``² input on the CPU.
+
+    A network may state it (attribute ``bytes_per_pixel``). Otherwise every leaf module's output is summed (no
+    tensor is assumed to be freed: an over-estimate for deep nets, which only makes tiles smaller), plus 25 %
+    for functional temporaries (concatenations, interpolations) the hooks cannot see.
+    """
+    import torch
+
+    stated = getattr(model, "bytes_per_pixel", None)
+    if stated:
+        return float(stated)
+    side = int(math.ceil(probe / pad_multiple) * pad_multiple)
+    total = 0
+
+    def hook(_m: Any, _i: Any, out: Any) -> None:
+        nonlocal total
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * 4  # counted as float32 whatever the autocast dtype
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        p = next(model.parameters(), None)
+        dev = p.device if p is not None else torch.device("cpu")
+        x = torch.full((1, 1, side, side), 0.5, device=dev)
+        with torch.inference_mode():
+            model(x, x)
+    finally:
+        for h in handles:
+            h.remove()
+    return 1.25 * total / (side * side) + 16.0
+
+
+# --------------------------------------------------------------------------------------------------- Fuser
+
+
+class Fuser:
+    """A loaded fusion model plus the inference policy (device, precision, tiling, IR window, stretching).
+
+    Args:
+        model: a model name for :func:`crossfuse.models.load_model` (default: ``crossfuse.models.DEFAULT_MODEL``),
+            an ``nn.Module`` following the network contract (``forward(ir, vis_y)``, ``pad_multiple``), or a path
+            to an ``.onnx`` file (implies ``backend="onnx"``).
+        device: ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``.
+        precision: ``auto`` (fp16 on GPUs, fp32 on the CPU) | ``fp32`` | ``fp16`` | ``bf16``.
+        backend: ``torch`` or ``onnx`` (onnxruntime; a torch model is exported in memory first).
+        tile, overlap: force tiled inference with this tile size / overlap (pixels); ``tile=None`` chooses from
+            ``max_memory`` (no tiles when the whole frame fits).
+        max_memory: working-memory budget of one call (images + network activations), e.g. ``"1.5GB"``.
+        ir_window: IR scaling rule (module docstring); stretch: min-max stretch the fused Y (off by default).
+    """
+
+    def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
+                 backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
+                 max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False) -> None:
+        self.model_name, self.runner = _make_runner(model, device, precision, backend)
+        self.backend = "onnx" if type(self.runner).__name__ == "OnnxBackend" else "torch"
+        self.tile, self.overlap = tile, int(overlap)
+        if tile is not None and int(tile) < 16:
+            raise ValueError(f"tile size must be at least 16 pixels, got {tile}")
+        if self.overlap < 0:
+            raise ValueError(f"overlap must be >= 0, got {overlap}")
+        self.max_memory = parse_memory(max_memory)
+        parse_ir_window(ir_window)  # validate early
+        self.ir_window, self.stretch = ir_window, stretch
+        self.last_tiles = 0  # tiles used by the last call (0 = whole frame at once)
+
+    @property
+    def pad_multiple(self) -> int:
+        return self.runner.pad_multiple
+
+    def plan_tile(self, h: int, w: int) -> int | None:
+        """The tile size for an ``h`` x ``w`` frame: ``None`` (whole frame) when it fits ``max_memory``."""
+        if self.tile is not None:
+            if self.tile >= max(h, w):
+                return None
+            if self.tile <= self.overlap + self.align:
+                raise ValueError(f"tile ({self.tile}) must exceed overlap + {self.align} ({self.overlap + self.align})")
+            return int(self.tile)
+        budget = self.max_memory - _IMAGE_BYTES_PER_PIXEL * h * w
+        bpp = self.runner.bytes_per_pixel()
+        if bpp * h * w <= budget:
+            return None
+        budget = max(budget, 64 * 2**20)
+        side = int(math.sqrt(budget / bpp))
+        a = self.align
+        side = max(side, 2 * (self.overlap + a), 128)
+        return side // a * a
+
+    @property
+    def align(self) -> int:
+        """Tile starts are multiples of this: lcm of :data:`TILE_ALIGN` and the network's ``pad_multiple``."""
+        return math.lcm(TILE_ALIGN, self.pad_multiple)
+
+    def fuse_planes(self, ir01: np.ndarray, y01: np.ndarray) -> np.ndarray:
+        """Fuse float32 (H, W) planes in [0, 1] -> fused Y (H, W) float32 in [0, 1] (padding/tiling handled)."""
+        if ir01.shape != y01.shape or ir01.ndim != 2:
+            raise ValueError(f"IR and visible planes must be equal (H, W) arrays, got {ir01.shape}, {y01.shape}")
+        h, w = ir01.shape
+        tile = self.plan_tile(h, w)
+        while True:
+            try:
+                self.last_tiles = 0 if tile is None else count_tiles(h, w, tile, self.overlap, self.align)
+                if tile is None:
+                    out = run_padded(self.runner, ir01, y01, self.pad_multiple)
+                else:
+                    out = run_tiled(self.runner, ir01, y01, tile=tile, overlap=self.overlap,
+                                    multiple=self.pad_multiple, align=self.align)
+                return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+            except RuntimeError as exc:  # GPU out of memory -> smaller tiles
+                if not (getattr(self.runner, "device", None) is not None and self.runner.device.type != "cpu"
+                        and self.runner.is_oom(exc)):
+                    raise
+                self.runner.free_cache()
+                tile = (max(h, w) if tile is None else tile) // 2 // self.align * self.align
+                if tile < max(128, 2 * (self.overlap + self.align)):
+                    raise RuntimeError(f"out of GPU memory even with {tile * 2}-pixel tiles") from exc
+
+    def __call__(self, ir: np.ndarray, vis: np.ndarray, **kwargs: Any) -> np.ndarray:
+        return self.fuse(ir, vis, **kwargs)
+
+    def fuse(self, ir: np.ndarray, vis: np.ndarray, *, gray: bool = False, dtype: Any = None,
+             ir_window: Any = None, stretch: bool | tuple[float, float] | None = None) -> np.ndarray:
+        """Fuse one registered pair of NumPy images; see the module docstring for the conventions.
+
+        ``ir_window``: a spec or a resolved ``(lo, hi)`` (overrides the Fuser's); ``stretch``: ``True`` (min-max
+        of this image), a fixed ``(lo, hi)`` window on the fused Y in [0, 1] (used for video), or ``False``.
+        """
+        ir, vis = np.asarray(ir), np.asarray(vis)
+        _check_dtype(ir, "IR")
+        _check_dtype(vis, "visible")
+        if vis.ndim == 3 and vis.shape[2] == 1:
+            vis = vis[:, :, 0]
+        if not (vis.ndim == 2 or (vis.ndim == 3 and vis.shape[2] == 3)):
+            raise ValueError(f"visible image must be (H, W) gray or (H, W, 3) RGB, got shape {vis.shape}")
+        if ir.shape[:2] != vis.shape[:2]:
+            raise ValueError(f"IR is {ir.shape[1]}x{ir.shape[0]} but visible is {vis.shape[1]}x{vis.shape[0]} "
+                             "(W x H); the pair must be registered and the same size")
+        if min(vis.shape[:2]) < 1:
+            raise ValueError(f"empty image of shape {vis.shape}")
+        out_dtype = _out_dtype(vis, dtype)
+        spec = self.ir_window if ir_window is None else ir_window
+        window = resolve_ir_window(ir, spec)
+        fused = self.fuse_planes(normalize_ir(ir, window), visible_y(vis))
+        st = self.stretch if stretch is None else stretch
+        if st is True:
+            fused = apply_stretch(fused, stretch_window(fused))
+        elif isinstance(st, (tuple, list)):
+            fused = apply_stretch(fused, (float(st[0]), float(st[1])))
+        return _finish(fused, vis, gray=gray, dtype=out_dtype)
+
+    def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> np.ndarray:
+        """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
+        window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
+        return self.fuse_planes(normalize_ir(ir, window), visible_y(np.asarray(vis)))
+
+
+def _make_runner(model: Any, device: str, precision: str, backend: str) -> tuple[str, Any]:
+    backend = (backend or "torch").lower()
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"unknown backend {backend!r}; use torch or onnx")
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
+        from crossfuse.export import OnnxBackend
+
+        return Path(model).name, OnnxBackend(model, device=device)
+    if model is None or isinstance(model, str):
+        from crossfuse import models
+
+        name = model or models.DEFAULT_MODEL
+        dev = resolve_device(device)
+        module = models.load_model(name, device="cpu" if backend == "onnx" else dev)
+    else:
+        name, module = type(model).__name__, model
+        dev = resolve_device(device)
+    if backend == "onnx":
+        from crossfuse.export import OnnxBackend, export_onnx_bytes
+
+        module = module.to("cpu").eval()
+        runner = OnnxBackend(export_onnx_bytes(module), device=dev,
+                             pad_multiple=int(getattr(module, "pad_multiple", 1)))
+        runner.bytes_per_pixel = lambda: estimate_bytes_per_pixel(module, runner.pad_multiple)  # type: ignore
+        return name, runner
+    return name, TorchBackend(module, dev, precision)
+
+
+def fuse(ir: np.ndarray, vis: np.ndarray, model: Any = None, **kwargs: Any) -> np.ndarray:
+    """Fuse one pair with a one-off :class:`Fuser` (use a Fuser for repeated calls).
+
+    Keyword arguments go to :class:`Fuser` (device, precision, backend, tile, overlap, max_memory, ir_window,
+    stretch) or to :meth:`Fuser.fuse` (gray, dtype).
+    """
+    call_keys = {"gray", "dtype"}
+    call = {k: kwargs.pop(k) for k in list(kwargs) if k in call_keys}
+    return Fuser(model, **kwargs).fuse(ir, vis, **call)
+
+
+# --------------------------------------------------------------------------------------------------- files
+
+
+def read_pair(ir_path: str | os.PathLike, vi_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a pair of files; :class:`crossfuse.io.ImageError` names the file for unreadable or mismatched ones."""
+    ir = cio.read_image(ir_path)
+    vi = cio.read_image(vi_path)
+    cio.check_same_size({"ir": (Path(ir_path), ir), "vi": (Path(vi_path), vi)})
+    return ir, vi
+
+
+def fuse_file(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLike, out_path: str | os.PathLike,
+              *, gray: bool = False, bit_depth: int | None = None, overwrite: bool = False) -> Path:
+    """Read, fuse and atomically write one pair. ``bit_depth`` defaults to the visible file's (8 or 16)."""
+    ir, vi = read_pair(ir_path, vi_path)
+    depth = bit_depth or (16 if vi.dtype == np.uint16 else 8)
+    fused = fuser.fuse(ir, vi, gray=gray, dtype=np.uint16 if depth == 16 else np.uint8)
+    return cio.write_image(out_path, fused, overwrite=overwrite)
+
+
+__all__ = ["Fuser", "fuse", "fuse_file", "read_pair", "parse_memory", "parse_ir_window", "resolve_ir_window",
+           "normalize_ir", "visible_y", "resolve_device", "TorchBackend", "estimate_bytes_per_pixel"]
