@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
-from scipy import ndimage
+from scipy import fft as sfft
 
-from crossfuse.metrics.vifb_stats import matlab_round, per_channel, rgb2gray
+from crossfuse.metrics.vifb_stats import per_channel, rgb2gray
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -25,24 +26,53 @@ def _normalize1(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     if hi == lo:
         return np.zeros_like(x) if lo != 0 else x
-    return matlab_round((x - lo) / (hi - lo) * 255)
+    return np.floor((x - lo) / (hi - lo) * 255 + 0.5)  # MATLAB round of values >= 0
 
 
-@lru_cache(maxsize=16)
 def _radius(h: int, w: int, su: float, sv: float) -> np.ndarray:
     """``r = sqrt(u^2 + v^2)`` on MATLAB's ``freqspace([h, w], 'meshgrid')`` grid scaled by ``u*su, v*sv``,
     returned *unshifted* (``ifftshift`` applied) so it multiplies ``fft2`` output directly."""
     u = (np.arange(w) - w // 2) * (2.0 / w) * su
     v = (np.arange(h) - h // 2) * (2.0 / h) * sv
-    r = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
-    r.setflags(write=False)
-    return np.fft.ifftshift(r)
+    return np.fft.ifftshift(np.sqrt(u[None, :] ** 2 + v[:, None] ** 2))
+
+
+@lru_cache(maxsize=8)
+def _qcb_csf(h: int, w: int) -> np.ndarray:
+    """Chen-Blum's DoG contrast sensitivity function (f0 15.3870, f1 1.3456, a 0.7622) on the ``freqspace`` grid
+    scaled by W/30, H/30."""
+    r = _radius(h, w, w / 30.0, h / 30.0)
+    csf = np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2))
+    csf.setflags(write=False)
+    return csf
+
+
+@lru_cache(maxsize=8)
+def _qcv_csf(h: int, w: int) -> np.ndarray:
+    """Mannos-Sakrison CSF ``2.6 (0.0192 + 0.144 r) exp(-(0.144 r)^1.1)`` on the ``freqspace`` grid scaled by
+    W/8, H/8 (the .m also builds Daly's and Ahumada's filters but uses this one)."""
+    r = _radius(h, w, w / 8.0, h / 8.0)
+    csf = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))
+    csf.setflags(write=False)
+    return csf
 
 
 def _freq_filter(x: np.ndarray, transfer: np.ndarray) -> np.ndarray:
-    """``ifft2(ifftshift(fftshift(fft2(x)) .* S))`` with ``transfer = ifftshift(S)``; ``S`` is exactly
-    point-symmetric, so the result is real (MATLAB returns a real array there too)."""
-    return np.fft.ifft2(np.fft.fft2(x) * transfer).real
+    """``ifft2(ifftshift(fftshift(fft2(x)) .* S))`` with ``transfer = ifftshift(S)``. ``S`` is exactly
+    point-symmetric, so the result is real (MATLAB returns a real array there too) and the half spectrum of a
+    real FFT suffices."""
+    half = transfer[:, : x.shape[1] // 2 + 1]
+    return sfft.irfft2(sfft.rfft2(x) * half, s=x.shape)
+
+
+def _correlate(x: np.ndarray, kernel: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """MATLAB ``filter2(kernel, x, 'same')`` (correlation; zero padding with the default border)."""
+    return cv2.filter2D(np.ascontiguousarray(x), cv2.CV_64F, kernel, borderType=border)
+
+
+def _correlate_sep(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``filter2(g * g', x, 'same')`` with zero padding, for a separable kernel."""
+    return cv2.sepFilter2D(np.ascontiguousarray(x), cv2.CV_64F, g, g, borderType=cv2.BORDER_CONSTANT)
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray, fill: float) -> np.ndarray:
@@ -61,8 +91,8 @@ _QABF_H3 = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sobel strength and orientation as in the .m: ``conv2(., h, 'same')`` (true convolution, zero padding),
     ``atan(Sy / Sx)`` (not atan2) and ``pi/2`` where ``Sx == 0``."""
-    sx = ndimage.convolve(x, _QABF_H3, mode="constant", cval=0.0)
-    sy = ndimage.convolve(x, _QABF_H1, mode="constant", cval=0.0)
+    sx = _correlate(x, _QABF_H3[::-1, ::-1])  # conv2 = correlation with the flipped kernel
+    sy = _correlate(x, _QABF_H1[::-1, ::-1])
     g = np.sqrt(sx * sx + sy * sy)
     zero = sx == 0
     ang = np.arctan(np.divide(sy, np.where(zero, 1.0, sx)))
@@ -112,21 +142,27 @@ def _ssim_window() -> np.ndarray:
 def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``filter2(g * g', x, 'valid')`` for a symmetric separable window."""
     r = len(g) // 2
-    y = ndimage.correlate1d(x, g, axis=0, mode="constant")
-    y = ndimage.correlate1d(y, g, axis=1, mode="constant")
-    return y[r:-r, r:-r]
+    return _correlate_sep(x, g)[r:-r, r:-r]
 
 
-def _ssim_1(s: np.ndarray, f: np.ndarray) -> float:
+def _ssim_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g = _ssim_window()
+    mu = _filter_valid(x, g)
+    return mu, _filter_valid(x * x, g) - mu * mu
+
+
+def _ssim_1(s: np.ndarray, f: np.ndarray, f_stats: tuple[np.ndarray, np.ndarray]) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_s, mu_f = _filter_valid(s, g), _filter_valid(f, g)
-    var_s = _filter_valid(s * s, g) - mu_s * mu_s
-    var_f = _filter_valid(f * f, g) - mu_f * mu_f
-    cov = _filter_valid(s * f, g) - mu_s * mu_f
+    (mu_s, var_s), (mu_f, var_f) = _ssim_stats(s), f_stats
+    cov = _filter_valid(s * f, _ssim_window()) - mu_s * mu_f
     num = (2 * mu_s * mu_f + c1) * (2 * cov + c2)
     den = (mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)
     return float((num / den).mean())
+
+
+def _ssim_pair(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    f_stats = _ssim_stats(f)  # shared by the two sources
+    return _ssim_1(rgb2gray(s1, uint8=True), f, f_stats) + _ssim_1(rgb2gray(s2, uint8=True), f, f_stats)
 
 
 def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -135,8 +171,7 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded). Images need >= 11x11 pixels."""
     if min(fused.shape[:2]) < 11:
         raise ValueError(f"VIFB SSIM needs images of at least 11x11 pixels, got {fused.shape[:2]}")
-    return per_channel(lambda f, s1, s2: _ssim_1(rgb2gray(s1, uint8=True), f) + _ssim_1(rgb2gray(s2, uint8=True), f),
-                       fused, a, b)
+    return per_channel(_ssim_pair, fused, a, b)
 
 
 # ----------------------------------------------------------------------------------------------- Qcb
@@ -150,26 +185,19 @@ def _gauss31(sigma: float) -> np.ndarray:
     return np.exp(-(x * x) / (2 * sigma * sigma)) / np.sqrt(2 * np.pi * sigma * sigma)
 
 
-def _filter_same_zero(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``filter2(g * g', x, 'same')`` (zero padding) for a symmetric separable kernel."""
-    y = ndimage.correlate1d(x, g, axis=0, mode="constant", cval=0.0)
-    return ndimage.correlate1d(y, g, axis=1, mode="constant", cval=0.0)
-
-
 def _qcb_contrast(x: np.ndarray) -> np.ndarray:
     """Local band-limited contrast ``|G2-filtered... |``: ``abs(filter2(G_s2, x) ./ filter2(G_s4, x) - 1)`` then the
     masking response ``C^3 / (C^2 + 1e-4)`` (k = h = 1, p = 3, q = 2, Z = 1e-4). Where the wide filter gives
     exactly 0 (e.g. an all-zero image) the contrast is taken as 0 (MATLAB: 0/0 = NaN)."""
-    num, den = _filter_same_zero(x, _gauss31(2.0)), _filter_same_zero(x, _gauss31(4.0))
+    num, den = _correlate_sep(x, _gauss31(2.0)), _correlate_sep(x, _gauss31(4.0))
     c = np.abs(_safe_div(num, den, 1.0) - 1.0)
-    return c**3 / (c * c + 1e-4)
+    c2 = c * c
+    return c2 * c / (c2 + 1e-4)
 
 
 def _qcb_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
     s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)  # MATLAB would error here (documented)
-    h, w = f.shape
-    r = _radius(h, w, w / 30.0, h / 30.0)
-    csf = np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2))  # DoG contrast sensitivity
+    csf = _qcb_csf(*f.shape)
     c1, c2, cf = (_qcb_contrast(_freq_filter(_normalize1(x), csf)) for x in (s1, s2, f))
     # contrast preservation: the smaller over the larger response (1 where both are 0)
     q1f = np.where(c1 < cf, _safe_div(c1, cf, 1.0), _safe_div(cf, c1, 1.0))
@@ -193,7 +221,12 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 _QCV_SX = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 _QCV_WIN = 16
-_QCV_ALPHA = 5
+
+
+def _pow5(x: np.ndarray) -> np.ndarray:
+    """``x.^alpha`` with the toolkit's alpha = 5, by multiplication (a float power is several times slower)."""
+    x2 = x * x
+    return x2 * x2 * x
 
 
 def _block_sum(x: np.ndarray, n: int) -> np.ndarray:
@@ -210,15 +243,12 @@ def _qcv_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
     s1, s2, f = _normalize1(s1), _normalize1(s2), _normalize1(f)
 
     def strength(x: np.ndarray) -> np.ndarray:  # filter2 (correlation), 'same', zero padding
-        gx = ndimage.correlate(x, _QCV_SX, mode="constant", cval=0.0)
-        gy = ndimage.correlate(x, _QCV_SX.T, mode="constant", cval=0.0)
+        gx, gy = _correlate(x, _QCV_SX), _correlate(x, _QCV_SX.T)
         return np.sqrt(gx * gx + gy * gy)
 
-    lam1 = _block_sum(strength(s1) ** _QCV_ALPHA, _QCV_WIN)
-    lam2 = _block_sum(strength(s2) ** _QCV_ALPHA, _QCV_WIN)
-    h, w = f.shape
-    r = _radius(h, w, w / 8.0, h / 8.0)
-    mannos = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))  # Mannos-Sakrison CSF (the one used)
+    lam1 = _block_sum(_pow5(strength(s1)), _QCV_WIN)
+    lam2 = _block_sum(_pow5(strength(s2)), _QCV_WIN)
+    mannos = _qcv_csf(*f.shape)
     # blkproc of mean2(x.^2): the zero padding of partial blocks counts in the mean (sum / 256)
     d1 = _block_sum(_freq_filter(s1 - f, mannos) ** 2, _QCV_WIN) / _QCV_WIN**2
     d2 = _block_sum(_freq_filter(s2 - f, mannos) ** 2, _QCV_WIN) / _QCV_WIN**2

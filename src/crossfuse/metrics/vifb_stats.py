@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 # MATLAB rgb2gray weights (first row of the inverse NTSC transform), to full double precision.
 _RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
@@ -89,8 +89,9 @@ def edge_intensity(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray
     replicate borders, mean of ``sqrt(gx^2 + gy^2)`` over all pixels and channels."""
     vals = []
     for f in _channels(fused):
-        gx = ndimage.correlate(f, _SOBEL, mode="nearest")
-        gy = ndimage.correlate(f, _SOBEL.T, mode="nearest")
+        f = np.ascontiguousarray(f)
+        gx = cv2.filter2D(f, cv2.CV_64F, _SOBEL, borderType=cv2.BORDER_REPLICATE)
+        gy = cv2.filter2D(f, cv2.CV_64F, _SOBEL.T, borderType=cv2.BORDER_REPLICATE)
         vals.append(np.sqrt(gx * gx + gy * gy).mean())
     return float(np.mean(vals))
 
@@ -153,11 +154,11 @@ def _minmax_255(x: np.ndarray) -> np.ndarray:
     lo, hi = x.min(), x.max()
     if hi == lo:
         return np.zeros(x.shape, dtype=np.int64)
-    return matlab_round((x - lo) / (hi - lo) * 255).astype(np.int64)
+    return np.floor((x - lo) / (hi - lo) * 255 + 0.5).astype(np.int64)  # values >= 0: half away from zero
 
 
-def _mutinf_1(s: np.ndarray, f: np.ndarray) -> float:
-    i, j = _minmax_255(s).ravel(), _minmax_255(f).ravel()
+def _mutinf_1(i: np.ndarray, j: np.ndarray) -> float:
+    """MI in nats of two images already turned into bin indices by :func:`_minmax_255` (raveled)."""
     joint = np.bincount(i * 256 + j, minlength=256 * 256).astype(np.float64)
     n = joint.sum()
 
@@ -173,7 +174,9 @@ def mutinf(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     the min-max normalised images (each rescaled to 0..255 and rounded); per channel, averaged.
     Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded)."""
     def one(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-        return _mutinf_1(rgb2gray(s1, uint8=True), f) + _mutinf_1(rgb2gray(s2, uint8=True), f)
+        jf = _minmax_255(f).ravel()  # the fused image's bins, shared by both sources
+        return (_mutinf_1(_minmax_255(rgb2gray(s1, uint8=True)).ravel(), jf)
+                + _mutinf_1(_minmax_255(rgb2gray(s2, uint8=True)).ravel(), jf))
     return per_channel(one, fused, a, b)
 
 
