@@ -1,0 +1,277 @@
+"""Scoring arrays (:func:`compute_metrics`) and folders of image triplets (:func:`evaluate`).
+
+``compute_metrics`` is what the trainer and ``crossfuse fuse`` call on arrays; ``evaluate`` pairs ``ir/``, ``vi/``
+and ``fused/`` folders by file stem, scores each triplet (optionally in worker processes) and returns an
+:class:`EvalResult` holding per-image rows, mean and standard deviation per metric, and the skipped triplets with
+their reasons. ``crossfuse eval`` is a thin shell over ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crossfuse.io import ImageError, PairingError, check_same_size, match_folders, read_image
+from crossfuse.metrics.registry import Profile, get_profile
+
+__all__ = ["EvalResult", "compute_metrics", "evaluate", "resolve_metrics"]
+
+
+# --------------------------------------------------------------------------------------------------- arrays
+
+
+def _profile(profile: str | Profile) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def resolve_metrics(profile: str | Profile, metrics: list[str] | tuple[str, ...] | str | None = None) -> list[str]:
+    """Metric names of ``profile`` in the order asked (``None`` = the profile's defaults; a string may be
+    comma-separated). Names match exactly, else case-insensitively; an unknown name raises :class:`KeyError`
+    listing the valid ones."""
+    prof = _profile(profile)
+    if metrics is None:
+        return list(prof.default_metrics or prof.metrics)
+    if isinstance(metrics, str):
+        metrics = [m for m in metrics.split(",")]
+    folded = {name.lower(): name for name in prof.metrics}
+    out: list[str] = []
+    for raw in metrics:
+        name = raw.strip()
+        if not name:
+            continue
+        key = name if name in prof.metrics else folded.get(name.lower())
+        if key is None:
+            raise KeyError(f"unknown metric {name!r} in profile {prof.name!r}; valid metrics: "
+                           f"{', '.join(prof.metrics)}")
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise KeyError(f"no metric names given; valid metrics for profile {prof.name!r}: {', '.join(prof.metrics)}")
+    return out
+
+
+def _check_image(x: np.ndarray, role: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim == 3 and arr.shape[2] in (1, 4):
+        arr = arr[:, :, 0] if arr.shape[2] == 1 else arr[:, :, :3]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ValueError(f"{role} image must be (H, W) or (H, W, 3), got shape {arr.shape}")
+    if arr.dtype.kind not in "uif" or arr.dtype == np.bool_:
+        raise ValueError(f"{role} image has unsupported dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{role} image contains NaN or infinite values")
+    return arr
+
+
+def compute_metrics(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, profile: str | Profile = "cddfuse",
+                    metrics: list[str] | tuple[str, ...] | str | None = None) -> dict[str, float]:
+    """Score one triplet of arrays; returns ``{metric: value}`` in the order asked.
+
+    Arrays as :func:`crossfuse.io.read_image` returns them: uint8, uint16 or float (taken as 0-255), ``(H, W)``
+    or ``(H, W, 3)`` RGB, all of one height and width. The profile's ``prepare`` turns them into float64 gray
+    triplets (or per-channel triplets); a metric's value is the mean over those.
+    """
+    prof = _profile(profile)
+    names = resolve_metrics(prof, metrics)
+    arrays = {"infrared": _check_image(ir, "infrared"), "visible": _check_image(vi, "visible"),
+              "fused": _check_image(fused, "fused")}
+    sizes = {k: v.shape[:2] for k, v in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        desc = ", ".join(f"{k} {s[1]}x{s[0]}" for k, s in sizes.items())
+        raise ValueError(f"size mismatch: {desc} (W x H)")
+    triplets = prof.prepare(arrays["infrared"], arrays["visible"], arrays["fused"])
+    out: dict[str, float] = {}
+    for name in names:
+        spec = prof.metrics[name]
+        vals = [spec.fn(f, a, b) if spec.needs_sources else spec.fn(f) for f, a, b in triplets]
+        out[name] = float(np.mean(vals))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- results
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population std; with infinities (PSNR of identical images) the mean is the infinity and the std
+    0 when all values are equal, else inf -- never NaN from arithmetic on infinities."""
+    if not values:
+        return math.nan, math.nan
+    arr = np.asarray(values, dtype=np.float64)
+    if np.all(np.isfinite(arr)):
+        return float(arr.mean()), float(arr.std())
+    if np.all(arr == arr[0]):
+        return float(arr[0]), 0.0
+    pos, neg = bool(np.any(arr == math.inf)), bool(np.any(arr == -math.inf))
+    mean = math.inf if pos and not neg else -math.inf if neg and not pos else math.nan
+    return mean, math.inf
+
+
+def _json_number(v: float) -> float | str:
+    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+
+
+@dataclass
+class EvalResult:
+    """Per-image metric values of one evaluation, the summary, and what was skipped (with reasons)."""
+
+    profile: str
+    reference: str
+    colour: str
+    metrics: list[str]
+    rows: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    folders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    def values(self, metric: str) -> list[float]:
+        return [vals[metric] for _, vals in self.rows]
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {m: _mean_std(self.values(m))[0] for m in self.metrics}
+
+    @property
+    def std(self) -> dict[str, float]:
+        return {m: _mean_std(self.values(m))[1] for m in self.metrics}
+
+    def summary(self) -> dict:
+        """JSON-ready summary (non-finite numbers as the strings ``"inf"``, ``"-inf"``, ``"nan"``)."""
+        return {
+            "profile": self.profile,
+            "reference": self.reference,
+            "colour": self.colour,
+            "folders": self.folders,
+            "metrics": list(self.metrics),
+            "n": self.n,
+            "skipped": [{"image": name, "reason": reason} for name, reason in self.skipped],
+            "mean": {m: _json_number(v) for m, v in self.mean.items()},
+            "std": {m: _json_number(v) for m, v in self.std.items()},
+        }
+
+    def csv_text(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["image", *self.metrics])
+        for name, vals in self.rows:
+            w.writerow([name, *(repr(float(vals[m])) for m in self.metrics)])
+        return buf.getvalue()
+
+    def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Per-image CSV (header ``image,<metric>,...``), written atomically."""
+        return _write_text(path, self.csv_text(), overwrite)
+
+    def to_json(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """The :meth:`summary` as JSON, written atomically."""
+        return _write_text(path, json.dumps(self.summary(), indent=2) + "\n", overwrite)
+
+    def table(self) -> str:
+        """A readable summary table naming the profile, its reference and the colour handling."""
+        prof = get_profile(self.profile)
+        lines = [f"profile: {self.profile} -- {self.reference}", f"colour:  {self.colour}",
+                 f"images:  {self.n} evaluated, {len(self.skipped)} skipped", ""]
+        width = max([len(m) for m in self.metrics] + [6])
+        lines.append(f"{'metric':<{width}}  {'mean':>12}  {'std':>12}  better")
+        mean, sd = self.mean, self.std
+        for m in self.metrics:
+            better = "higher" if prof.metrics[m].higher_is_better else "lower"
+            lines.append(f"{m:<{width}}  {mean[m]:>12.6g}  {sd[m]:>12.6g}  {better}")
+        if self.skipped:
+            lines += ["", "skipped:"] + [f"  {name}: {reason}" for name, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def _write_text(path: str | os.PathLike, text: str, overwrite: bool) -> Path:
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p}: exists (pass overwrite=True / --overwrite to replace it)")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+# --------------------------------------------------------------------------------------------------- folders
+
+
+def _score_item(item: tuple[str, dict[str, Path], str, list[str]]) -> tuple[str, dict[str, float] | None, str]:
+    """Worker: read one triplet and score it; errors become a reason string naming the files."""
+    stem, paths, profile, names = item
+    try:
+        arrays = {role: (paths[role], read_image(paths[role])) for role in ("ir", "vi", "fused")}
+        check_same_size(arrays)
+        vals = compute_metrics(arrays["ir"][1], arrays["vi"][1], arrays["fused"][1], profile, names)
+        return stem, vals, ""
+    except (ImageError, ValueError, OSError) as exc:
+        return stem, None, str(exc)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def evaluate(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, fused_dir: str | os.PathLike,
+             profile: str = "cddfuse", metrics: list[str] | tuple[str, ...] | str | None = None, jobs: int = 1,
+             progress: bool = True) -> EvalResult:
+    """Score every triplet of ``ir_dir``, ``vi_dir`` and ``fused_dir`` matched by file stem (extensions may differ).
+
+    Unpaired files, unreadable images and size mismatches are skipped with a reason (``result.skipped``); a
+    missing folder or folders without a single complete triplet raise :class:`crossfuse.io.PairingError`, an
+    unknown profile or metric :class:`KeyError`. ``jobs > 1`` scores images in that many worker processes.
+    """
+    prof = get_profile(profile)
+    names = resolve_metrics(prof, metrics)
+    folders = {"ir": str(ir_dir), "vi": str(vi_dir), "fused": str(fused_dir)}
+    matched = match_folders(folders)
+    result = EvalResult(profile=prof.name, reference=prof.reference, colour=prof.colour, metrics=names,
+                        folders=folders)
+    for problem in matched.problems:
+        stem, _, reason = problem.partition(": ")
+        result.skipped.append((stem, reason or problem))
+    if not matched.items:
+        raise PairingError(f"no complete ir/vi/fused triplets in {', '.join(folders.values())} "
+                           f"({len(matched.problems)} unpaired files)")
+    work = [(stem, paths, prof.name, names) for stem, paths in matched.items]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(work), desc=f"eval [{prof.name}]", unit="img", disable=not progress)
+    try:
+        if jobs <= 1 or len(work) == 1:
+            outcomes = []
+            for item in work:
+                outcomes.append(_score_item(item))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(work)), initializer=_init_worker) as pool:
+                outcomes = []
+                for out in pool.map(_score_item, work, chunksize=max(1, len(work) // (8 * jobs))):
+                    outcomes.append(out)
+                    bar.update()
+    finally:
+        bar.close()
+    for stem, vals, reason in outcomes:
+        if vals is None:
+            result.skipped.append((stem, reason))
+        else:
+            result.rows.append((stem, vals))
+    result.skipped.sort()
+    return result
