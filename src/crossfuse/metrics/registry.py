@@ -59,7 +59,13 @@ def list_profiles() -> list[str]:
 def get_profile(name: str) -> Profile:
     if name not in _PROFILE_MODULES:
         raise KeyError(f"unknown metric profile {name!r}; valid profiles: {', '.join(_PROFILE_MODULES)}")
-    return importlib.import_module(_PROFILE_MODULES[name]).PROFILE
+    try:
+        module = importlib.import_module(_PROFILE_MODULES[name])
+    except ModuleNotFoundError as exc:
+        if exc.name != _PROFILE_MODULES[name]:
+            raise
+        raise KeyError(f"metric profile {name!r} is not available in this installation") from None
+    return module.PROFILE
 
 
 def get_metric(name: str, profile: str = "canonical") -> MetricSpec:
