@@ -1,0 +1,162 @@
+"""Latency benchmark of the fusion networks on this CPU (fp32, eval, no_grad, one IR/VIS pair per call).
+
+Each (network, size) runs in a forked child process so its peak RSS is its own; the table gives the median of
+``--repeats`` timed calls after ``--warmup`` untimed ones, seconds per megapixel, parameters and peak RSS.
+Optionally also times the ONNX export of each network under onnxruntime (``--onnx``).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_nets.py                       # defaults below
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_nets.py --nets fast --sizes 480x640 --onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_SIZES = "256x256,480x640,768x1024,1024x1280"
+
+
+def _parse_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for item in text.split(","):
+        try:
+            h, w = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise SystemExit(f"bad size {item!r}: use HxW, e.g. 480x640") from None
+        sizes.append((h, w))
+    return sizes
+
+
+def _measure(name: str, h: int, w: int, threads: int, warmup: int, repeats: int, onnx: bool) -> dict:
+    """Runs in a child process: build, pad to the net's multiple, time, report."""
+    import torch
+    import torch.nn.functional as F
+
+    from crossfuse.nets import build
+    from crossfuse.nets.common import count_parameters
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = build(name).eval()
+    m = net.pad_multiple
+    ir, vis = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+
+    def run(a, b):  # end to end as the inference code does it: pad (reflect) → net → crop
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            a, b = F.pad(a, (0, pw, 0, ph), mode="reflect"), F.pad(b, (0, pw, 0, ph), mode="reflect")
+        return net(a, b)[..., :h, :w]
+
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            run(ir, vis)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    out = {"net": name, "size": f"{h}x{w}", "mpx": h * w / 1e6, "params": count_parameters(net),
+           "median_s": statistics.median(times), "min_s": min(times), "n": repeats,
+           "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if onnx:
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "net.onnx")
+            axes = {0: "batch", 2: "height", 3: "width"}
+            hp, wp = h + (-h) % m, w + (-w) % m
+            example = (torch.rand(1, 1, hp, wp), torch.rand(1, 1, hp, wp))
+            torch.onnx.export(net, example, path, input_names=["ir", "vis_y"], output_names=["fused"],
+                              opset_version=17, dynamo=False, dynamic_axes={"ir": axes, "vis_y": axes, "fused": axes})
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            feed = {"ir": example[0].numpy(), "vis_y": example[1].numpy()}
+            ort_times = []
+            for i in range(warmup + repeats):
+                t0 = time.perf_counter()
+                sess.run(None, feed)
+                if i >= warmup:
+                    ort_times.append(time.perf_counter() - t0)
+        out["onnx_median_s"] = statistics.median(ort_times)
+    return out
+
+
+def _child(conn, *args) -> None:
+    try:
+        conn.send(_measure(*args))
+    except BaseException as exc:  # report, don't hang the parent
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
+
+
+def _run_isolated(*args) -> dict:
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, *args))
+    proc.start()
+    child.close()
+    result = parent.recv()
+    proc.join()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nets", default="fast,fast-s,paper", help="comma-separated registry names")
+    ap.add_argument("--sizes", default=DEFAULT_SIZES, help=f"HxW list for the fast nets (default {DEFAULT_SIZES})")
+    ap.add_argument("--paper-sizes", default="256x256", help="HxW list for 'paper' (slow: tens of s per Mpx)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--paper-repeats", type=int, default=3)
+    ap.add_argument("--onnx", action="store_true", help="also time the ONNX export under onnxruntime")
+    args = ap.parse_args(argv)
+
+    rows = []
+    for name in [n.strip() for n in args.nets.split(",") if n.strip()]:
+        is_paper = name == "paper"
+        sizes = _parse_sizes(args.paper_sizes if is_paper else args.sizes)
+        for h, w in sizes:
+            res = _run_isolated(name, h, w, args.threads, 1 if is_paper else args.warmup,
+                                args.paper_repeats if is_paper else args.repeats, args.onnx and not is_paper)
+            if "error" in res:
+                print(f"{name} {h}x{w}: {res['error']}", file=sys.stderr)
+                return 1
+            rows.append(res)
+            print(f"# {name} {h}x{w}: {res['median_s']:.4f} s", file=sys.stderr, flush=True)
+
+    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+          f"{args.threads}, load average before/after: {os.getloadavg()[0]:.2f}; Python {platform.python_version()}")
+    head = "| net | params | size (H×W) | median s | min s | s/Mpx | peak RSS MiB |"
+    sep = "|---|---|---|---|---|---|---|"
+    if args.onnx:
+        head, sep = head + " onnxruntime s/Mpx |", sep + "---|"
+    print(head)
+    print(sep)
+    for r in rows:
+        line = (f"| {r['net']} | {r['params']:,} | {r['size']} | {r['median_s']:.4f} | {r['min_s']:.4f} | "
+                f"{r['median_s'] / r['mpx']:.3f} | {r['rss_mib']:.0f} |")
+        if args.onnx:
+            line += f" {r['onnx_median_s'] / r['mpx']:.3f} |" if "onnx_median_s" in r else " – |"
+        print(line)
+    # speed ratio on the sizes both were run at
+    by = {(r["net"], r["size"]): r for r in rows}
+    for (net, size), r in by.items():
+        if net != "paper" and ("paper", size) in by:
+            ratio = by[("paper", size)]["median_s"] / r["median_s"]
+            print(f"\n{net} is {ratio:.0f}× faster than paper at {size}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
