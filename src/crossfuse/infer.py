@@ -176,8 +176,12 @@ def visible_y(vis: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish(fused_y: np.ndarray, vis: np.ndarray, *, gray: bool, dtype: np.dtype) -> np.ndarray:
-    """Fused Y in [0, 1] (+ visible chroma unless gray) -> output array of ``dtype``, strip by strip."""
+def compose_output(fused_y: np.ndarray, vis: np.ndarray, *, gray: bool = False, dtype: Any = np.uint8) -> np.ndarray:
+    """Fused Y in [0, 1] (+ the visible image's Cr/Cb unless ``gray``) -> output of ``dtype``, strip by strip.
+
+    uint8/uint16 are rounded and clipped; float32 is on the 0-255 scale, clipped.
+    """
+    dtype = np.dtype(dtype)
     colour = vis.ndim == 3 and not gray
     out = np.empty(vis.shape[:2] + ((3,) if colour else ()), dtype=dtype)
     for r0 in range(0, vis.shape[0], _STRIP):
@@ -441,7 +445,7 @@ class Fuser:
             fused = apply_stretch(fused, stretch_window(fused))
         elif isinstance(st, (tuple, list)):
             fused = apply_stretch(fused, (float(st[0]), float(st[1])))
-        return _finish(fused, vis, gray=gray, dtype=out_dtype)
+        return compose_output(fused, vis, gray=gray, dtype=out_dtype)
 
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
@@ -509,4 +513,4 @@ def fuse_file(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLi
 
 
 __all__ = ["Fuser", "fuse", "fuse_file", "read_pair", "parse_memory", "parse_ir_window", "resolve_ir_window",
-           "normalize_ir", "visible_y", "resolve_device", "TorchBackend", "estimate_bytes_per_pixel"]
+           "normalize_ir", "visible_y", "compose_output", "resolve_device", "TorchBackend", "estimate_bytes_per_pixel"]

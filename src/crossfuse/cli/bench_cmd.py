@@ -1,0 +1,50 @@
+"""``crossfuse bench``: warmed-up median latency per image size and backend, peak RSS, parameters."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench", help="measure fusion latency and peak memory per image size and backend",
+        description="Each case runs in its own process (peak RSS from wait4 is that process's own, including the "
+                    "Python/torch runtime); latency is the median of --repeats timed calls after --warmup untimed "
+                    "ones, on a synthetic pair of each size.")
+    p.add_argument("--sizes", default="640x480,1280x1024", help="comma-separated WxH (default 640x480,1280x1024)")
+    p.add_argument("--backend", default="torch", help="comma-separated backends: torch, onnx (default torch)")
+    p.add_argument("--model", default=None, help="model name, .onnx file, or net:NAME (untrained, timing only)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per case (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads in each case (default: torch's)")
+    p.add_argument("--max-memory", default="1GB", help="memory budget passed to the Fuser (default 1GB)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from crossfuse.bench import bench, format_table, parse_sizes
+
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    for b in backends:
+        if b not in ("torch", "onnx"):
+            raise ValueError(f"unknown backend {b!r}; use torch and/or onnx")
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--repeats must be >= 1 and --warmup >= 0")
+    rows = bench(parse_sizes(args.sizes), backends, args.model, repeats=args.repeats, warmup=args.warmup,
+                 device=args.device, threads=args.threads, max_memory=args.max_memory)
+    print(format_table(rows))
+    if args.json:
+        p = Path(args.json)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(rows, fh, indent=1)
+        os.replace(tmp, p)
+    return 0

@@ -1,0 +1,182 @@
+"""``crossfuse fuse``: fuse a file pair, two folders matched by stem, or two videos.
+
+Batches never stop on one bad pair: corrupt files, size mismatches and missing partners are reported by name in the
+summary and the exit status is 1. Existing outputs are skipped unless ``--overwrite`` (so a re-run resumes), and
+every output is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crossfuse.io import IMAGE_EXTENSIONS
+
+
+@dataclass
+class Summary:
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def report(self, out=sys.stdout) -> None:
+        print(f"fused: {len(self.written)} written, {len(self.skipped)} skipped (output exists; --overwrite "
+              f"replaces), {len(self.failed)} failed", file=out)
+        for name, why in self.failed:
+            print(f"  FAILED {name}: {why}", file=out)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "fuse", help="fuse an IR/visible pair, two folders of pairs, or two videos",
+        description="Fuse infrared and visible images. --ir/--vi are two files (--out: a file, or a folder), two "
+                    "folders matched by file stem (--out: a folder) or two videos (--out: a video). Colour visible "
+                    "input gives colour output (visible Cr/Cb restored), gray gives gray; sizes are kept exactly.")
+    p.add_argument("--ir", required=True, help="infrared file, folder or video")
+    p.add_argument("--vi", required=True, help="visible file, folder or video (registered with --ir)")
+    p.add_argument("--out", required=True, help="output file, folder or video")
+    p.add_argument("--model", default=None, help="model name (crossfuse.models) or an .onnx file; default: the "
+                                                 "default model")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                   help="GPU autocast precision (auto: fp16 on GPUs, fp32 on the CPU)")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnx"), help="inference backend")
+    p.add_argument("--gray", action="store_true", help="write the fused Y channel only (for evaluation)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
+                   help="output bit depth (default: the visible input's; 16 needs --ext png/tif)")
+    p.add_argument("--tile", type=int, default=None, help="force tiles of N pixels (default: from --max-memory)")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default 128)")
+    p.add_argument("--max-memory", default="1GB", help="working-memory budget per pair, e.g. 1.5GB (default 1GB)")
+    p.add_argument("--stretch", action="store_true",
+                   help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
+                        "window of the first frame is kept)")
+    p.add_argument("--ir-window", default="auto",
+                   help="IR scaling: auto (8-bit as is, 16-bit percentiles 0.5-99.5), full, minmax, p0.5,99.5, "
+                        "fixed:LO,HI")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument("--jobs", type=int, default=1, help="pairs processed concurrently (default 1)")
+    p.add_argument("--ext", default="png", help="output extension for folder mode (default png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def make_fuser(args: argparse.Namespace):
+    from crossfuse.infer import DEFAULT_OVERLAP, Fuser
+
+    return Fuser(args.model, device=args.device, precision=args.precision, backend=args.backend, tile=args.tile,
+                 overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, max_memory=args.max_memory,
+                 ir_window=args.ir_window, stretch=args.stretch)
+
+
+def _plan(args: argparse.Namespace, summary: Summary) -> list[tuple[str, Path, Path, Path]]:
+    """(name, ir, vi, out) jobs for pair and folder mode; problems of pairing go to ``summary.failed``."""
+    from crossfuse.io import match_folders
+
+    ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
+    ext = "." + args.ext.lstrip(".").lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"--ext {args.ext}: not an image extension ({', '.join(IMAGE_EXTENSIONS)})")
+    if ir.is_dir() and vi.is_dir():
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out}: exists and is not a folder (folder input needs an output folder)")
+        matched = match_folders({"ir": ir, "vi": vi})
+        for problem in matched.problems:
+            stem, _, why = problem.partition(": ")
+            summary.failed.append((stem, why))
+        return [(stem, f["ir"], f["vi"], out / f"{stem}{ext}") for stem, f in matched.items]
+    for p in (ir, vi):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    if ir.is_dir() or vi.is_dir():
+        raise ValueError(f"--ir {ir} and --vi {vi} must both be files or both be folders")
+    target = out if out.suffix.lower() in IMAGE_EXTENSIONS else out / f"{ir.stem}{ext}"
+    return [(ir.stem, ir, vi, target)]
+
+
+def _check_depth(args: argparse.Namespace, outputs: list[Path]) -> None:
+    if args.bit_depth == 16:
+        bad = [p for p in outputs if p.suffix.lower() not in (".png", ".tif", ".tiff")]
+        if bad:
+            raise ValueError(f"--bit-depth 16 needs .png or .tif outputs, not {bad[0].name}")
+
+
+def run_images(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from crossfuse.infer import fuse_file
+    from crossfuse.io import ImageError
+
+    summary = Summary()
+    jobs = _plan(args, summary)
+    _check_depth(args, [j[3] for j in jobs])
+    todo = []
+    for job in jobs:
+        if job[3].exists() and not args.overwrite:
+            summary.skipped.append(job[0])
+        else:
+            todo.append(job)
+    if todo:
+        fuser = make_fuser(args)
+        bar = tqdm(total=len(todo), unit="pair", desc="fuse", disable=args.quiet, file=sys.stderr)
+
+        def one(job: tuple[str, Path, Path, Path]) -> tuple[str, str | None]:
+            name, ir, vi, out = job
+            try:
+                fuse_file(fuser, ir, vi, out, gray=args.gray, bit_depth=args.bit_depth, overwrite=args.overwrite)
+                return name, None
+            except (ImageError, ValueError, OSError) as exc:
+                return name, str(exc)
+            finally:
+                bar.update(1)
+
+        if args.jobs > 1:
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                results = list(pool.map(one, todo))
+        else:
+            results = [one(job) for job in todo]
+        bar.close()
+        for name, err in results:
+            if err is None:
+                summary.written.append(name)
+            else:
+                summary.failed.append((name, err))
+    summary.report()
+    return 1 if summary.failed else 0
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from crossfuse.video import fuse_video, is_video, video_info
+
+    out = Path(args.out)
+    if not is_video(out):
+        raise ValueError(f"--out {out}: video input needs a video output file (.mp4, .avi, ...)")
+    if out.exists() and not args.overwrite:
+        print(f"fused: 0 written, 1 skipped ({out} exists; --overwrite replaces), 0 failed")
+        return 0
+    if args.bit_depth == 16:
+        raise ValueError("--bit-depth 16 is not available for video (8-bit codecs)")
+    fuser = make_fuser(args)
+    total = video_info(args.vi)[0] or None
+    with tqdm(total=total, unit="frame", desc="fuse", disable=args.quiet, file=sys.stderr) as bar:
+        res = fuse_video(fuser, args.ir, args.vi, out, gray=args.gray, overwrite=args.overwrite,
+                         progress=bar.update)
+    print(f"fused: {res.path} ({res.frames} frames, {res.fps:g} fps, {res.size[0]}x{res.size[1]})"
+          + (f"; note: {res.note}" if res.note else ""))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from crossfuse.video import is_video
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if is_video(args.ir) or is_video(args.vi):
+        if not (is_video(args.ir) and is_video(args.vi)):
+            raise ValueError(f"--ir {args.ir} and --vi {args.vi}: both must be videos, or neither")
+        return run_video(args)
+    return run_images(args)
