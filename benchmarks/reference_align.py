@@ -91,8 +91,9 @@ def nelder_mead_gamma(patches, ref_means) -> np.ndarray:
 
 
 def reference_align(target: str, externals: list[str], size: int = 64, stride: int = 200, k: int = 1000,
-                    exclude: set[str] | None = None) -> dict:
-    """Run the reference algorithm; returns ids in selection order, gammas and means in **RGB** order, timings."""
+                    exclude: set[str] | None = None, solve: bool = True) -> dict:
+    """Run the reference algorithm; returns ids in selection order, gammas and means in **RGB** order, timings.
+    ``solve=False`` stops after the selection."""
     t0 = time.perf_counter()
     target_vis, _ = cut_patches(target, size, stride, exclude)
     ext_vis, ext_ir = [], []
@@ -106,19 +107,20 @@ def reference_align(target: str, externals: list[str], size: int = 64, stride: i
     top_vis = [ext_vis[i] for i in order]
     before = mean_of_patch_means(top_vis)
     t1 = time.perf_counter()
+    out = {"ids": [pid for pid, _ in top_vis], "distances": [dist[i] for i in order], "n_candidates": len(ext_vis),
+           "target_means": ref_means[::-1], "selected_means_before": before[::-1], "top_vis": top_vis,
+           "timings_s": {"select": t1 - t0, "total": t1 - t0}}
+    if not solve:
+        return out
     g_bgr = nelder_mead_gamma(top_vis, ref_means)
     t2 = time.perf_counter()
     corrected = gamma_patches(top_vis, *g_bgr)
     after = mean_of_patch_means(corrected)
     t3 = time.perf_counter()
-    return {
-        "ids": [pid for pid, _ in top_vis],
-        "distances": [dist[i] for i in order],
-        "n_candidates": len(ext_vis),
-        "target_means": ref_means[::-1],
-        "selected_means_before": before[::-1],
+    out.update({
         "gamma": list(g_bgr[::-1]),
         "selected_means_after": after[::-1],
         "vis_rgb": np.stack([p[:, :, ::-1] for _, p in corrected]),
         "timings_s": {"select": t1 - t0, "solve": t2 - t1, "apply": t3 - t2, "total": t3 - t0},
-    }
+    })
+    return out

@@ -149,7 +149,7 @@ def solve_gamma_channel(hist: np.ndarray, target: float, bounds: tuple[float, fl
 
     f_lo, f_hi = cont(lo), cont(hi)
     if f_lo > 0 or f_hi < 0:  # out of reach: the nearer bound
-        return math.exp(lo if f_lo > 0 else hi), True
+        return (bounds[0] if f_lo > 0 else bounds[1]), True
     lg = lo if f_lo == 0 else hi if f_hi == 0 else brentq(cont, lo, hi, xtol=1e-12, rtol=1e-14, maxiter=200)
     best, err = lg, abs(quant(lg))
     a, b = lo, hi  # bisection on the rounded mean (non-decreasing in gamma): quant(a) <= 0 < quant(b)
@@ -165,7 +165,7 @@ def solve_gamma_channel(hist: np.ndarray, target: float, bounds: tuple[float, fl
         for cand in (a, b):  # the continuous root unless a bracket end of the quantised crossing is closer
             if abs(quant(cand)) < err:
                 best, err = cand, abs(quant(cand))
-    return math.exp(best), err > tol
+    return (bounds[0] if best == lo else bounds[1] if best == hi else math.exp(best)), err > tol
 
 
 def solve_gamma_exact(hist: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, list[bool]]:
