@@ -105,8 +105,8 @@ def test_config_changes_the_network() -> None:
     small = build("paper", dim=16, heads=2, encoder_blocks=1, decoder_blocks=1)
     assert count_parameters(small) < 100_000
     assert small.config["dim"] == 16
-    assert build("fast", channels=[8, 16, 32], blocks=[0, 1, 1]).config == {"channels": [8, 16, 32],
-                                                                            "blocks": [0, 1, 1]}
+    cfg = build("fast", channels=[8, 16, 32], blocks=[0, 1, 1], gain_scale=5).config
+    assert cfg == {"channels": [8, 16, 32], "blocks": [0, 1, 1], "gain_scale": 5.0}
     with pytest.raises(TypeError):
         build("fast", widht=3)
 

@@ -5,11 +5,13 @@ Idea: no convolution runs at full resolution. The pair is packed losslessly into
 are cheap and the receptive field is wide, and a half-resolution head predicts, for each of the 4 sub-pixels of its
 2×2 block, a gain ``a``, a bias ``b`` and a residual ``r`` (pixel-shuffle back to full resolution)::
 
-    w     = sigmoid(a * (ir - vis_y) + b)                    # per-pixel fusion weight
+    w     = sigmoid(s * a * (ir - vis_y) + b)                # per-pixel fusion weight, s = gain_scale
     fused = clamp(w * ir + (1 - w) * vis_y + r, 0, 1)
 
 With a large positive ``a`` the weight becomes max(V, I) selection, a negative one min selection, ``b`` biases
-towards one source and ``r`` adds detail and contrast beyond both sources; all three maps vary per pixel. The output
+towards one source and ``r`` adds detail and contrast beyond both sources; all three maps vary per pixel. The fixed
+``gain_scale`` (default 20) lets a hard selection (|s·a·Δ| ≫ 1 for source differences Δ ≈ 0.05) be reached with
+ordinary learning rates: with s = 1, Adam at lr 1e-4 learns max(V, I) ~6× worse in 400 steps. The output
 conv is zero-initialised, so an untrained net returns the plain average of the sources. While training, the clamp
 passes gradients straight through (``common.clamp_unit``).
 
@@ -67,6 +69,7 @@ class FastFuse(nn.Module):
     Args:
         channels: widths (C1, C2, C3) at 1/2, 1/4 and 1/8 resolution.
         blocks: residual block counts (N1, N2, N3) at those resolutions.
+        gain_scale: fixed multiplier of the predicted gain ``a`` (see the module docstring).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -76,14 +79,22 @@ class FastFuse(nn.Module):
     pad_multiple: int = 2
     supports_phase1: bool = False
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 96), blocks: tuple[int, int, int] = (1, 2, 6)) -> None:
+    def __init__(
+        self,
+        channels: tuple[int, int, int] = (16, 32, 96),
+        blocks: tuple[int, int, int] = (1, 2, 6),
+        gain_scale: float = 20.0,
+    ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
         if len(channels) != 3 or min(channels) < 4:
             raise ValueError(f"channels must be three widths >= 4, got {channels}")
         if len(blocks) != 3 or min(blocks) < 0:
             raise ValueError(f"blocks must be three counts >= 0, got {blocks}")
-        self.config = {"channels": channels, "blocks": blocks}
+        if not gain_scale > 0:
+            raise ValueError(f"gain_scale must be > 0, got {gain_scale}")
+        self.config = {"channels": channels, "blocks": blocks, "gain_scale": float(gain_scale)}
+        self.gain_scale = float(gain_scale)
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.enc1 = _stage(8, c1, 1, n1, (1,))
@@ -114,7 +125,7 @@ class FastFuse(nn.Module):
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         a, b, r = self.maps(ir, vis_y)
-        w = torch.sigmoid(a * (ir - vis_y) + b)
+        w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
         raw = w * ir + (1.0 - w) * vis_y + r
         return {"fused": clamp_unit(raw, straight_through=self.training), "weight": w, "residual": r}
 
