@@ -4,7 +4,8 @@ github CidanShi/CrossFuse), written afresh for comparison only: equality of the 
 It keeps the reference's structure and costs - OpenCV BGR reading, Python lists of ``(name, patch)`` tuples,
 ``np.mean`` per patch and channel, ``sorted(range(n), key=...)`` for the Top-K, and a joint Nelder-Mead
 (``scipy.optimize.minimize``, start 0.5) whose objective re-applies a truncating uint8 LUT (``cv2.LUT``) to every
-selected patch at every evaluation - with three changes needed to run it on our folders:
+selected patch at every evaluation, rebuilding the 256-entry table in Python for each patch and channel as the
+reference's ``gammaCorrection`` does - with three changes needed to run it on our folders:
 
 * datasets are ``ir/`` + ``vi/`` folders paired by stem, images visited in stem order (the reference used the
   arbitrary ``os.listdir`` order), several external datasets are concatenated in the order given;
@@ -24,6 +25,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 
+READ_SECONDS = [0.0]  # time spent in cv2.imread by cut_patches (wall), for the benchmark's decode-free figures
+
+
 def _pairs(folder: str, exclude: set[str] | None = None) -> list[tuple[str, str, str]]:
     vi_dir, ir_dir = os.path.join(folder, "vi"), os.path.join(folder, "ir")
     ir_by_stem = {os.path.splitext(f)[0]: f for f in os.listdir(ir_dir)}
@@ -40,8 +44,10 @@ def cut_patches(folder: str, size: int, stride: int, exclude: set[str] | None = 
     dataset = os.path.basename(os.path.normpath(folder))
     vis_list, ir_list = [], []
     for stem, vi_path, ir_path in _pairs(folder, exclude):
+        t = time.perf_counter()
         vis = cv2.imread(vi_path)
         ir = cv2.imread(ir_path)
+        READ_SECONDS[0] += time.perf_counter() - t
         if vis is None or ir is None:
             continue
         height, width = vis.shape[:2]
@@ -76,8 +82,12 @@ def truncating_lut(gamma: float) -> np.ndarray:
 
 
 def gamma_patches(patches, g_b: float, g_g: float, g_r: float):
-    luts = [truncating_lut(g) for g in (g_b, g_g, g_r)]
-    return [(pid, np.dstack([cv2.LUT(p[:, :, c], luts[c]) for c in range(3)])) for pid, p in patches]
+    """Gamma-correct every patch; like the reference, the 256-entry table is rebuilt for each patch and channel."""
+    out = []
+    for pid, p in patches:
+        channels = [cv2.LUT(p[:, :, c], truncating_lut(g)) for c, g in enumerate((g_b, g_g, g_r))]
+        out.append((pid, np.dstack(channels)))
+    return out
 
 
 def nelder_mead_gamma(patches, ref_means) -> np.ndarray:

@@ -234,11 +234,11 @@ def test_real_data_selection_equals_reference_and_gamma_within_half_level():
     print(f"\nmean error after gamma (R, G, B): exact {err_ours.round(4)}, reference Nelder-Mead {err_paper.round(4)}")
     assert err_ours.max() < err_paper.max()  # on this data the reference solver does worse
     # the fast paper solver is the reference's Nelder-Mead, operation for operation: same gammas, same pixels
-    # (checked on the first 150 selected patches to keep the slow reference short)
-    sub = ref["top_vis"][:150]
+    # (checked on the first 60 selected patches to keep the slow reference short)
+    sub = ref["top_vis"][:60]
     g_ref = REF.nelder_mead_gamma(sub, ref["target_means"][::-1])[::-1]
     vis_sub = np.stack([p[:, :, ::-1] for _, p in sub])
-    g_fast, _ = AL.solve_gamma_paper(AL.pixel_histograms(vis_sub), mu, 64, 150)
+    g_fast, _ = AL.solve_gamma_paper(AL.pixel_histograms(vis_sub), mu, 64, 60)
     assert np.array_equal(g_fast, np.array(g_ref))
     assert np.array_equal(AL.apply_gamma(vis_sub, g_fast, "truncate"),
                           np.stack([p[:, :, ::-1] for _, p in REF.gamma_patches(sub, *g_ref[::-1])]))
