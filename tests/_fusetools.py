@@ -12,7 +12,7 @@ import torch
 from crossfuse.nets import build
 
 
-def random_net(name: str = "fast", seed: int = 0, std: float = 0.1) -> torch.nn.Module:
+def random_net(name: str = "fast", seed: int = 0, std: float = 0.02) -> torch.nn.Module:
     torch.manual_seed(seed)
     net = build(name).eval()
     gen = torch.Generator().manual_seed(seed + 1)

@@ -22,7 +22,8 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
-    def report(self, out=sys.stdout) -> None:
+    def report(self) -> None:
+        out = sys.stdout
         print(f"fused: {len(self.written)} written, {len(self.skipped)} skipped (output exists; --overwrite "
               f"replaces), {len(self.failed)} failed", file=out)
         for name, why in self.failed:
