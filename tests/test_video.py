@@ -1,0 +1,89 @@
+"""Video fusion: a 60-frame synthetic pair round-trips to a fused video of the same length, rate and size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _fusetools import random_net
+
+import crossfuse.cli.fuse_cmd as fuse_cmd
+import crossfuse.video as video
+from crossfuse import cli
+from crossfuse.infer import Fuser
+from crossfuse.synthetic import scene_frames
+
+torch.set_num_threads(1)
+FPS = 12.0
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video")
+    frames = list(scene_frames(60, 96, 128, seed=5))
+    ir = video.write_video(root / "ir.mp4", (f[0] for f in frames), FPS)
+    vi = video.write_video(root / "vi.mp4", (f[1] for f in frames), FPS)
+    return root, ir, vi
+
+
+@pytest.fixture(autouse=True)
+def random_model(monkeypatch):
+    net = random_net("fast", seed=3)
+    monkeypatch.setattr(fuse_cmd, "make_fuser",
+                        lambda args: Fuser(net, device="cpu", ir_window=args.ir_window, stretch=args.stretch))
+
+
+def test_inputs_are_what_we_wrote(clips):
+    _, ir, vi = clips
+    assert video.video_info(ir)[1:] == (FPS, (128, 96))
+    first = next(iter(video.read_frames(ir)))
+    assert first.shape == (96, 128)  # gray video read back as one channel
+    assert sum(1 for _ in video.read_frames(vi)) == 60
+
+
+def test_video_round_trip_same_length_rate_and_size(clips, capsys):
+    root, ir, vi = clips
+    out = root / "fused.mp4"
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(out), "--quiet"]) == 0
+    assert "60 frames" in capsys.readouterr().out
+    n, fps, size = video.video_info(out)
+    frames = list(video.read_frames(out))
+    assert len(frames) == 60 and fps == pytest.approx(FPS) and size == (128, 96)
+    assert frames[0].ndim == 3  # colour visible -> colour video
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # temp file renamed away
+    # content: the fused frame is the Fuser's result on the decoded inputs, up to codec loss
+    ir30 = list(video.read_frames(ir))[30]
+    vi30 = list(video.read_frames(vi))[30]
+    expected = fuse_cmd.make_fuser(cli.build_parser().parse_args(["fuse", "--ir", "a", "--vi", "b", "--out", "c"]))(
+        ir30, vi30)
+    assert np.abs(frames[30].astype(np.float64) - expected).mean() < 6.0
+    # existing output is kept
+    stamp = out.stat().st_mtime_ns
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(out), "--quiet"]) == 0
+    assert "skipped" in capsys.readouterr().out and out.stat().st_mtime_ns == stamp
+
+
+def test_gray_video_and_one_ir_window_per_clip(clips, monkeypatch):
+    root, ir, vi = clips
+    calls = []
+    real = video.resolve_ir_window
+    monkeypatch.setattr(video, "resolve_ir_window", lambda img, spec: calls.append(spec) or real(img, spec))
+    out = root / "gray.avi"
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(out), "--gray", "--quiet",
+                     "--ir-window", "minmax", "--stretch"]) == 0
+    assert calls == ["minmax"]  # computed once for the whole clip, not per frame
+    frames = list(video.read_frames(out))
+    assert len(frames) == 60 and frames[0].ndim == 2 and video.video_info(out)[1] == pytest.approx(FPS)
+
+
+def test_video_errors(clips, tmp_path, capsys):
+    _, ir, vi = clips
+    small = video.write_video(tmp_path / "small.mp4", (np.zeros((64, 64), np.uint8) for _ in range(3)), FPS)
+    assert cli.main(["fuse", "--ir", str(small), "--vi", str(vi), "--out", str(tmp_path / "o.mp4")]) == 1
+    assert "size mismatch" in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "o.png")]) == 1
+    assert "video output" in capsys.readouterr().err
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    assert cli.main(["fuse", "--ir", str(tmp_path / "bad.mp4"), "--vi", str(vi), "--out",
+                     str(tmp_path / "o2.mp4")]) == 1
+    assert "bad.mp4" in capsys.readouterr().err
