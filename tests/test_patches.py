@@ -11,6 +11,7 @@ from conftest import require_data
 from crossfuse.io import ImageError, PairingError, read_image, write_image
 from crossfuse.patches import (
     channel_histograms,
+    coverage_histogram,
     extract_candidates,
     grid_starts,
     load_pairs,
@@ -73,6 +74,15 @@ def test_channel_histograms_match_brute_force(tmp_path):
             assert np.array_equal(h[j, c], ref)
     with pytest.raises(ValueError, match="divide 256"):
         channel_histograms(cands, 30)
+
+
+@pytest.mark.parametrize("patch,stride", [(8, 8), (8, 11), (8, 3)])
+def test_coverage_histogram_counts_every_patch_pixel(tmp_path, patch, stride):
+    ds = load_pairs(make_dataset(tmp_path, {"a": (20, 27), "b": (31, 17)}))
+    cands = extract_candidates(ds.images, patch, stride)
+    vis, _ = cands.pixels(np.arange(len(cands)))
+    ref = np.stack([np.bincount(vis[..., c].ravel(), minlength=256) for c in range(3)])
+    assert np.array_equal(coverage_histogram(cands), ref)
 
 
 def test_gray_visible_flagged_and_replicated(tmp_path):

@@ -37,7 +37,14 @@ import cv2
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from crossfuse.patches import Candidates, PairedDataset, channel_histograms, extract_candidates, load_pairs
+from crossfuse.patches import (
+    Candidates,
+    PairedDataset,
+    channel_histograms,
+    coverage_histogram,
+    extract_candidates,
+    load_pairs,
+)
 
 GAMMA_BOUNDS = (0.05, 20.0)
 DISTANCES = ("mean", "meanstd", "hist")
@@ -346,17 +353,6 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
 # ------------------------------------------------------------------------------------------------ output
 
 
-def _patch_pixel_hist(cands: Candidates, index: np.ndarray | None = None, gamma: np.ndarray | None = None,
-                      rounding: str = "round") -> np.ndarray:
-    """``(3, 256)`` pixel counts over patches (all, or ``index``), optionally after a gamma."""
-    idx = np.arange(len(cands)) if index is None else index
-    total = np.zeros((3, 256), dtype=np.int64)
-    for start in range(0, len(idx), 2048):
-        vis, _ = cands.pixels(idx[start:start + 2048])
-        total += pixel_histograms(vis if gamma is None else apply_gamma(vis, gamma, rounding))
-    return total
-
-
 def plot_histograms(result: AlignResult, path: str | os.PathLike) -> None:
     """Three channel histograms (target, external before, selected after) as a PNG (matplotlib, Agg)."""
     import matplotlib
@@ -364,8 +360,8 @@ def plot_histograms(result: AlignResult, path: str | os.PathLike) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {"target (train split)": _patch_pixel_hist(result.target),
-              "external, before": _patch_pixel_hist(result.external),
+    curves = {"target (train split)": coverage_histogram(result.target),
+              "external, before": coverage_histogram(result.external),
               "selected, after gamma": pixel_histograms(result.vis_rgb)}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     for c, (ax, name) in enumerate(zip(axes, ("R", "G", "B"))):

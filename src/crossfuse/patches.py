@@ -309,3 +309,26 @@ def channel_histograms(cands: Candidates, bins: int = 32) -> np.ndarray:
         counts = np.bincount(code, minlength=sel.size * 3 * bins).reshape(sel.size, 3, bins)
         out[sel] = counts / float(p * p)
     return out
+
+
+def coverage_histogram(cands: Candidates) -> np.ndarray:
+    """``(3, 256)`` counts of the visible pixel values of *all* grid patches, a pixel counted once per patch that
+    covers it - without cutting the patches: the coverage of a grid is separable (rows x columns), so each image
+    needs one masked ``cv2.calcHist`` per coverage level (one level when ``stride >= patch``)."""
+    p, s = cands.patch, cands.stride
+    total = np.zeros((3, 256), dtype=np.int64)
+    for im in cands.images:
+        h, w = im.vis.shape[:2]
+        cov = []
+        for size in (h, w):
+            c = np.zeros(size + 1, dtype=np.int64)
+            starts = grid_starts(size, p, s)
+            np.add.at(c, starts, 1)
+            np.add.at(c, starts + p, -1)
+            cov.append(np.cumsum(c[:-1]))
+        counts = np.outer(cov[0], cov[1])
+        for level in np.unique(counts[counts > 0]):
+            mask = (counts == level).astype(np.uint8)
+            for c in range(3):
+                total[c] += int(level) * cv2.calcHist([im.vis], [c], mask, [256], [0, 256]).ravel().astype(np.int64)
+    return total
