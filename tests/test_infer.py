@@ -278,3 +278,42 @@ def test_real_pairs_keep_size_and_colour(net, dataset, count, colour):
         assert fz(ir, vi, gray=True).shape == vi.shape[:2]
         if dataset == "LLVIP":
             assert vi.shape[:2] == (1024, 1280)
+
+
+class FakeGpuRunner:
+    """A 'GPU' backend that runs out of memory above 450x450 pixels (tests the fallback without a GPU)."""
+
+    pad_multiple = 1
+    device = type("Dev", (), {"type": "cuda"})()
+
+    def __init__(self):
+        self.freed = 0
+
+    def __call__(self, a, b):
+        if a.size > 450 * 450:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return 0.25 * a + 0.75 * b
+
+    def is_oom(self, exc):
+        return "out of memory" in str(exc)
+
+    def free_cache(self):
+        self.freed += 1
+
+    def bytes_per_pixel(self):
+        return 100.0
+
+
+def test_gpu_out_of_memory_falls_back_to_tiles():
+    fz = Fuser(build("fast").eval(), device="cpu", max_memory="64GB")
+    fz.runner = FakeGpuRunner()
+    rng = np.random.default_rng(14)
+    ir, vi = rng.random((600, 800), dtype=np.float32), rng.random((600, 800), dtype=np.float32)
+    out = fz.fuse_planes(ir, vi)
+    assert fz.last_tiles > 1 and fz.runner.freed >= 1
+    assert np.abs(out - (0.25 * ir + 0.75 * vi)).max() < 1e-5
+    cpu = Fuser(build("fast").eval(), device="cpu", max_memory="64GB")
+    cpu.runner = FakeGpuRunner()
+    cpu.runner.device = type("Dev", (), {"type": "cpu"})()
+    with pytest.raises(RuntimeError, match="out of memory"):  # on the CPU an OOM is not retried
+        cpu.fuse_planes(ir, vi)

@@ -337,8 +337,9 @@ class Fuser:
 
     Args:
         model: a model name for :func:`crossfuse.models.load_model` (default: ``crossfuse.models.DEFAULT_MODEL``),
-            an ``nn.Module`` following the network contract (``forward(ir, vis_y)``, ``pad_multiple``), or a path
-            to an ``.onnx`` file (implies ``backend="onnx"``).
+            a crossfuse weights file (``.pt``, :func:`crossfuse.models.load_weights_file`), an ``nn.Module``
+            following the network contract (``forward(ir, vis_y)``, ``pad_multiple``), or a path to an ``.onnx``
+            file (implies ``backend="onnx"``).
         device: ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``.
         precision: ``auto`` (fp16 on GPUs, fp32 on the CPU) | ``fp32`` | ``fp16`` | ``bf16``.
         backend: ``torch`` or ``onnx`` (onnxruntime; a torch model is exported in memory first).
@@ -461,7 +462,12 @@ def _make_runner(model: Any, device: str, precision: str, backend: str) -> tuple
         from crossfuse.export import OnnxBackend
 
         return Path(model).name, OnnxBackend(model, device=device)
-    if model is None or isinstance(model, str):
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".pt"):
+        from crossfuse import models
+
+        name, dev = Path(model).name, resolve_device(device)
+        module = models.load_weights_file(model, device="cpu")
+    elif model is None or isinstance(model, str):
         from crossfuse import models
 
         name = model or models.DEFAULT_MODEL
