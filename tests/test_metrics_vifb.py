@@ -21,8 +21,8 @@ import pytest
 
 from conftest import require_data
 from crossfuse.metrics.registry import get_metric, get_profile
-from crossfuse.metrics.vifb import ALIASES, METRIC_NAMES, prepare, score
-from crossfuse.metrics.vifb_quality import _ssim_1, _ssim_stats
+from crossfuse.metrics.vifb import ALIASES, METRIC_NAMES, prepare, score, score_methods
+from crossfuse.metrics.vifb_quality import _ssim_1, _ssim_source, _ssim_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from calibrate_vifb import relative_errors  # noqa: E402
@@ -99,6 +99,21 @@ def test_profile_registered_with_aliases():
         score(*_rng_images(), metrics=["VIF"])
 
 
+def test_generic_evaluator_gives_the_same_numbers():
+    from crossfuse.metrics.evaluate import compute_metrics
+
+    ir, vi, fused = _rng_images(seed=11)
+    assert compute_metrics(ir, vi, fused, "vifb", list(METRIC_NAMES)) == score(ir, vi, fused)
+
+
+def test_score_methods_equals_score():
+    ir, vi, fused = _rng_images(seed=13)
+    other = np.ascontiguousarray(fused[:, ::-1])
+    batch = score_methods(ir, vi, {"a": fused, "b": other, "gray": fused[..., 1]}, list(METRIC_NAMES) + ["MI"])
+    for key, img in (("a", fused), ("b", other), ("gray", fused[..., 1])):
+        assert batch[key] == score(ir, vi, img, list(METRIC_NAMES) + ["MI"]), key
+
+
 def test_gray_ir_same_as_three_identical_channels():
     ir, vi, fused = _rng_images()
     one = score(ir, vi, fused)
@@ -150,7 +165,7 @@ def test_ssim_matches_scikit_image():
     s, f = ir.astype(float), vi[..., 0].astype(float)
     ref = skm.structural_similarity(s, f, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                     data_range=255)
-    assert _ssim_1(s, f, _ssim_stats(f)) == pytest.approx(ref, rel=1e-9)
+    assert _ssim_1(_ssim_source(s), f, _ssim_stats(f)) == pytest.approx(ref, rel=1e-9)
 
 
 def test_entropy_matches_scikit_image():
@@ -191,5 +206,7 @@ def test_bad_input_messages():
         prepare(ir[:-1], vi, fused)
     with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
         prepare(ir, vi, np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="at least 2x2"):
+        prepare(ir[:1], vi[:1], fused[:1])
     with pytest.raises(ValueError, match="11x11"):
         score(ir[:8, :8], vi[:8, :8], fused[:8, :8], ["Ssim"])

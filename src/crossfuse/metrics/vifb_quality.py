@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from scipy import fft as sfft
 
-from crossfuse.metrics.vifb_stats import per_channel, rgb2gray
+from crossfuse.metrics.vifb_stats import SourceSplit, per_channel, rgb2gray
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -104,16 +104,21 @@ def _qabf_edge_preservation(g_s: np.ndarray, a_s: np.ndarray, g_f: np.ndarray, a
     tg, kg, dg, ta, ka, da = 0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8
     # relative strength: min/max ratio, but where the two strengths are *equal* the .m sets it to g_F itself
     # (not 1) -- 0 where both are 0; kept.
-    rel = np.where(g_s > g_f, _safe_div(g_f, g_s, 0.0), np.where(g_s == g_f, g_f, _safe_div(g_s, g_f, 0.0)))
+    rel = _safe_div(np.minimum(g_s, g_f), np.maximum(g_s, g_f), 0.0)
+    equal = g_s == g_f
+    rel[equal] = g_f[equal]
     orient = 1.0 - np.abs(a_s - a_f) / (np.pi / 2)
     return tg / (1.0 + np.exp(kg * (rel - dg))) * (ta / (1.0 + np.exp(ka * (orient - da))))
 
 
-def _qabf_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+def _qabf_source(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # the .m casts to double, converts colour with rgb2gray on the double (no rounding) and scales by 255
     # (255 * im2double of a double array) -- the factor only matters through the equal-strength quirk.
-    g1, a1 = _qabf_edges(255.0 * rgb2gray(s1, uint8=False))
-    g2, a2 = _qabf_edges(255.0 * rgb2gray(s2, uint8=False))
+    return _qabf_edges(255.0 * rgb2gray(s, uint8=False))
+
+
+def _qabf_combine(f: np.ndarray, e1: tuple[np.ndarray, np.ndarray], e2: tuple[np.ndarray, np.ndarray]) -> float:
+    (g1, a1), (g2, a2) = e1, e2
     gf, af = _qabf_edges(255.0 * f)
     den = float((g1 + g2).sum())
     if den == 0:  # both sources constant: 0/0 in MATLAB; no source edge to preserve
@@ -122,10 +127,13 @@ def _qabf_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
     return float(num / den)
 
 
+QABF_SPLIT = SourceSplit(_qabf_source, _qabf_combine)
+
+
 def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsQabf.m``: Xydeas-Petrovic Q^{AB/F} (Tg 0.9994, kg -15, Dg 0.5, Ta 0.9879, ka -22, Da 0.8), source
     gradient magnitudes as weights; per channel, averaged. Higher is better, 1 at most."""
-    return per_channel(_qabf_1, fused, a, b)
+    return per_channel(QABF_SPLIT, fused, a, b)
 
 
 # ----------------------------------------------------------------------------------------------- SSIM
@@ -151,18 +159,27 @@ def _ssim_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, _filter_valid(x * x, g) - mu * mu
 
 
-def _ssim_1(s: np.ndarray, f: np.ndarray, f_stats: tuple[np.ndarray, np.ndarray]) -> float:
+def _ssim_source(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = rgb2gray(s, uint8=True)
+    return (s, *_ssim_stats(s))
+
+
+def _ssim_1(s_state: tuple[np.ndarray, np.ndarray, np.ndarray], f: np.ndarray,
+            f_stats: tuple[np.ndarray, np.ndarray]) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    (mu_s, var_s), (mu_f, var_f) = _ssim_stats(s), f_stats
+    (s, mu_s, var_s), (mu_f, var_f) = s_state, f_stats
     cov = _filter_valid(s * f, _ssim_window()) - mu_s * mu_f
     num = (2 * mu_s * mu_f + c1) * (2 * cov + c2)
     den = (mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)
     return float((num / den).mean())
 
 
-def _ssim_pair(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+def _ssim_combine(f: np.ndarray, st1: tuple, st2: tuple) -> float:
     f_stats = _ssim_stats(f)  # shared by the two sources
-    return _ssim_1(rgb2gray(s1, uint8=True), f, f_stats) + _ssim_1(rgb2gray(s2, uint8=True), f, f_stats)
+    return _ssim_1(st1, f, f_stats) + _ssim_1(st2, f, f_stats)
+
+
+SSIM_SPLIT = SourceSplit(_ssim_source, _ssim_combine)
 
 
 def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -171,7 +188,7 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded). Images need >= 11x11 pixels."""
     if min(fused.shape[:2]) < 11:
         raise ValueError(f"VIFB SSIM needs images of at least 11x11 pixels, got {fused.shape[:2]}")
-    return per_channel(_ssim_pair, fused, a, b)
+    return per_channel(SSIM_SPLIT, fused, a, b)
 
 
 # ----------------------------------------------------------------------------------------------- Qcb
@@ -195,10 +212,13 @@ def _qcb_contrast(x: np.ndarray) -> np.ndarray:
     return c2 * c / (c2 + 1e-4)
 
 
-def _qcb_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-    s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)  # MATLAB would error here (documented)
-    csf = _qcb_csf(*f.shape)
-    c1, c2, cf = (_qcb_contrast(_freq_filter(_normalize1(x), csf)) for x in (s1, s2, f))
+def _qcb_map(x: np.ndarray) -> np.ndarray:
+    """Normalise, CSF-filter, local contrast: the per-image part of Chen-Blum."""
+    return _qcb_contrast(_freq_filter(_normalize1(x), _qcb_csf(*x.shape)))
+
+
+def _qcb_combine(f: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> float:
+    cf = _qcb_map(f)
     # contrast preservation: the smaller over the larger response (1 where both are 0)
     q1f = np.where(c1 < cf, _safe_div(c1, cf, 1.0), _safe_div(cf, c1, 1.0))
     q2f = np.where(c2 < cf, _safe_div(c2, cf, 1.0), _safe_div(cf, c2, 1.0))
@@ -209,12 +229,16 @@ def _qcb_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
     return float((lam1 * q1f + lam2 * q2f).mean())
 
 
+# a colour source with a gray fused image: rounded rgb2gray (MATLAB would error here; documented)
+QCB_SPLIT = SourceSplit(lambda s: _qcb_map(rgb2gray(s, uint8=True)), _qcb_combine)
+
+
 def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsQcb.m`` (Chen-Blum): images min-max normalised to 0..255 and rounded, filtered by a DoG contrast
     sensitivity function in the frequency domain (``freqspace`` grid scaled by W/30, H/30; f0 15.3870,
     f1 1.3456, a 0.7622), local contrast from 31x31 Gaussians (sigma 2 and 4, 'same' with zero padding),
     contrast preservation weighted by source saliency; per channel, averaged. Higher is better."""
-    return per_channel(_qcb_1, fused, a, b)
+    return per_channel(QCB_SPLIT, fused, a, b)
 
 
 # ----------------------------------------------------------------------------------------------- Qcv
@@ -238,16 +262,21 @@ def _block_sum(x: np.ndarray, n: int) -> np.ndarray:
     return padded.reshape(hp // n, n, wp // n, n).sum(axis=(1, 3))
 
 
-def _qcv_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-    s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)  # MATLAB would error here (documented)
-    s1, s2, f = _normalize1(s1), _normalize1(s2), _normalize1(f)
+def _qcv_strength(x: np.ndarray) -> np.ndarray:
+    """Sobel magnitude with ``filter2`` (correlation), 'same', zero padding."""
+    gx, gy = _correlate(x, _QCV_SX), _correlate(x, _QCV_SX.T)
+    return np.sqrt(gx * gx + gy * gy)
 
-    def strength(x: np.ndarray) -> np.ndarray:  # filter2 (correlation), 'same', zero padding
-        gx, gy = _correlate(x, _QCV_SX), _correlate(x, _QCV_SX.T)
-        return np.sqrt(gx * gx + gy * gy)
 
-    lam1 = _block_sum(_pow5(strength(s1)), _QCV_WIN)
-    lam2 = _block_sum(_pow5(strength(s2)), _QCV_WIN)
+def _qcv_source(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # a colour source with a gray fused image: rounded rgb2gray (MATLAB would error here; documented)
+    s = _normalize1(rgb2gray(s, uint8=True))
+    return s, _block_sum(_pow5(_qcv_strength(s)), _QCV_WIN)  # regional saliency
+
+
+def _qcv_combine(f: np.ndarray, st1: tuple[np.ndarray, np.ndarray], st2: tuple[np.ndarray, np.ndarray]) -> float:
+    (s1, lam1), (s2, lam2) = st1, st2
+    f = _normalize1(f)
     mannos = _qcv_csf(*f.shape)
     # blkproc of mean2(x.^2): the zero padding of partial blocks counts in the mean (sum / 256)
     d1 = _block_sum(_freq_filter(s1 - f, mannos) ** 2, _QCV_WIN) / _QCV_WIN**2
@@ -258,9 +287,12 @@ def _qcv_1(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
     return float((lam1 * d1 + lam2 * d2).sum() / den)
 
 
+QCV_SPLIT = SourceSplit(_qcv_source, _qcv_combine)
+
+
 def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsQcv.m`` (Chen-Varshney): images min-max normalised to 0..255 and rounded; regional saliency =
     16x16 block sums of (Sobel strength)^5; regional distortion = 16x16 block means of the squared
     Mannos-Sakrison-CSF-filtered difference (``freqspace`` grid scaled by W/8, H/8); the saliency-weighted mean
     distortion; per channel, averaged. Lower is better, 0 for a fused image equal to both sources."""
-    return per_channel(_qcv_1, fused, a, b)
+    return per_channel(QCV_SPLIT, fused, a, b)

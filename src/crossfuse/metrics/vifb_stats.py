@@ -15,7 +15,8 @@ and the functions below say which). Porting notes for every metric: ``docs/metri
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -45,20 +46,40 @@ def rgb2gray(img: np.ndarray, *, uint8: bool) -> np.ndarray:
     return np.clip(matlab_round(g), 0, 255) if uint8 else g
 
 
-def per_channel(inner: Callable[[np.ndarray, np.ndarray, np.ndarray], float],
-                fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+def channel_triplets(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[tuple[np.ndarray, ...]]:
     """The toolkit's colour dispatch, shared by all of its two-source metrics.
 
-    One-channel ``fused``: one call with the sources as they are (``inner`` converts a colour source to gray).
-    ``C``-channel ``fused``: the mean over ``k`` of ``inner(fused[..., k], a[..., k], b[..., k])``, a one-channel
-    source standing in for every ``k`` (the toolkit's ``b1 == 1`` branch; it would fail on a gray visible image
-    with a colour infrared one, which is served the same way here).
+    One-channel ``fused``: one triplet with the sources as they are (the metric converts a colour source to gray).
+    ``C``-channel ``fused``: ``(fused[..., k], a[..., k], b[..., k])`` for each ``k``, a one-channel source standing
+    in for every ``k`` (the toolkit's ``b1 == 1`` branch; it would fail on a gray visible image with a colour
+    infrared one, which is served the same way here).
     """
     if fused.ndim == 2:
-        return float(inner(fused, a, b))
-    vals = [inner(fused[..., k], a if a.ndim == 2 else a[..., k], b if b.ndim == 2 else b[..., k])
+        return [(fused, a, b)]
+    return [(fused[..., k], a if a.ndim == 2 else a[..., k], b if b.ndim == 2 else b[..., k])
             for k in range(fused.shape[2])]
-    return float(np.mean(vals))
+
+
+def per_channel(inner: Callable[[np.ndarray, np.ndarray, np.ndarray], float],
+                fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Mean of ``inner(f, s1, s2)`` over :func:`channel_triplets` (the toolkit averages channel scores)."""
+    return float(np.mean([inner(*t) for t in channel_triplets(fused, a, b)]))
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """A two-source metric written as ``combine(f, source(s1), source(s2))``.
+
+    ``source`` does all the work that depends on one source channel only (gray conversion included), so that
+    scoring several fused images of one pair (:func:`crossfuse.metrics.vifb.score_methods`) computes it once.
+    Calling the object scores one channel triplet.
+    """
+
+    source: Callable[[np.ndarray], Any]
+    combine: Callable[[np.ndarray, Any, Any], float]
+
+    def __call__(self, f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+        return self.combine(f, self.source(s1), self.source(s2))
 
 
 def _channels(fused: np.ndarray) -> list[np.ndarray]:
@@ -169,15 +190,19 @@ def _mutinf_1(i: np.ndarray, j: np.ndarray) -> float:
     return h(np.bincount(i, minlength=256)) + h(np.bincount(j, minlength=256)) - h(joint)
 
 
+def _mutinf_combine(f: np.ndarray, i1: np.ndarray, i2: np.ndarray) -> float:
+    jf = _minmax_255(f).ravel()
+    return _mutinf_1(i1, jf) + _mutinf_1(i2, jf)
+
+
+MUTINF_SPLIT = SourceSplit(lambda s: _minmax_255(rgb2gray(s, uint8=True)).ravel(), _mutinf_combine)
+
+
 def mutinf(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsMutinf.m``: ``MI(VI, F) + MI(IR, F)`` in **nats** (natural log) from 256x256 joint histograms of
     the min-max normalised images (each rescaled to 0..255 and rounded); per channel, averaged.
     Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded)."""
-    def one(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-        jf = _minmax_255(f).ravel()  # the fused image's bins, shared by both sources
-        return (_mutinf_1(_minmax_255(rgb2gray(s1, uint8=True)).ravel(), jf)
-                + _mutinf_1(_minmax_255(rgb2gray(s2, uint8=True)).ravel(), jf))
-    return per_channel(one, fused, a, b)
+    return per_channel(MUTINF_SPLIT, fused, a, b)
 
 
 def _vifb_mse(s: np.ndarray, f: np.ndarray) -> float:
