@@ -58,8 +58,7 @@ def mi_nats(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 def ssim_skimage019(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``structural_similarity(F, A) + structural_similarity(F, B)`` as in scikit-image 0.19 on float32 input."""
     f, a, b = as_triplet(f, a, b)
-    return (structural.ssim_uniform_pair(f, a, data_range=2.0, dtype=np.float32)
-            + structural.ssim_uniform_pair(f, b, data_range=2.0, dtype=np.float32))
+    return sum(structural.ssim_uniform(f, [a, b], data_range=2.0, dtype=np.float32))
 
 
 def psnr_maxf(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:

@@ -148,10 +148,23 @@ def _labels(x: np.ndarray) -> tuple[np.ndarray, int]:
     """Integer labels of the values: the 8-bit levels when all values are integers in 0..255 (the usual case),
     otherwise the ranks of the distinct values (scikit-learn's contingency semantics)."""
     r = x.ravel()
-    if r.min() >= 0 and r.max() <= 255 and np.array_equal(r, np.rint(r)):
-        return r.astype(np.intp), 256
+    lab = r.astype(np.intp)
+    if np.array_equal(lab, r) and lab.min() >= 0 and lab.max() <= 255:
+        return lab, 256
     uniq, inv = np.unique(r, return_inverse=True)
     return inv.astype(np.intp), len(uniq)
+
+
+def _mi_from_labels(lx: np.ndarray, nx: int, ly: np.ndarray, ny: int, base: float) -> float:
+    joint = np.bincount(lx * ny + ly, minlength=nx * ny).reshape(nx, ny)
+    px = joint.sum(axis=1)
+    py = joint.sum(axis=0)
+    i, j = np.nonzero(joint)
+    cij = joint[i, j].astype(np.float64)
+    n = float(cij.sum())
+    terms = np.log(cij) - np.log(px[i].astype(np.float64)) - np.log(py[j].astype(np.float64))
+    mi = (float(np.dot(cij, terms)) / n) + math.log(n)
+    return max(mi, 0.0) / math.log(base)
 
 
 def mutual_information_pair(x: np.ndarray, y: np.ndarray, *, base: float = 2.0) -> float:
@@ -163,20 +176,14 @@ def mutual_information_pair(x: np.ndarray, y: np.ndarray, *, base: float = 2.0) 
     """
     lx, nx = _labels(np.asarray(x, dtype=np.float64))
     ly, ny = _labels(np.asarray(y, dtype=np.float64))
-    joint = np.bincount(lx * ny + ly, minlength=nx * ny).astype(np.float64).reshape(nx, ny)
-    n = joint.sum()
-    px = joint.sum(axis=1)
-    py = joint.sum(axis=0)
-    i, j = np.nonzero(joint)
-    pij = joint[i, j]
-    mi = np.sum(pij * (np.log(pij) + math.log(n) - np.log(px[i]) - np.log(py[j]))) / n
-    return float(max(mi, 0.0) / math.log(base))
+    return _mi_from_labels(lx, nx, ly, ny, base)
 
 
 def mutual_information(f: np.ndarray, a: np.ndarray, b: np.ndarray, *, base: float = 2.0) -> float:
     """MI = MI(F, A) + MI(F, B); bits by default (canonical), ``base=math.e`` for nats (CDDFuse)."""
     f, a, b = as_triplet(f, a, b)
-    return mutual_information_pair(f, a, base=base) + mutual_information_pair(f, b, base=base)
+    lf, nf = _labels(f)
+    return sum(_mi_from_labels(lf, nf, *_labels(s), base) for s in (a, b))
 
 
 def cross_entropy(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -196,14 +203,21 @@ def cross_entropy(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of two arrays; ``0`` when either is constant (documented convention)."""
-    dx = x - x.mean()
-    dy = y - y.mean()
-    sxx = float(np.sum(dx * dx))
-    syy = float(np.sum(dy * dy))
-    if sxx <= 0.0 or syy <= 0.0:
+    """Pearson correlation of two arrays; ``0`` when either is constant (documented convention).
+
+    Computed from raw sums (``sum(x y) - n mean(x) mean(y)``, via ``np.dot``): exact for the integer-valued images
+    metrics see; a variance below ``1e-12`` of the raw second moment counts as constant.
+    """
+    xr = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    yr = np.ascontiguousarray(y, dtype=np.float64).ravel()
+    n = xr.size
+    mx, my = xr.mean(), yr.mean()
+    xx, yy = float(np.dot(xr, xr)), float(np.dot(yr, yr))
+    sxx = xx - n * mx * mx
+    syy = yy - n * my * my
+    if sxx <= 1e-12 * xx or syy <= 1e-12 * yy:
         return 0.0
-    return float(np.sum(dx * dy) / math.sqrt(sxx * syy))
+    return float((np.dot(xr, yr) - n * mx * my) / math.sqrt(sxx * syy))
 
 
 def cc(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
