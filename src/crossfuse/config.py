@@ -1,0 +1,243 @@
+"""Training configs: TOML files read with :mod:`tomllib`, merged onto :data:`DEFAULTS` and validated.
+
+Every key a config may set is in :data:`DEFAULTS` (free-form tables: ``model.config`` = the network's constructor
+kwargs, ``phase1.losses`` / ``phase2.losses`` = loss name -> weight, see :data:`crossfuse.losses.LOSSES`).
+A typo is an error naming the key and the file, never silently ignored. A config is named by a path or, for the
+shipped ones (``src/crossfuse/configs/*.toml``), by its name: ``fast``, ``paper``, ``ablation_a``, ``tiny`` ...
+
+Paths in ``[data]`` are relative to ``data.root``; an empty ``data.root`` means ``$CROSSFUSE_DATA`` or, when that
+is unset, ``../shared/data`` relative to the current directory (the repository root in the docs' commands).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+FREE_TABLES = ("model.config", "phase1.losses", "phase2.losses", "loss_options")
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "description": "",
+    "seed": 0,
+    "device": "cpu",  # "cpu", "cuda", "cuda:0" ...; under torchrun each rank uses cuda:LOCAL_RANK
+    "threads": 0,  # torch.set_num_threads on CPU (0 = leave torch's default)
+    "model": {"name": "fast", "config": {}},
+    "data": {
+        "root": "",
+        "target": "RoadScene",
+        "exclude_list": "RoadScene/cddfuse_test50.txt",
+        "val_count": 10,
+        "val_max_pairs": 10,
+        "external": [],  # patches.npz files from `crossfuse align` (absolute or relative to data.root)
+        "external_ratio": 0.0,
+        "patch": 64,
+        "patches_per_epoch": 2000,
+        "batch_size": 8,
+        "flip": True,
+        "workers": 0,
+    },
+    "schedule": {
+        "phase1_epochs": 0,
+        "phase2_epochs": 10,
+        "lr": 1e-4,
+        "lr_step": 20,  # epochs between decays (counted over both phases)
+        "lr_gamma": 0.5,
+        "lr_min": 1e-6,
+        "clip_grad": 0.01,  # max gradient norm (0 = no clipping)
+        "weight_decay": 0.0,
+    },
+    "phase1": {"losses": {}},
+    "phase2": {"losses": {}},
+    "loss_options": {},  # per-loss keyword arguments, e.g. [loss_options.gradient_max] gain = 1.2
+    "ssl": {"beta0_schedule": "cosine", "crop": None, "severity": 1.0, "corruptions": None},
+    "validation": {
+        "every": 1,
+        "profile": "cddfuse",
+        "metrics": ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"],
+    },
+    "output": {"dir": "", "keep_every": 0},
+}
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the key and the file."""
+
+
+def resolve_path(name: str | os.PathLike) -> Path:
+    """A config file path, or the shipped config called ``name`` (``fast`` -> ``configs/fast.toml``)."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    shipped = CONFIG_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
+    if p.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = ", ".join(list_configs())
+    raise FileNotFoundError(f"{name}: no such config file and not a shipped config (shipped: {names})")
+
+
+def list_configs() -> list[str]:
+    return sorted(f.stem for f in CONFIG_DIR.glob("*.toml"))
+
+
+def _merge(base: dict, new: dict, where: str, source: str) -> None:
+    for key, value in new.items():
+        dotted = f"{where}.{key}" if where else key
+        if where in FREE_TABLES:
+            base[key] = value
+            continue
+        if key not in base:
+            valid = ", ".join(sorted(base))
+            raise ConfigError(f"{source}: unknown key {dotted!r} (valid keys{' in [' + where + ']' if where else ''}: "
+                              f"{valid})")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {dotted!r} must be a table")
+            _merge(base[key], value, dotted, source)
+        else:
+            base[key] = value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"schedule.lr=1e-3"`` -> (["schedule", "lr"], 0.001); the value is read as a TOML value, else a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(name: str | os.PathLike, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Read, merge onto the defaults, apply ``--set`` overrides and validate (see :func:`validate`)."""
+    path = resolve_path(name)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    cfg = copy.deepcopy(DEFAULTS)
+    _merge(cfg, raw, "", str(path))
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        nested: dict[str, Any] = value
+        for k in reversed(keys):
+            nested = {k: nested}
+        _merge(cfg, nested, "", f"--set {text}")
+    cfg["_source"] = str(path)
+    validate(cfg)
+    return cfg
+
+
+def from_dict(raw: dict[str, Any], source: str = "<dict>") -> dict[str, Any]:
+    """Like :func:`load_config` for a dict (used by tests and the Python API)."""
+    cfg = copy.deepcopy(DEFAULTS)
+    _merge(cfg, copy.deepcopy(raw), "", source)
+    cfg["_source"] = source
+    validate(cfg)
+    return cfg
+
+
+def data_root(cfg: dict[str, Any]) -> Path:
+    root = cfg["data"]["root"] or os.environ.get("CROSSFUSE_DATA", "") or "../shared/data"
+    return Path(root)
+
+
+def data_path(cfg: dict[str, Any], rel: str) -> Path:
+    p = Path(rel)
+    return p if p.is_absolute() else data_root(cfg) / p
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Check loss names, the network name, numbers and that the data exist; raise one-line errors."""
+    from crossfuse.losses import LOSSES, list_losses
+    from crossfuse.nets import list_networks
+
+    src = cfg.get("_source", "<config>")
+    if cfg["model"]["name"] not in list_networks():
+        raise ConfigError(f"{src}: model.name {cfg['model']['name']!r} is not a network "
+                          f"(valid: {', '.join(list_networks())})")
+    sch = cfg["schedule"]
+    for phase in (1, 2):
+        losses = cfg[f"phase{phase}"]["losses"]
+        for name, w in losses.items():
+            if name not in LOSSES:
+                raise ConfigError(f"{src}: unknown loss {name!r} in [phase{phase}.losses] "
+                                  f"(valid losses: {', '.join(list_losses())})")
+            if LOSSES[name].phase != phase:
+                raise ConfigError(f"{src}: loss {name!r} belongs to phase {LOSSES[name].phase}, "
+                                  f"not [phase{phase}.losses]")
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+                raise ConfigError(f"{src}: weight of loss {name!r} must be a number >= 0, got {w!r}")
+        if sch[f"phase{phase}_epochs"] > 0 and not losses:
+            raise ConfigError(f"{src}: schedule.phase{phase}_epochs > 0 but [phase{phase}.losses] is empty")
+    for name, opts in cfg["loss_options"].items():
+        if name not in LOSSES or not isinstance(opts, dict):
+            raise ConfigError(f"{src}: [loss_options.{name}] must name a loss and be a table "
+                              f"(valid losses: {', '.join(list_losses())})")
+    for key in ("phase1_epochs", "phase2_epochs", "lr_step"):
+        if not isinstance(sch[key], int) or sch[key] < 0:
+            raise ConfigError(f"{src}: schedule.{key} must be an integer >= 0, got {sch[key]!r}")
+    if sch["phase1_epochs"] + sch["phase2_epochs"] == 0:
+        raise ConfigError(f"{src}: schedule has no epochs")
+    d = cfg["data"]
+    for key in ("patch", "patches_per_epoch", "batch_size"):
+        if not isinstance(d[key], int) or d[key] < 1:
+            raise ConfigError(f"{src}: data.{key} must be a positive integer, got {d[key]!r}")
+    if not 0 <= float(d["external_ratio"]) <= 1:
+        raise ConfigError(f"{src}: data.external_ratio must be in [0, 1], got {d['external_ratio']!r}")
+    if float(d["external_ratio"]) > 0 and not d["external"]:
+        raise ConfigError(f"{src}: data.external_ratio > 0 but data.external lists no patches.npz")
+    if isinstance(d["external"], str):
+        d["external"] = [d["external"]] if d["external"] else []
+    target = data_path(cfg, d["target"])
+    for sub in ("ir", "vi"):
+        if not (target / sub).is_dir():
+            raise ConfigError(f"{src}: data folder not found: {target / sub} (data.target={d['target']!r}, "
+                              f"data.root={str(data_root(cfg))!r}; set data.root or $CROSSFUSE_DATA)")
+    if d["exclude_list"] and not data_path(cfg, d["exclude_list"]).is_file():
+        raise ConfigError(f"{src}: data.exclude_list file not found: {data_path(cfg, d['exclude_list'])}")
+    for ext in d["external"]:
+        if not data_path(cfg, ext).is_file():
+            raise ConfigError(f"{src}: data.external file not found: {data_path(cfg, ext)} "
+                              "(make it with `crossfuse align ... --out DIR`)")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(cfg: dict[str, Any], prefix: str = "") -> str:
+    """Write a nested dict of scalars/lists/tables as TOML (``None`` values are left out: TOML has no null)."""
+    lines, tables = [], []
+    for k, v in cfg.items():
+        if k.startswith("_"):
+            continue
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif v is not None:
+            key = k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+            lines.append(f"{key} = {_toml_value(v)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in tables:
+        name = f"{prefix}.{k}" if prefix else k
+        out += f"\n[{name}]\n" + to_toml(v, name)
+    return out
+
+
+__all__ = ["DEFAULTS", "ConfigError", "load_config", "from_dict", "resolve_path", "list_configs", "parse_override",
+           "data_root", "data_path", "validate", "to_toml", "CONFIG_DIR"]

@@ -1,0 +1,233 @@
+"""Training losses: pure functions on (B, 1, H, W) tensors in [0, 1], and one registry the configs name.
+
+Pure functions (each documents the reference it follows, ``../shared/docs/METHOD.md`` section 4):
+
+* :func:`intensity_max` - ``||max(V, I) - F||_1`` (CDDFuse / SeAFusion fusion intensity term);
+* :func:`gradient_max` - ``||max(|grad V|, |grad I|) - |grad F|||_1`` with ``|grad X| = |Sobel_x X| + |Sobel_y X|``;
+* :func:`ssim_sources` - ``(1 - SSIM(F, V))/2 + (1 - SSIM(F, I))/2`` (structure kept from both sources);
+* :func:`rec_ssim`, :func:`rec_mse`, :func:`rec_gradient` - CDDFuse phase-I reconstruction terms;
+* :func:`decomposition` - ``CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))`` (CDDFuse's decomposition loss);
+* the two self-supervised terms of :mod:`crossfuse.augment` (paper-code and consistency views).
+
+The trainer calls every term through :data:`LOSSES`: a :class:`LossSpec` whose ``fn(ctx)`` receives one
+:class:`StepContext` (the batch, the network's ``forward_train`` outputs, the network and a generator).
+``scheduled`` terms are multiplied by the paper's cosine weight over phase II (the config's weight is beta0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossfuse import augment
+
+# ------------------------------------------------------------------------------------------------ pure functions
+
+
+def sobel_magnitude(x: Tensor) -> Tensor:
+    """``|Sobel_x x| + |Sobel_y x|`` with the un-normalised 3x3 Sobel kernels (as the CDDFuse / SeAFusion
+    ``Sobelxy`` module), replicate-padded borders (kornia)."""
+    g = kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=False)  # (B, C, 2, H, W)
+    return g.abs().sum(dim=2)
+
+
+def intensity_max(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
+    """Mean absolute error between the fused image and the pixel-wise max of the sources."""
+    return F.l1_loss(fused, torch.maximum(ir, vis))
+
+
+def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
+    """Mean absolute error between ``|grad F|`` and ``gain * max(|grad V|, |grad I|)`` (Sobel magnitudes;
+    ``gain = 1`` is the CDDFuse / SeAFusion term, ``gain > 1`` asks for edges sharper than either source)."""
+    target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vis))
+    return F.l1_loss(sobel_magnitude(fused), gain * target)
+
+
+def sobel_xy(x: Tensor) -> Tensor:
+    """Signed un-normalised Sobel derivatives ``(B, C, 2, H, W)`` (x then y), replicate-padded (kornia)."""
+    return kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=False)
+
+
+def gradient_select(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
+    """L1 between the fused gradient *vector* and ``gain`` times the gradient vector of the source whose Sobel
+    magnitude is larger at that pixel (gradient-domain max selection).
+
+    Unlike :func:`gradient_max`, which matches magnitudes only and so can be satisfied by texture that is in
+    neither source, this target has a sign and a direction: the only way to match it is to carry the stronger
+    source's edges (``gain > 1``: amplified)."""
+    gi, gv = sobel_xy(ir), sobel_xy(vis)
+    take_ir = gi.abs().sum(dim=2, keepdim=True) > gv.abs().sum(dim=2, keepdim=True)
+    target = torch.where(take_ir, gi, gv)
+    return F.l1_loss(sobel_xy(fused), gain * target)
+
+
+def ssim(x: Tensor, y: Tensor, window: int = 11) -> Tensor:
+    """Mean SSIM (Gaussian window ``window``, sigma 1.5, data range 1) via kornia."""
+    return kornia.metrics.ssim(x, y, window, max_val=1.0).mean()
+
+
+def ssim_sources(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
+    """``(1 - SSIM(F, V)) / 2 + (1 - SSIM(F, I)) / 2``: rewards keeping the structure of both sources."""
+    return (1 - ssim(fused, vis)) / 2 + (1 - ssim(fused, ir)) / 2
+
+
+def scd_loss(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
+    """``2 - SCD`` with SCD = CC(F - V, I) + CC(F - I, V) (Aslantas & Bendes 2015, the sum of the correlations of
+    differences), per sample over H, W and averaged: rewards carrying each source's content into the result."""
+    return 2 - correlation(fused - vis, ir) - correlation(fused - ir, vis)
+
+
+def rec_ssim(x: Tensor, x_hat: Tensor) -> Tensor:
+    """``(1 - SSIM(X, X_hat)) / 2`` (CDDFuse phase I, its weight 5 lives in the config)."""
+    return (1 - ssim(x, x_hat)) / 2
+
+
+def rec_mse(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Mean squared reconstruction error."""
+    return F.mse_loss(x_hat, x)
+
+
+def rec_gradient(x: Tensor, x_hat: Tensor) -> Tensor:
+    """L1 between the normalised Sobel gradients (both directions) of ``X`` and ``X_hat`` (CDDFuse phase I uses
+    ``kornia.filters.SpatialGradient``, normalised by default)."""
+    gx = kornia.filters.spatial_gradient(x, mode="sobel", normalized=True)
+    gy = kornia.filters.spatial_gradient(x_hat, mode="sobel", normalized=True)
+    return F.l1_loss(gy, gx)
+
+
+def correlation(a: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
+    """Pearson correlation of ``a`` and ``b`` per sample and channel over H, W, averaged (CDDFuse's ``cc``);
+    values are clamped to [-1, 1]."""
+    a = a - a.mean(dim=(-2, -1), keepdim=True)
+    b = b - b.mean(dim=(-2, -1), keepdim=True)
+    num = (a * b).sum(dim=(-2, -1))
+    den = torch.sqrt((a * a).sum(dim=(-2, -1)) * (b * b).sum(dim=(-2, -1))) + eps
+    return (num / den).clamp(-1.0, 1.0).mean()
+
+
+def decomposition(base_vis: Tensor, base_ir: Tensor, detail_vis: Tensor, detail_ir: Tensor) -> Tensor:
+    """CDDFuse's decomposition loss ``CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))``: details of the two modalities
+    should be uncorrelated, bases correlated."""
+    return correlation(detail_vis, detail_ir) ** 2 / (1.01 + correlation(base_vis, base_ir))
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+@dataclass
+class StepContext:
+    """What a loss term may look at in one training step.
+
+    ``out`` is the network's ``forward_train`` dict, ``net`` the (possibly DDP-wrapped) network, ``generator`` a
+    seeded ``torch.Generator`` for the self-supervised views, ``ssl`` the config's ``[ssl]`` table.
+    """
+
+    ir: Tensor
+    vis: Tensor
+    out: dict[str, Tensor]
+    net: nn.Module | None = None
+    generator: torch.Generator | None = None
+    ssl: dict | None = None
+    options: dict | None = None  # config [loss_options]: per-loss keyword arguments
+
+    def opts(self, name: str) -> dict:
+        return dict((self.options or {}).get(name, {}))
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    fn: Callable[[StepContext], Tensor]
+    phase: int  # 1 = reconstruction, 2 = fusion
+    scheduled: bool = False  # multiplied by the cosine schedule of phase II (weight = beta0)
+    description: str = ""
+
+
+def _need(ctx: StepContext, *keys: str) -> list[Tensor]:
+    missing = [k for k in keys if k not in ctx.out]
+    if missing:
+        raise KeyError(f"the network's forward_train output lacks {', '.join(missing)} "
+                       f"(has: {', '.join(sorted(ctx.out))})")
+    return [ctx.out[k] for k in keys]
+
+
+def _decomposition(ctx: StepContext) -> Tensor:
+    return decomposition(*_need(ctx, "base_vis", "base_ir", "detail_vis", "detail_ir"))
+
+
+def _ssl_consistency(ctx: StepContext) -> Tensor:
+    opts = dict(ctx.ssl or {})
+    views = augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
+                                      severity=float(opts.get("severity", 1.0)), corruptions=opts.get("corruptions"))
+    ir = torch.cat([views.ir_weak, views.ir_aggr])
+    vis = torch.cat([views.vis_weak, views.vis_aggr])
+    fused = ctx.net(ir, vis)
+    weak, aggr = fused.chunk(2)
+    return augment.consistency_loss(weak, aggr, views)
+
+
+LOSSES: dict[str, LossSpec] = {
+    "intensity_max": LossSpec(lambda c: intensity_max(c.ir, c.vis, _need(c, "fused")[0]), 2,
+                              description="||max(V, I) - F||_1"),
+    "gradient_max": LossSpec(lambda c: gradient_max(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_max")), 2,
+                             description="|| gain * max(|grad V|, |grad I|) - |grad F| ||_1 (Sobel; option gain)"),
+    "gradient_select": LossSpec(lambda c: gradient_select(c.ir, c.vis, _need(c, "fused")[0],
+                                                          **c.opts("gradient_select")), 2,
+                                description="|| grad F - gain * grad(stronger source) ||_1 (signed Sobel)"),
+    "scd": LossSpec(lambda c: scd_loss(c.ir, c.vis, _need(c, "fused")[0]), 2,
+                    description="2 - CC(F - V, I) - CC(F - I, V)"),
+    "ssim_sources": LossSpec(lambda c: ssim_sources(c.ir, c.vis, _need(c, "fused")[0]), 2,
+                             description="(1 - SSIM(F, V))/2 + (1 - SSIM(F, I))/2"),
+    "decomposition": LossSpec(_decomposition, 2, description="CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))"),
+    "ssl_paper": LossSpec(lambda c: augment.paper_code_loss(_need(c, "fused")[0], c.generator), 2, scheduled=True,
+                          description="MSE(crop(F), blur(crop(F))) - reference CrossFuse code's internal view"),
+    "ssl_consistency": LossSpec(_ssl_consistency, 2, scheduled=True,
+                                description="L1(fuse(weak), fuse(aggressive)) on the shared region"),
+    "rec_ssim": LossSpec(lambda c: rec_ssim(c.vis, _need(c, "rec_vis")[0]) + rec_ssim(c.ir, _need(c, "rec_ir")[0]),
+                         1, description="sum over V, I of (1 - SSIM(X, X_hat))/2"),
+    "rec_mse": LossSpec(lambda c: rec_mse(c.vis, _need(c, "rec_vis")[0]) + rec_mse(c.ir, _need(c, "rec_ir")[0]),
+                        1, description="sum over V, I of MSE(X, X_hat)"),
+    "rec_gradient": LossSpec(lambda c: rec_gradient(c.vis, _need(c, "rec_vis")[0]), 1,
+                             description="||grad V - grad V_hat||_1 (normalised Sobel)"),
+    "rec_decomposition": LossSpec(_decomposition, 1, description="decomposition loss during phase I"),
+}
+
+
+def list_losses() -> list[str]:
+    return sorted(LOSSES)
+
+
+def get_loss(name: str) -> LossSpec:
+    """The :class:`LossSpec` registered as ``name``; ``KeyError`` listing the valid names otherwise."""
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise KeyError(f"unknown loss {name!r}; valid losses: {', '.join(list_losses())}") from None
+
+
+def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+    """Weighted sum of the named terms; ``scheduled`` terms are also multiplied by ``ssl_factor`` (the cosine
+    schedule divided by beta0) and skipped when it is 0. Returns the total and each term's unweighted value."""
+    total = ctx.ir.new_zeros(())
+    parts: dict[str, float] = {}
+    for name, w in weights.items():
+        spec = get_loss(name)
+        factor = float(w) * (ssl_factor if spec.scheduled else 1.0)
+        if factor == 0.0:
+            continue
+        value = spec.fn(ctx)
+        total = total + factor * value
+        parts[name] = float(value.detach())
+    return total, parts
+
+
+__all__ = [
+    "sobel_magnitude", "intensity_max", "gradient_max", "sobel_xy", "gradient_select", "ssim", "ssim_sources",
+    "scd_loss", "rec_ssim", "rec_mse",
+    "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
+    "total_loss",
+]
