@@ -1,0 +1,170 @@
+"""Evaluate a fusion model on TNO-42 and RoadScene-test50 with the ``cddfuse`` profile, next to the peers.
+
+Fuses every pair (VIS -> Y with crossfuse.io.rgb_to_ycrcb, fused Y rounded to 8 bit, no stretching), scores it with
+``crossfuse.metrics.compute_metrics(ir, vi, fused, profile="cddfuse")`` on the stored IR/VIS files, and prints, per
+dataset, a Markdown table with the peers and baselines of ``../shared/docs/PEERS.md``, every method's mean rank over
+the 8 metrics (rank 1 = best, ties share the mean rank) and, for each peer, how many of the 8 metrics the model beats.
+This is where the model cards' metric tables come from.
+
+    PYTHONPATH=src python benchmarks/eval_model.py --model crossfuse-fast
+    PYTHONPATH=src python benchmarks/eval_model.py --checkpoint /work/runs/fast/best.pt --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crossfuse.data import read_stems
+from crossfuse.io import list_images, read_image, rgb_to_ycrcb, write_image
+from crossfuse.metrics import compute_metrics
+
+METRICS = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
+PEERS = ["DIDFuse", "DenseFuse", "IFCNN", "SeAFusion", "TarDAL", "U2Fusion"]
+BASELINES = ["average", "max"]
+DATASETS = {"TNO": ("TNO", None, "TNO, all 42 pairs"),
+            "RoadScene": ("RoadScene", "RoadScene/cddfuse_test50.txt", "RoadScene, the 50-pair test list")}
+
+
+def parse_peers(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """{section title: {method: {metric: value}}} from the Markdown tables of PEERS.md."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    section, header = None, None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            section, header = line[3:].strip(), None
+            out[section] = {}
+        elif line.startswith("|") and section:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[0] == "method":
+                header = cells
+            elif header and not set(cells[0]) <= {"-"}:
+                out[section][cells[0]] = {h: float(c) for h, c in zip(header[2:], cells[2:])}
+    return out
+
+
+def load_net(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
+    from crossfuse import models
+    from crossfuse.nets import build
+
+    if args.checkpoint:
+        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        net = build(ck["net"], **ck["net_config"])
+        net.load_state_dict(ck["model"])
+        return net.eval(), f"{Path(args.checkpoint).parent.name}/{Path(args.checkpoint).name}"
+    if args.weights:
+        return models.load_weights_file(args.weights), Path(args.weights).stem
+    return models.load_model(args.model), args.model
+
+
+def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """Fused Y (uint8) of one stored pair, at native resolution."""
+    ir_f = ir.astype(np.float32) if ir.ndim == 2 else rgb_to_ycrcb(ir)[..., 0]
+    y = vi.astype(np.float32) if vi.ndim == 2 else rgb_to_ycrcb(vi)[..., 0]
+    if ir.dtype == np.uint16:
+        ir_f = ir_f / 257.0
+    if vi.dtype == np.uint16:
+        y = y / 257.0
+    m = int(getattr(net, "pad_multiple", 1))
+    h, w = y.shape
+    a = torch.from_numpy(np.ascontiguousarray(ir_f) / 255.0)[None, None]
+    b = torch.from_numpy(np.ascontiguousarray(y) / 255.0)[None, None]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        a = torch.nn.functional.pad(a, (0, pw, 0, ph), mode="reflect")
+        b = torch.nn.functional.pad(b, (0, pw, 0, ph), mode="reflect")
+    with torch.no_grad():
+        f = net(a, b)[0, 0, :h, :w].numpy()
+    return np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8)
+
+
+def evaluate_dataset(net, root: Path, key: str, save: Path | None) -> tuple[dict[str, float], int, float]:
+    folder, test_list, _ = DATASETS[key]
+    irs, vis = list_images(root / folder / "ir"), list_images(root / folder / "vi")
+    stems = read_stems(root / test_list) if test_list else sorted(set(irs) & set(vis))
+    sums = dict.fromkeys(METRICS, 0.0)
+    t_fuse = 0.0
+    for stem in stems:
+        ir, vi = read_image(irs[stem]), read_image(vis[stem])
+        t0 = time.perf_counter()
+        f = fuse(net, ir, vi)
+        t_fuse += time.perf_counter() - t0
+        if save is not None:
+            (save / key).mkdir(parents=True, exist_ok=True)
+            write_image(save / key / f"{stem}.png", f, overwrite=True)
+        for k, v in compute_metrics(ir, vi, f, profile="cddfuse", metrics=METRICS).items():
+            sums[k] += v
+    return {k: v / len(stems) for k, v in sums.items()}, len(stems), t_fuse
+
+
+def mean_ranks(table: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean over METRICS of each method's rank (1 = highest value; ties get the mean of their ranks)."""
+    from scipy.stats import rankdata
+
+    methods = list(table)
+    ranks = np.zeros(len(methods))
+    for m in METRICS:
+        ranks += rankdata([-table[x][m] for x in methods], method="average")
+    return {x: float(r / len(METRICS)) for x, r in zip(methods, ranks)}
+
+
+def report(name: str, results: dict[str, dict[str, float]], peers: dict, counts: dict[str, int]) -> str:
+    lines = []
+    for key, (_, _, title) in DATASETS.items():
+        if key not in results:
+            continue
+        table = {m: peers[title][m] for m in PEERS + BASELINES if m in peers.get(title, {})}
+        table[name] = results[key]
+        ranks = mean_ranks(table)
+        lines.append(f"\n### {title} (n = {counts[key]})\n")
+        lines.append("| method | " + " | ".join(METRICS) + " | mean rank |")
+        lines.append("|---" * (len(METRICS) + 2) + "|")
+        for m in sorted(table, key=lambda x: ranks[x]):
+            row = " | ".join(f"{table[m][k]:.3f}" for k in METRICS)
+            label = f"**{m}**" if m == name else m
+            lines.append(f"| {label} | {row} | {ranks[m]:.2f} |")
+        beats = {p: sum(results[key][k] > table[p][k] for k in METRICS) for p in PEERS if p in table}
+        lines.append("\nmetrics (of 8) on which " + name + " beats each peer: "
+                     + ", ".join(f"{p} {n}" for p, n in beats.items())
+                     + f"; beats every peer on >= 5: {'yes' if min(beats.values()) >= 5 else 'no'}; best mean rank: "
+                     + ("yes" if min(ranks, key=ranks.get) == name else "no"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--model", default="crossfuse-fast", help="shipped model name (default crossfuse-fast)")
+    src.add_argument("--weights", help="a crossfuse weights file (.pt)")
+    src.add_argument("--checkpoint", help="a training checkpoint (last.pt / best.pt)")
+    ap.add_argument("--data", default=os.environ.get("CROSSFUSE_DATA", "../shared/data"), help="shared data root")
+    ap.add_argument("--peers", default=None, help="PEERS.md (default: DATA/../docs/PEERS.md)")
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--save", help="also write the fused Y PNGs under this folder")
+    ap.add_argument("--json", help="write the mean metrics as JSON here")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    peers = parse_peers(Path(args.peers) if args.peers else root.parent / "docs" / "PEERS.md")
+    net, name = load_net(args)
+    results, counts, times = {}, {}, {}
+    for key in args.datasets:
+        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, Path(args.save) if args.save else None)
+    print(f"model: {name}; cddfuse profile; fused Y, 8-bit, no stretching; "
+          + ", ".join(f"{k}: fusion {times[k]:.1f} s for {counts[k]} pairs" for k in results))
+    print(report(name, results, peers, counts))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": name, "results": results, "counts": counts}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Losses: values against independent NumPy/SciPy computations, invariants, and the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from crossfuse import losses as L
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))[None, None]
+
+
+@pytest.fixture
+def imgs():
+    rng = np.random.default_rng(0)
+    base = ndimage.gaussian_filter(rng.random((40, 48)), 2)
+    ir = np.clip(base + 0.2 * rng.random((40, 48)), 0, 1)
+    vis = np.clip(1 - base + 0.1 * rng.random((40, 48)), 0, 1)
+    fused = np.clip(0.5 * ir + 0.5 * vis + 0.05 * rng.standard_normal((40, 48)), 0, 1)
+    return ir, vis, fused
+
+
+def test_sobel_magnitude_matches_scipy(imgs):
+    x = imgs[0]
+    ref = np.abs(ndimage.sobel(x, axis=1, mode="nearest")) + np.abs(ndimage.sobel(x, axis=0, mode="nearest"))
+    got = L.sobel_magnitude(_t(x))[0, 0].numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_intensity_and_gradient_max_values(imgs):
+    ir, vis, fused = imgs
+    want_int = np.abs(fused - np.maximum(ir, vis)).mean()
+    assert float(L.intensity_max(_t(ir), _t(vis), _t(fused))) == pytest.approx(want_int, rel=1e-12)
+    mag = lambda a: np.abs(ndimage.sobel(a, 1, mode="nearest")) + np.abs(ndimage.sobel(a, 0, mode="nearest"))  # noqa
+    want_grad = np.abs(mag(fused) - np.maximum(mag(ir), mag(vis))).mean()
+    assert float(L.gradient_max(_t(ir), _t(vis), _t(fused))) == pytest.approx(want_grad, rel=1e-10)
+    want_gain = np.abs(mag(fused) - 1.3 * np.maximum(mag(ir), mag(vis))).mean()
+    assert float(L.gradient_max(_t(ir), _t(vis), _t(fused), gain=1.3)) == pytest.approx(want_gain, rel=1e-10)
+    # the max image itself has zero intensity loss; with a flat IR the VIS image has zero gradient loss
+    m = np.maximum(ir, vis)
+    assert float(L.intensity_max(_t(ir), _t(vis), _t(m))) == 0.0
+    assert float(L.gradient_max(_t(np.full_like(vis, 0.3)), _t(vis), _t(vis))) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_gradient_select_matches_scipy(imgs):
+    ir, vis, fused = imgs
+    d = lambda a: (ndimage.sobel(a, 1, mode="nearest"), ndimage.sobel(a, 0, mode="nearest"))  # noqa: E731
+    (ix, iy), (vx, vy), (fx, fy) = d(ir), d(vis), d(fused)
+    take_ir = np.abs(ix) + np.abs(iy) > np.abs(vx) + np.abs(vy)
+    tx, ty = np.where(take_ir, ix, vx), np.where(take_ir, iy, vy)
+    want = (np.abs(fx - 1.4 * tx).mean() + np.abs(fy - 1.4 * ty).mean()) / 2
+    assert float(L.gradient_select(_t(ir), _t(vis), _t(fused), gain=1.4)) == pytest.approx(want, rel=1e-10)
+    # copying the source with the stronger edges everywhere is exact where it is the stronger one
+    assert float(L.gradient_select(_t(np.full_like(vis, 0.2)), _t(vis), _t(vis))) == 0.0
+
+
+def _ssim_scipy(x: np.ndarray, y: np.ndarray) -> float:
+    g = lambda a: ndimage.gaussian_filter(a, 1.5, mode="mirror", truncate=5 / 1.5)  # noqa: E731  11 taps
+    mx, my = g(x), g(y)
+    sxx, syy, sxy = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    m = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(m.mean())
+
+
+def test_ssim_matches_scipy_reference(imgs):
+    ir, vis, fused = imgs
+    assert float(L.ssim(_t(fused), _t(vis))) == pytest.approx(_ssim_scipy(fused, vis), abs=1e-6)
+    assert float(L.ssim(_t(ir), _t(ir))) == pytest.approx(1.0, abs=1e-9)
+    want = (1 - _ssim_scipy(fused, vis)) / 2 + (1 - _ssim_scipy(fused, ir)) / 2
+    assert float(L.ssim_sources(_t(ir), _t(vis), _t(fused))) == pytest.approx(want, abs=1e-6)
+
+
+def test_reconstruction_terms(imgs):
+    ir, vis, fused = imgs
+    assert float(L.rec_mse(_t(vis), _t(fused))) == pytest.approx(((vis - fused) ** 2).mean(), rel=1e-12)
+    assert float(L.rec_ssim(_t(vis), _t(vis))) == pytest.approx(0.0, abs=1e-9)
+    assert float(L.rec_gradient(_t(vis), _t(vis))) == 0.0
+    # normalised Sobel (kernel sum of |weights| = 8): the value is 1/8 of the un-normalised per-direction L1
+    gx = lambda a: ndimage.sobel(a, 1, mode="nearest") / 8  # noqa: E731
+    gy = lambda a: ndimage.sobel(a, 0, mode="nearest") / 8  # noqa: E731
+    want = (np.abs(gx(fused) - gx(vis)).mean() + np.abs(gy(fused) - gy(vis)).mean()) / 2
+    assert float(L.rec_gradient(_t(vis), _t(fused))) == pytest.approx(want, rel=1e-10)
+
+
+def test_correlation_decomposition_scd(imgs):
+    ir, vis, fused = imgs
+    assert float(L.correlation(_t(ir), _t(vis))) == pytest.approx(np.corrcoef(ir.ravel(), vis.ravel())[0, 1],
+                                                                  abs=1e-6)
+    b1, b2, d1, d2 = (_t(a) for a in (ir, 0.5 * ir + 0.1, vis, fused))
+    cc_b = np.corrcoef(ir.ravel(), (0.5 * ir + 0.1).ravel())[0, 1]
+    cc_d = np.corrcoef(vis.ravel(), fused.ravel())[0, 1]
+    assert float(L.decomposition(b1, b2, d1, d2)) == pytest.approx(cc_d ** 2 / (1.01 + cc_b), abs=1e-6)
+    c = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+    want = 2 - c(fused - vis, ir) - c(fused - ir, vis)
+    assert float(L.scd_loss(_t(ir), _t(vis), _t(fused))) == pytest.approx(want, abs=1e-5)  # eps 1e-5 in CC
+
+
+def test_registry_and_total(imgs):
+    ir, vis, fused = (_t(a).float() for a in imgs)
+    with pytest.raises(KeyError, match="unknown loss 'nope'; valid losses: .*gradient_max.*intensity_max"):
+        L.get_loss("nope")
+    ctx = L.StepContext(ir=ir, vis=vis, out={"fused": fused})
+    total, parts = L.total_loss({"intensity_max": 1.0, "gradient_max": 10.0}, ctx)
+    assert float(total) == pytest.approx(parts["intensity_max"] + 10 * parts["gradient_max"], rel=1e-6)
+    # a scheduled term is skipped when its schedule factor is 0, and scaled by it otherwise
+    g = torch.Generator().manual_seed(0)
+    ctx = L.StepContext(ir=ir, vis=vis, out={"fused": fused}, generator=g)
+    total0, parts0 = L.total_loss({"intensity_max": 1.0, "ssl_paper": 0.1}, ctx, ssl_factor=0.0)
+    assert "ssl_paper" not in parts0 and float(total0) == pytest.approx(parts0["intensity_max"])
+    total1, parts1 = L.total_loss({"ssl_paper": 0.1}, ctx, ssl_factor=0.5)
+    assert float(total1) == pytest.approx(0.05 * parts1["ssl_paper"], rel=1e-6) and parts1["ssl_paper"] > 0
+    with pytest.raises(KeyError, match="lacks base_vis"):
+        L.total_loss({"decomposition": 1.0}, ctx)
+
+
+def test_self_supervised_terms_give_gradients():
+    from crossfuse.nets import build
+
+    torch.manual_seed(0)
+    net = build("fast", channels=[8, 8, 16], blocks=[1, 1, 1])
+    ir, vis = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    out = net.forward_train(ir, vis, 2)
+    ctx = L.StepContext(ir=ir, vis=vis, out=out, net=net, generator=torch.Generator().manual_seed(1),
+                        ssl={"crop": 24, "severity": 1.0})
+    total, parts = L.total_loss({"ssl_consistency": 1.0, "ssl_paper": 1.0}, ctx)
+    total.backward()
+    assert parts["ssl_consistency"] > 0 and parts["ssl_paper"] > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
