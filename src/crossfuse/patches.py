@@ -314,7 +314,7 @@ def channel_histograms(cands: Candidates, bins: int = 32) -> np.ndarray:
 def coverage_histogram(cands: Candidates) -> np.ndarray:
     """``(3, 256)`` counts of the visible pixel values of *all* grid patches, a pixel counted once per patch that
     covers it - without cutting the patches: the coverage of a grid is separable (rows x columns), so each image
-    needs one masked ``cv2.calcHist`` per coverage level (one level when ``stride >= patch``)."""
+    needs one masked ``cv2.calcHist`` per pair of row/column coverage levels (one when ``stride >= patch``)."""
     p, s = cands.patch, cands.stride
     total = np.zeros((3, 256), dtype=np.int64)
     for im in cands.images:
@@ -326,9 +326,11 @@ def coverage_histogram(cands: Candidates) -> np.ndarray:
             np.add.at(c, starts, 1)
             np.add.at(c, starts + p, -1)
             cov.append(np.cumsum(c[:-1]))
-        counts = np.outer(cov[0], cov[1])
-        for level in np.unique(counts[counts > 0]):
-            mask = (counts == level).astype(np.uint8)
-            for c in range(3):
-                total[c] += int(level) * cv2.calcHist([im.vis], [c], mask, [256], [0, 256]).ravel().astype(np.int64)
+        for a in np.unique(cov[0][cov[0] > 0]):
+            rows = (cov[0] == a).astype(np.uint8)
+            for b in np.unique(cov[1][cov[1] > 0]):
+                mask = np.outer(rows, (cov[1] == b).astype(np.uint8))
+                for ch in range(3):
+                    hist = cv2.calcHist([im.vis], [ch], mask, [256], [0, 256]).ravel().astype(np.int64)
+                    total[ch] += int(a) * int(b) * hist
     return total
