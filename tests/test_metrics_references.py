@@ -1,0 +1,77 @@
+"""crossfuse metrics against independent implementations (scikit-image, and the plain CDDFuse-style reference in
+``benchmarks/reference_cddfuse_evaluator.py`` built on SciPy ``convolve2d``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossfuse.io import read_image
+from crossfuse.metrics import compute_metrics, get_profile
+from crossfuse.metrics import core, structural
+from tests.conftest import require_data
+
+skm = pytest.importorskip("skimage.metrics")
+skmeasure = pytest.importorskip("skimage.measure")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _reference_module():
+    spec = importlib.util.spec_from_file_location("ref_cddfuse", REPO / "benchmarks" / "reference_cddfuse_evaluator.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def triplet():
+    root = require_data("MSRS")
+    ir = read_image(root / "ir" / "00003N.png")
+    vi = read_image(root / "vi" / "00003N.png")
+    (_, a, b), = get_profile("canonical").prepare(ir, vi, ir)
+    a, b = a[:240, :320], b[:240, :320]
+    return np.round(0.6 * a + 0.4 * b), a, b
+
+
+def test_canonical_ssim_is_scikit_image_gaussian_ssim(triplet):
+    f, a, _ = triplet
+    ref = skm.structural_similarity(f, a, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=255)
+    assert structural.ssim_pair(f, a) == pytest.approx(ref, abs=1e-10)
+
+
+def test_cddfuse_ssim_is_scikit_image_defaults_with_data_range_2_on_float32(triplet):
+    f, a, b = triplet
+    f32, a32, b32 = (x.astype(np.float32) for x in triplet)
+    ref = skm.structural_similarity(f32, a32, data_range=2) + skm.structural_similarity(f32, b32, data_range=2)
+    got = compute_metrics(a, b, f, "cddfuse", ["SSIM"])["SSIM"]
+    assert got == pytest.approx(ref, rel=1e-12)
+
+
+def test_mse_psnr_entropy_against_scikit_image(triplet):
+    f, a, _ = triplet
+    assert core.mse(f, a, a) == pytest.approx(skm.mean_squared_error(a, f), rel=1e-12)
+    assert core.psnr(f, a, a) == pytest.approx(skm.peak_signal_noise_ratio(a, f, data_range=255), rel=1e-12)
+    assert core.entropy(f) == pytest.approx(skmeasure.shannon_entropy(f, base=2), rel=1e-12)
+
+
+def test_fast_metrics_equal_the_plain_convolve2d_reference(triplet):
+    ref = _reference_module()
+    f, a, b = triplet
+    f32, a32, b32 = (x.astype(np.float32) for x in triplet)
+    fast = compute_metrics(a, b, f, "cddfuse", ["EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "CC", "PSNR",
+                                                  "MSE"])
+    for name, value in fast.items():
+        assert value == pytest.approx(ref.evaluate(name, f32, a32, b32), rel=1e-6), name
+
+
+def test_canonical_mi_is_cddfuse_mi_in_bits(triplet):
+    f, a, b = triplet
+    bits = compute_metrics(a, b, f, "canonical", ["MI"])["MI"]
+    nats = compute_metrics(a, b, f, "cddfuse", ["MI"])["MI"]
+    assert bits * math.log(2) == pytest.approx(nats, rel=1e-12)
