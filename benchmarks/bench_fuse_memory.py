@@ -89,7 +89,8 @@ def main() -> int:
         ir_p, vi_p = write_image(Path(tmp) / "ir.png", ir), write_image(Path(tmp) / "vi.png", vi)
         del ir, vi
         rows = []
-        for label, budget in (("default budget (1GB): tiled", "1GB"), ("unlimited budget: whole frame", "64GB")):
+        for label, budget in (("default budget --max-memory 1GB", "1GB"), ("--max-memory 512MB", "512MB"),
+                              ("unlimited budget (whole frame)", "64GB")):
             r = run_child(["--pair", str(ir_p), str(vi_p), "--out", str(Path(tmp) / "f.png"), "--model", model,
                            "--max-memory", budget, "--repeats", "1", "--warmup", "0", "--threads", str(a.threads)])
             rows.append({"case": label, **r})

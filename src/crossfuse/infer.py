@@ -275,8 +275,7 @@ class Fuser:
         bpp = self.runner.bytes_per_pixel()
         if bpp * h * w <= budget:
             return None
-        budget = max(budget, 64 * 2**20)
-        side = int(math.sqrt(budget / bpp))
+        side = int(math.sqrt(max(budget, 0) / bpp))  # below the smallest useful tile, use that tile anyway
         a = self.align
         side = max(side, 2 * (self.overlap + a), 128)
         return side // a * a
