@@ -19,14 +19,15 @@ import reference_align as REF  # noqa: E402  (the slow re-implementation of the 
 
 
 def make_dataset(root: Path, sizes: dict[str, tuple[int, int]], lo: int = 0, hi: int = 256, seed: int = 0,
-                 gray: bool = False) -> Path:
+                 gray: bool = False, ir_ext: str = ".png") -> Path:
+    """A synthetic paired dataset: visible values uniform in ``[lo, hi)`` (gray = 3 equal channels), random IR."""
     rng = np.random.default_rng(seed)
     for stem, (h, w) in sizes.items():
         vis = rng.integers(lo, hi, (h, w, 3), dtype=np.uint8)
         if gray:
             vis[:, :, 1] = vis[:, :, 2] = vis[:, :, 0]
         write_image(root / "vi" / f"{stem}.png", vis)
-        write_image(root / "ir" / f"{stem}.png", rng.integers(0, 256, (h, w), dtype=np.uint8))
+        write_image(root / "ir" / f"{stem}{ir_ext}", rng.integers(0, 256, (h, w), dtype=np.uint8))
     return root
 
 

@@ -11,18 +11,11 @@ import pytest
 
 from crossfuse.cli import main
 from crossfuse.io import write_image
+from test_align import make_dataset as _make_dataset
 
 
-def make_dataset(root: Path, sizes: dict[str, tuple[int, int]], lo: int = 0, hi: int = 256, seed: int = 0,
-                 gray: bool = False) -> Path:
-    rng = np.random.default_rng(seed)
-    for stem, (h, w) in sizes.items():
-        vis = rng.integers(lo, hi, (h, w, 3), dtype=np.uint8)
-        if gray:
-            vis[:, :, 1] = vis[:, :, 2] = vis[:, :, 0]
-        write_image(root / "vi" / f"{stem}.png", vis)
-        write_image(root / "ir" / f"{stem}.jpg", rng.integers(0, 256, (h, w), dtype=np.uint8))
-    return root
+def make_dataset(root: Path, sizes, lo: int = 0, hi: int = 256, seed: int = 0, gray: bool = False) -> Path:
+    return _make_dataset(root, sizes, lo, hi, seed, gray, ir_ext=".jpg")  # IR as JPEG here: mixed extensions
 
 
 @pytest.fixture
