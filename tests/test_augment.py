@@ -94,6 +94,19 @@ def test_physical_scales():
     assert float(di) < 0.4 * float(dv)
 
 
+def test_jpeg_matches_opencv_round_trip():
+    import cv2
+
+    x = batch(b=2, c=3, h=32, w=32, dtype=torch.float64)
+    y = A.corrupt("jpeg", x, 1.0, gen(4))
+    q = [C.jpeg_quality(1.0 * float(j)) for j in C.jitter(2, gen(4), x)]
+    for i in range(2):
+        rgb = np.clip(np.round(x[i].permute(1, 2, 0).numpy() * 255), 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [int(cv2.IMWRITE_JPEG_QUALITY), q[i]])
+        ref = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal((y[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), ref)
+
+
 def test_stripe_noise_is_column_structured():
     x = torch.full((2, 1, 64, 64), 0.5, dtype=torch.float64)
     n = A.corrupt("stripe_noise", x, 2.0, gen()) - 0.5

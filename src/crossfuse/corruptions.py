@@ -172,15 +172,15 @@ def jpeg_quality(severity: float) -> int:
 def jpeg(x: Tensor, severity: float, generator: torch.Generator | None, modality: str) -> Tensor:
     """JPEG compression (OpenCV ``imencode``, 4:2:0 for colour) at quality ``jpeg_quality(severity * jitter)``;
     the image is rounded to 8 bits first. 1- and 3-channel images are coded as gray / colour, other channel
-    counts channel by channel. Not differentiable (a non-differentiable view is all augmentation needs)."""
+    counts channel by channel; 3-channel tensors are taken as RGB. Not differentiable (a non-differentiable view is all augmentation needs)."""
     qualities = [jpeg_quality(severity * float(j)) for j in jitter(x.shape[0], generator, x).cpu()]
     arr = np.clip(np.round(x.detach().cpu().double().numpy() * 255), 0, 255).astype(np.uint8)
     out = np.empty_like(arr)
     for i, q in enumerate(qualities):
         params = [int(cv2.IMWRITE_JPEG_QUALITY), q]
-        if arr.shape[1] == 3:
-            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr[i].transpose(1, 2, 0)), params)
-            out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR).transpose(2, 0, 1)
+        if arr.shape[1] == 3:  # RGB tensor -> BGR for OpenCV and back
+            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr[i, ::-1].transpose(1, 2, 0)), params)
+            out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR).transpose(2, 0, 1)[::-1]
         else:
             for ch in range(arr.shape[1]):
                 ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr[i, ch]), params)
