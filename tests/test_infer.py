@@ -180,6 +180,10 @@ def test_bad_inputs_raise_readable_errors(avg_fuser):
         avg_fuser(a.astype(np.int32), a)
     with pytest.raises(ValueError, match="RGB"):
         avg_fuser(a, np.zeros((10, 12, 4), np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        avg_fuser(np.full((10, 12), np.nan, np.float32), a)
+    with pytest.warns(UserWarning, match="0-255 scale"):
+        avg_fuser(a, np.full((10, 12), 0.5, np.float32))
     assert parse_memory("1.5GB") == int(1.5 * 2**30) and parse_memory("800MB") == 800 * 2**20
     with pytest.raises(ValueError):
         parse_memory("lots")

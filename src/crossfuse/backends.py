@@ -80,6 +80,13 @@ class TorchBackend:
         if self.device.type == "cuda":
             self.torch.cuda.empty_cache()
 
+    def device_budget(self) -> int | None:
+        """Bytes free on the GPU (90 %), the activation budget there; ``None`` on the CPU and MPS."""
+        if self.device.type != "cuda":
+            return None
+        free, _total = self.torch.cuda.mem_get_info(self.device)
+        return int(0.9 * free)
+
 
 def estimate_bytes_per_pixel(model: Any, pad_multiple: int = 1, probe: int = 64) -> float:
     """Forward-pass working memory of a network per input pixel, measured once on a ``probe``² input.

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,12 @@ def _ir_plane(ir: np.ndarray) -> np.ndarray:
 def _check_dtype(img: np.ndarray, name: str) -> None:
     if not (img.dtype in (np.uint8, np.uint16) or img.dtype.kind == "f"):
         raise ValueError(f"{name} image must be uint8, uint16 or float, got {img.dtype}")
+    if img.dtype.kind == "f":
+        if not np.isfinite(img).all():
+            raise ValueError(f"{name} image contains NaN or infinite values")
+        if name == "visible" and img.size and float(img.max()) <= 1.0:
+            warnings.warn("float visible image has max <= 1, but float images are taken on the 0-255 scale: "
+                          "multiply by 255 (the result would be nearly black)", stacklevel=4)
 
 
 def normalize_ir(ir: np.ndarray, window: tuple[float, float]) -> np.ndarray:
@@ -240,7 +247,8 @@ class Fuser:
         backend: ``torch`` or ``onnx`` (onnxruntime; a torch model is exported in memory first).
         tile, overlap: force tiled inference with this tile size / overlap (pixels); ``tile=None`` chooses from
             ``max_memory`` (no tiles when the whole frame fits).
-        max_memory: working-memory budget of one call (images + network activations), e.g. ``"1.5GB"``.
+        max_memory: host working-memory budget of one call (images + network activations), e.g. ``"1.5GB"``;
+            on a CUDA device the activation budget is 90 % of the free GPU memory instead.
         ir_window: IR scaling rule (module docstring); stretch: min-max stretch the fused Y (off by default).
     """
 
@@ -271,7 +279,9 @@ class Fuser:
             if self.tile <= self.overlap + self.align:
                 raise ValueError(f"tile ({self.tile}) must exceed overlap + {self.align} ({self.overlap + self.align})")
             return int(self.tile)
-        budget = self.max_memory - _IMAGE_BYTES_PER_PIXEL * h * w
+        gpu = getattr(self.runner, "device_budget", lambda: None)()
+        # on a GPU the activations live in GPU memory (our image planes stay in host memory)
+        budget = gpu if gpu is not None else self.max_memory - _IMAGE_BYTES_PER_PIXEL * h * w
         bpp = self.runner.bytes_per_pixel()
         if bpp * h * w <= budget:
             return None
