@@ -5,7 +5,8 @@ kwargs, ``phase1.losses`` / ``phase2.losses`` = loss name -> weight, see :data:`
 A typo is an error naming the key and the file, never silently ignored. A config is named by a path or, for the
 shipped ones (``src/crossfuse/configs/*.toml``), by its name: ``fast``, ``paper``, ``ablation_a``, ``tiny`` ...
 
-Paths in ``[data]`` are relative to ``data.root``; an empty ``data.root`` means ``$CROSSFUSE_DATA`` or, when that
+Dataset paths in ``[data]`` (``target``, ``exclude_list``) are relative to ``data.root``; ``data.external``
+(``patches.npz`` files you made with ``crossfuse align``) are relative to the current directory. An empty ``data.root`` means ``$CROSSFUSE_DATA`` or, when that
 is unset, ``../shared/data`` relative to the current directory (the repository root in the docs' commands).
 """
 
@@ -34,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "exclude_list": "RoadScene/cddfuse_test50.txt",
         "val_count": 10,
         "val_max_pairs": 10,
-        "external": [],  # patches.npz files from `crossfuse align` (absolute or relative to data.root)
+        "external": [],  # patches.npz files from `crossfuse align` (absolute or relative to the current directory)
         "external_ratio": 0.0,
         "patch": 64,
         "patches_per_epoch": 2000,
@@ -204,8 +205,8 @@ def validate(cfg: dict[str, Any]) -> None:
     if d["exclude_list"] and not data_path(cfg, d["exclude_list"]).is_file():
         raise ConfigError(f"{src}: data.exclude_list file not found: {data_path(cfg, d['exclude_list'])}")
     for ext in d["external"]:
-        if not data_path(cfg, ext).is_file():
-            raise ConfigError(f"{src}: data.external file not found: {data_path(cfg, ext)} "
+        if not Path(ext).is_file():
+            raise ConfigError(f"{src}: data.external file not found: {ext} "
                               "(make it with `crossfuse align ... --out DIR`)")
 
 

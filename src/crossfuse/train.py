@@ -250,7 +250,7 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
     val_pairs = datamod.load_pairs(cfgmod.data_path(cfg, d["target"]), split.val[: int(d["val_max_pairs"])])
     external = None
     if d["external"]:
-        parts = [datamod.load_external(cfgmod.data_path(cfg, p)) for p in d["external"]]
+        parts = [datamod.load_external(p) for p in d["external"]]
         external = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     ds = datamod.PatchDataset(train_pairs, d["patch"], d["patches_per_epoch"], seed, d["flip"], external,
                               float(d["external_ratio"]))

@@ -1,0 +1,67 @@
+"""Shipped models: loading by name, errors, fp16 export round trip, and the shipped fast model on a real pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import require_data
+
+from crossfuse import models
+from crossfuse.nets import build
+
+
+def test_names_and_errors(tmp_path, monkeypatch):
+    assert models.DEFAULT_MODEL in models.list_models()
+    with pytest.raises(KeyError, match="unknown model 'nope'; valid models: crossfuse-fast"):
+        models.load_model("nope")
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="crossfuse-fast.pt: weights file missing"):
+        models.load_model("crossfuse-fast")
+    (tmp_path / "crossfuse-fast.pt").write_bytes(b"")
+    with pytest.raises(Exception):
+        models.load_model("crossfuse-fast")
+    torch.save({"something": 1}, tmp_path / "crossfuse-fast.pt")
+    with pytest.raises(ValueError, match="not a crossfuse weights file"):
+        models.load_model("crossfuse-fast")
+
+
+def test_export_round_trip_fp16(tmp_path):
+    torch.manual_seed(0)
+    net = build("fast", channels=[8, 8, 16], blocks=[1, 1, 1])
+    for p in net.parameters():  # non-trivial weights (the head starts at zero)
+        p.data.normal_(0, 0.1)
+    ck = {"model": net.state_dict(), "net": "fast", "net_config": net.config, "epoch": 3, "step": 30}
+    torch.save(ck, tmp_path / "last.pt")
+    out = models.export_weights(tmp_path / "last.pt", tmp_path / "w.pt", meta={"note": "test"})
+    blob = torch.load(out, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
+    assert blob["meta"]["epoch"] == 3 and blob["meta"]["note"] == "test"
+    with pytest.raises(FileExistsError):
+        models.export_weights(tmp_path / "last.pt", out)
+    loaded = models.load_weights_file(out)
+    assert not loaded.training and all(p.dtype == torch.float32 for p in loaded.parameters())
+    x, y = torch.rand(1, 1, 40, 52), torch.rand(1, 1, 40, 52)
+    with torch.no_grad():
+        ref, got = net.eval()(x, y), loaded(x, y)
+    assert (ref - got).abs().max() < 5e-3  # fp16 storage only
+
+
+def test_shipped_fast_model_fuses_a_real_pair():
+    rs = require_data("RoadScene")
+    from crossfuse.io import read_image, rgb_to_ycrcb
+
+    net = models.load_model("crossfuse-fast")
+    info = models.model_info("crossfuse-fast")
+    assert info["net"] == "fast" and not net.training
+    ir = read_image(rs / "ir" / "FLIR_00211.jpg").astype(np.float32) / 255
+    y = rgb_to_ycrcb(read_image(rs / "vi" / "FLIR_00211.jpg"))[..., 0] / 255
+    h, w = (s - s % net.pad_multiple for s in ir.shape)
+    a, b = torch.from_numpy(ir[:h, :w])[None, None], torch.from_numpy(np.ascontiguousarray(y[:h, :w]))[None, None]
+    with torch.no_grad():
+        f = net(a, b)
+    assert f.shape == a.shape and 0 <= float(f.min()) and float(f.max()) <= 1
+    # trained towards max(V, I) with the sources' edges: close to the max image, and neither source alone
+    fn = f[0, 0].numpy().ravel()
+    assert np.corrcoef(fn, torch.maximum(a, b).numpy().ravel())[0, 1] > 0.8
+    assert float((f - a).abs().mean()) > 0.01 and float((f - b).abs().mean()) > 0.01
