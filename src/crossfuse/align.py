@@ -44,6 +44,7 @@ from crossfuse.patches import (
     coverage_histogram,
     extract_candidates,
     load_pairs,
+    read_stem_list,
 )
 
 GAMMA_BOUNDS = (0.05, 20.0)
@@ -248,6 +249,12 @@ def _colour_check(ds: PairedDataset) -> None:
                       + ", ".join(gray[:5]), stacklevel=3)
 
 
+def _describe_list(stems) -> str | None:
+    if stems is None:
+        return None
+    return f"{len(stems)} stems given" if isinstance(stems, (list, tuple)) else str(stems)
+
+
 def _as_dataset(d, **kw) -> PairedDataset:
     return d if isinstance(d, PairedDataset) else load_pairs(d, **kw)
 
@@ -263,8 +270,6 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
     (e.g. a test list). ``k`` is a count, or pass ``k=None, k_fraction=f``. See the module docstring for the order
     of candidates, the tie rule and the solvers.
     """
-    from crossfuse.patches import read_stem_list
-
     if distance not in DISTANCES:
         raise KeyError(f"unknown distance {distance!r}; valid names: {', '.join(DISTANCES)}")
     if solver not in SOLVERS:
@@ -273,6 +278,11 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
         externals = [externals]
     if not externals:
         raise ValueError("give at least one external dataset")
+    if not (isinstance(patch, int) and isinstance(stride, int) and patch >= 1 and stride >= 1):
+        raise ValueError(f"patch and stride must be positive integers, got patch={patch!r}, stride={stride!r}")
+    if isinstance(target, PairedDataset) and (split is not None or exclude is not None):
+        raise ValueError("split/exclude apply when the target is read from a folder; filter the loaded dataset "
+                         "with load_pairs(include=..., exclude=...) instead")
     as_list = (lambda s: None if s is None else list(s) if isinstance(s, (list, tuple)) else read_stem_list(s))
     t0 = time.perf_counter()
     tgt = _as_dataset(target, include=as_list(split), exclude=as_list(exclude), skip_unpaired=skip_unpaired,
@@ -322,9 +332,7 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
         "settings": {"patch": patch, "stride": stride, "k": k, "k_fraction": k_fraction, "distance": distance,
                      "solver": solver, "rounding": rounding, "gamma_bounds": list(GAMMA_BOUNDS),
                      "target": str(tgt.folder), "externals": [str(e.folder) for e in exts],
-                     "split": None if split is None else (str(split) if not isinstance(split, list) else "list"),
-                     "exclude": None if exclude is None else (str(exclude) if not isinstance(exclude, list)
-                                                              else "list"),
+                     "split": _describe_list(split), "exclude": _describe_list(exclude),
                      "order": "stable sort by distance; ties in candidate order (dataset order, stem, y, x)"},
         "distance": distance,
         "solver": solver,
