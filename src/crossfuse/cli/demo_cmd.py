@@ -50,7 +50,7 @@ def _figure(path: Path, scenes: list[tuple], table: list[tuple[str, dict]], over
     n = len(scenes)
     h, w = scenes[0][0].shape[:2]
     fig = plt.figure(figsize=(12, 3.0 * n * h / w + 1.6 + 0.25 * len(table)), dpi=100)
-    grid = fig.add_gridspec(n + 1, 3, height_ratios=[1.0] * n + [0.22 + 0.08 * len(table)], hspace=0.12,
+    grid = fig.add_gridspec(n + 1, 3, height_ratios=[1.0] * n + [0.3 + 0.12 * len(table)], hspace=0.12,
                             wspace=0.03)
     for i, (ir, vi, fused) in enumerate(scenes):
         for j, (img, title) in enumerate(((ir, "infrared"), (vi, "visible"), (fused, "fused"))):
