@@ -49,7 +49,8 @@ def timed(fn, repeat: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("CROSSFUSE_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("CROSSFUSE_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--stride", type=int, default=64)
     ap.add_argument("--k", type=int, default=1000)
@@ -111,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"reference breakdown: reading {r['read_s']:.2f} s, selection {r['timings_s']['select']:.2f} s "
           f"(incl. reading), Nelder-Mead {r['timings_s']['solve']:.2f} s, apply {r['timings_s']['apply']:.2f} s")
-    print(f"crossfuse breakdown (last run): " + ", ".join(f"{k} {v:.3f} s" for k, v in res.report["timings_s"].items()))
+    print("crossfuse breakdown (last run): " + ", ".join(f"{k} {v:.3f} s" for k, v in res.report["timings_s"].items()))
     print()
     print(f"selection identical to the reference (same {args.k} ids, same order): {same}")
-    print(f"paper solver in crossfuse reproduces the reference gammas bit for bit: "
-          f"{np.array_equal(paper.gamma, np.array(r['gamma']))} and patches: {np.array_equal(paper.vis_rgb, r['vis_rgb'])}")
+    same_g, same_p = np.array_equal(paper.gamma, np.array(r["gamma"])), np.array_equal(paper.vis_rgb, r["vis_rgb"])
+    print(f"paper solver in crossfuse reproduces the reference gammas bit for bit: {same_g} and patches: {same_p}")
     print()
     print("| solver | gamma (R, G, B) | selected mean after - target, abs (R, G, B) | max |")
     print("|---|---|---|---:|")

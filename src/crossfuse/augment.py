@@ -80,7 +80,8 @@ def _crop_per_sample(x: Tensor, top: Tensor, left: Tensor, size_h: int, size_w: 
 
 
 def paper_code_view(fused: Tensor, generator: torch.Generator | None = None, crop: int = 32,
-                    kernel: tuple[int, int] = (9, 21), sigma: tuple[float, float] = (0.1, 5.0)) -> tuple[Tensor, Tensor]:
+                    kernel: tuple[int, int] = (9, 21),
+                    sigma: tuple[float, float] = (0.1, 5.0)) -> tuple[Tensor, Tensor]:
     """The reference code's views of the fused batch: a per-sample random ``crop`` x ``crop`` crop (weak) and a
     Gaussian-blurred copy of that same crop (aggressive).
 

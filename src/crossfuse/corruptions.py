@@ -172,7 +172,8 @@ def jpeg_quality(severity: float) -> int:
 def jpeg(x: Tensor, severity: float, generator: torch.Generator | None, modality: str) -> Tensor:
     """JPEG compression (OpenCV ``imencode``, 4:2:0 for colour) at quality ``jpeg_quality(severity * jitter)``;
     the image is rounded to 8 bits first. 1- and 3-channel images are coded as gray / colour, other channel
-    counts channel by channel; 3-channel tensors are taken as RGB. Not differentiable (a non-differentiable view is all augmentation needs)."""
+    counts channel by channel; 3-channel tensors are taken as RGB. Not differentiable (a non-differentiable
+    view is all augmentation needs)."""
     qualities = [jpeg_quality(severity * float(j)) for j in jitter(x.shape[0], generator, x).cpu()]
     arr = np.clip(np.round(x.detach().cpu().double().numpy() * 255), 0, 255).astype(np.uint8)
     out = np.empty_like(arr)

@@ -130,7 +130,8 @@ def load_pairs(folder: str | os.PathLike, *, name: str | None = None, include: l
 
     ``include`` keeps only those stems (a training-split manifest), ``exclude`` drops stems (a test list); a listed
     stem that does not exist is an error. Unpaired files are an error naming them, or skipped with a warning when
-    ``skip_unpaired``. With ``lazy_ir`` the IR files are read (and size-checked) only when used. Raises :class:`FileNotFoundError` for a missing folder/sub-folder and
+    ``skip_unpaired``. With ``lazy_ir`` the IR files are read (and size-checked) only when used. Raises
+    :class:`FileNotFoundError` for a missing folder/sub-folder and
     :class:`crossfuse.io.ImageError` / :class:`crossfuse.io.PairingError` for unreadable, mis-sized or unpaired files.
     """
     root = Path(folder)
