@@ -36,9 +36,16 @@ def sobel_magnitude(x: Tensor) -> Tensor:
     return g.abs().sum(dim=2)
 
 
-def intensity_max(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
-    """Mean absolute error between the fused image and the pixel-wise max of the sources."""
-    return F.l1_loss(fused, torch.maximum(ir, vis))
+def intensity_max(ir: Tensor, vis: Tensor, fused: Tensor, contrast: float = 1.0) -> Tensor:
+    """Mean absolute error between the fused image and the pixel-wise max of the sources (CDDFuse/SeAFusion).
+
+    ``contrast != 1`` stretches the target about its per-sample mean: ``mu + contrast * (max(V, I) - mu)``,
+    clipped to [0, 1] (asks for more contrast than either source has)."""
+    target = torch.maximum(ir, vis)
+    if contrast != 1.0:
+        mu = target.mean(dim=(-2, -1), keepdim=True)
+        target = (mu + contrast * (target - mu)).clamp(0.0, 1.0)
+    return F.l1_loss(fused, target)
 
 
 def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
@@ -171,8 +178,8 @@ def _ssl_consistency(ctx: StepContext) -> Tensor:
 
 
 LOSSES: dict[str, LossSpec] = {
-    "intensity_max": LossSpec(lambda c: intensity_max(c.ir, c.vis, _need(c, "fused")[0]), 2,
-                              description="||max(V, I) - F||_1"),
+    "intensity_max": LossSpec(lambda c: intensity_max(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_max")),
+                              2, description="||max(V, I) - F||_1 (option contrast: stretched target)"),
     "gradient_max": LossSpec(lambda c: gradient_max(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_max")), 2,
                              description="|| gain * max(|grad V|, |grad I|) - |grad F| ||_1 (Sobel; option gain)"),
     "gradient_select": LossSpec(lambda c: gradient_select(c.ir, c.vis, _need(c, "fused")[0],
