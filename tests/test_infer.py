@@ -321,3 +321,18 @@ def test_gpu_out_of_memory_falls_back_to_tiles():
     cpu.runner.device = type("Dev", (), {"type": "cpu"})()
     with pytest.raises(RuntimeError, match="out of memory"):  # on the CPU an OOM is not retried
         cpu.fuse_planes(ir, vi)
+
+
+def test_shipped_model_tiled_matches_untiled_on_llvip():
+    models = pytest.importorskip("crossfuse.models", reason="crossfuse.models not built yet")
+    if not models.weights_path(models.DEFAULT_MODEL).is_file():
+        pytest.skip(f"shipped weights missing: {models.weights_path(models.DEFAULT_MODEL)}")
+    root = require_data("LLVIP")
+    stem, files = cio.match_folders({"ir": root / "ir", "vi": root / "vi"}).items[0]
+    ir, vi = cio.read_image(files["ir"]), cio.read_image(files["vi"])
+    net = models.load_model(models.DEFAULT_MODEL)
+    whole = Fuser(net, device="cpu", max_memory="8GB")(ir, vi).astype(np.int32)
+    tiler = Fuser(net, device="cpu", tile=512)
+    tiled = tiler(ir, vi).astype(np.int32)
+    assert tiler.last_tiles >= 9 and whole.shape == vi.shape
+    assert np.abs(whole - tiled)[16:-16, 16:-16].max() <= 1, stem
