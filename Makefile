@@ -17,7 +17,7 @@ $(BIN)/crossfuse: pyproject.toml
 setup: $(BIN)/crossfuse
 
 demo: setup
-	$(BIN)/crossfuse demo --out demo_out
+	$(BIN)/crossfuse demo --out demo_out --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -q

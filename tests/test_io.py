@@ -147,3 +147,25 @@ def test_real_datasets_read_as_documented() -> None:
     assert len(rs.items) == 221
     _, files = rs.items[0]
     assert io.read_image(files["vi"]).ndim == 3 and io.read_image(files["ir"]).ndim == 2
+
+
+def _naive_read(path: Path) -> np.ndarray:
+    """The documented semantics, spelled out slowly in NumPy: RGB order, alpha dropped, equal channels -> 2-D."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img.ndim == 3:
+        img = img[:, :, :3][:, :, ::-1]
+        if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
+            img = img[..., 0]
+    return np.ascontiguousarray(img)
+
+
+def test_reader_equals_naive_semantics_on_real_files() -> None:
+    data = require_data()
+    checked = 0
+    for name in ("RoadScene", "LLVIP", "MSRS", "TNO"):
+        for sub in ("vi", "ir"):
+            for f in sorted((data / name / sub).iterdir())[:3]:
+                a, b = io.read_image(f), _naive_read(f)
+                assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), f
+                checked += 1
+    assert checked == 24

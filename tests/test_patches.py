@@ -15,7 +15,6 @@ from crossfuse.patches import (
     extract_candidates,
     grid_starts,
     load_pairs,
-    read_image_fast,
     read_stem_list,
 )
 
@@ -142,15 +141,3 @@ def test_loading_errors(tmp_path):
     (corrupt / "vi" / "a.png").write_bytes(b"not an image")
     with pytest.raises(ImageError, match="a.png"):
         load_pairs(corrupt)
-
-
-def test_fast_reader_equals_io_reader_on_real_files():
-    data = require_data()
-    checked = 0
-    for name in ("RoadScene", "LLVIP", "MSRS", "TNO"):
-        for sub in ("vi", "ir"):
-            for f in sorted((data / name / sub).iterdir())[:3]:
-                a, b = read_image_fast(f), read_image(f)
-                assert a.dtype == b.dtype and np.array_equal(a, b), f
-                checked += 1
-    assert checked == 24

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from crossfuse.io import write_bytes_atomic
 
 DEFAULT_OPSET = 17
 INPUT_NAMES = ("ir", "vis_y")
@@ -62,20 +63,9 @@ def export_onnx_bytes(model: Any, *, opset: int = DEFAULT_OPSET, name: str = "",
 def export_onnx(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, name: str = "",
                 overwrite: bool = False) -> Path:
     """Export ``model`` to ``path`` (atomic write; refuses to overwrite unless asked)."""
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p}: exists (pass overwrite=True / --overwrite to replace it)")
-    data = export_onnx_bytes(model, opset=opset, name=name)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    if Path(path).exists() and not overwrite:  # check before the (slow) export
+        raise FileExistsError(f"{path}: exists (pass overwrite=True / --overwrite to replace it)")
+    return write_bytes_atomic(path, export_onnx_bytes(model, opset=opset, name=name), overwrite=overwrite)
 
 
 def _providers(device: str) -> list[str]:

@@ -58,14 +58,18 @@ def read_image(path: str | os.PathLike, *, keep_channels: bool = False) -> np.nd
             return img
         raise ImageError(f"{p}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)")
     if img.ndim == 3:
+        if img.shape[2] == 1:
+            return np.ascontiguousarray(img[:, :, 0])
         if img.shape[2] == 4:
-            img = img[:, :, :3]
-        elif img.shape[2] == 1:
-            img = img[:, :, 0]
-        if img.ndim == 3:
-            img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
-            if not keep_channels and _channels_equal(img):
-                img = np.ascontiguousarray(img[:, :, 0])
+            img = np.ascontiguousarray(img[:, :, :3])
+        elif img.shape[2] != 3:
+            raise ImageError(f"{p}: unsupported channel count {img.shape[2]} (expected 1, 3 or 4)")
+        if not keep_channels:
+            # OpenCV does the channel test and the swap: several times faster than NumPy on large frames
+            b, g, r = cv2.split(img)
+            if cv2.countNonZero(cv2.absdiff(b, g)) == 0 and cv2.countNonZero(cv2.absdiff(b, r)) == 0:
+                return b
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return img
 
 
@@ -160,11 +164,22 @@ def write_image(path: str | os.PathLike, img: np.ndarray, *, bit_depth: int | No
     ok, buf = cv2.imencode(p.suffix or ".png", arr)
     if not ok:
         raise ImageError(f"{p}: could not encode image of shape {arr.shape} as {p.suffix}")
+    return write_bytes_atomic(p, buf.tobytes(), overwrite=True)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool = False) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` through a temporary file in the same folder and
+    ``os.replace``, so an interrupted write never leaves a half file. Folders are created; an existing file is
+    replaced only with ``overwrite=True`` (otherwise :class:`FileExistsError`)."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p}: exists (pass overwrite=True / --overwrite to replace it)")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
+            fh.write(payload)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -56,7 +56,7 @@ class PairedImage:
     def load_ir(self) -> np.ndarray:
         """The IR frame as uint8 ``(H, W)`` (read, converted and size-checked once)."""
         if self.ir is None:
-            ir = read_image_fast(self.ir_path)
+            ir = read_image(self.ir_path)
             check_same_size({"vi": (self.vis_path, self.vis), "ir": (self.ir_path, ir)})
             if ir.ndim == 3:
                 ir = quantize(rgb_to_gray(to_float255(ir)))
@@ -91,28 +91,8 @@ def _as_uint8(img: np.ndarray) -> np.ndarray:
     return img if img.dtype == np.uint8 else quantize(to_float255(img))
 
 
-def read_image_fast(path: Path) -> np.ndarray:
-    """:func:`crossfuse.io.read_image` (same result, same errors) with OpenCV doing the channel test and the
-    BGR -> RGB swap, which is several times faster on large 8-bit files; unusual files go to ``read_image``."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return read_image(path)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None or img.dtype not in (np.uint8, np.uint16) or img.ndim == 3 and img.shape[2] not in (3, 4):
-        return read_image(path)  # raises the io module's error, or handles the rare format
-    if img.ndim == 2:
-        return img
-    if img.shape[2] == 4:
-        img = np.ascontiguousarray(img[:, :, :3])
-    b, g, r = cv2.split(img)
-    if cv2.countNonZero(cv2.absdiff(b, g)) == 0 and cv2.countNonZero(cv2.absdiff(b, r)) == 0:
-        return b
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 def _load_pair(dataset: str, stem: str, files: dict[str, Path], lazy_ir: bool) -> PairedImage:
-    vis = read_image_fast(files["vi"])
+    vis = read_image(files["vi"])
     gray = vis.ndim == 2
     vis = _as_uint8(vis)
     if gray:

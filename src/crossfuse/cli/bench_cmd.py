@@ -20,31 +20,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads in each case (default: torch's)")
     p.add_argument("--max-memory", default="1GB", help="memory budget passed to the Fuser (default 1GB)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
-    import tempfile
     from pathlib import Path
 
     from crossfuse.bench import bench, format_table, parse_sizes
+    from crossfuse.io import write_bytes_atomic
 
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     for b in backends:
         if b not in ("torch", "onnx"):
             raise ValueError(f"unknown backend {b!r}; use torch and/or onnx")
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.json}: exists (pass --overwrite to replace it)")
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError("--repeats must be >= 1 and --warmup >= 0")
     rows = bench(parse_sizes(args.sizes), backends, args.model, repeats=args.repeats, warmup=args.warmup,
                  device=args.device, threads=args.threads, max_memory=args.max_memory)
     print(format_table(rows))
     if args.json:
-        p = Path(args.json)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(rows, fh, indent=1)
-        os.replace(tmp, p)
+        write_bytes_atomic(args.json, json.dumps(rows, indent=1), overwrite=args.overwrite)
     return 0
