@@ -131,3 +131,14 @@ def test_self_supervised_terms_give_gradients():
     total.backward()
     assert parts["ssl_consistency"] > 0 and parts["ssl_paper"] > 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_ssim_constants_option(imgs):
+    ir, vis, fused = imgs
+    # max_val scales the stabilising constants: C1 = (0.01 max_val)^2, C2 = (0.03 max_val)^2
+    g = lambda a: ndimage.gaussian_filter(a, 1.5, mode="mirror", truncate=3 / 1.5)  # noqa: E731  7 taps
+    mx, my = g(fused), g(vis)
+    sxx, syy, sxy = g(fused * fused) - mx * mx, g(vis * vis) - my * my, g(fused * vis) - mx * my
+    c1, c2 = (0.01 * 2 / 255) ** 2, (0.03 * 2 / 255) ** 2
+    want = ((2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))).mean()
+    assert float(L.ssim(_t(fused), _t(vis), window=7, max_val=2 / 255)) == pytest.approx(want, abs=1e-6)

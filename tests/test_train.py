@@ -146,3 +146,12 @@ def test_ddp_two_cpu_processes_gloo_equals_one_process(tmp_path):
     assert single["step"] == 2
     for k, v in single["model"].items():
         torch.testing.assert_close(ck["model"][k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_selection_score_is_capped():
+    from crossfuse.train import score
+
+    ref = {"SF": 10.0, "MI": 4.0, "SSIM": 1.0}
+    assert score({"SF": 12.0, "MI": 2.0, "SSIM": 0.9}, ref) == pytest.approx((1.2 + 0.5 + 0.9) / 3)
+    # a noise image (huge SF, nothing of the sources) must not beat a real fusion
+    assert score({"SF": 150.0, "MI": 0.2, "SSIM": 0.03}, ref) < score({"SF": 10.0, "MI": 2.0, "SSIM": 0.9}, ref)

@@ -73,20 +73,30 @@ def gradient_select(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -
     return F.l1_loss(sobel_xy(fused), gain * target)
 
 
-def ssim(x: Tensor, y: Tensor, window: int = 11) -> Tensor:
-    """Mean SSIM (Gaussian window ``window``, sigma 1.5, data range 1) via kornia."""
-    return kornia.metrics.ssim(x, y, window, max_val=1.0).mean()
+def ssim(x: Tensor, y: Tensor, window: int = 11, max_val: float = 1.0) -> Tensor:
+    """Mean SSIM (Gaussian window ``window``, sigma 1.5) via kornia; ``max_val`` sets the stabilising constants
+    ``C1 = (0.01 max_val)^2``, ``C2 = (0.03 max_val)^2`` (1 = the usual SSIM for [0, 1] images)."""
+    return kornia.metrics.ssim(x, y, window, max_val=max_val).mean()
 
 
-def ssim_sources(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
-    """``(1 - SSIM(F, V)) / 2 + (1 - SSIM(F, I)) / 2``: rewards keeping the structure of both sources."""
-    return (1 - ssim(fused, vis)) / 2 + (1 - ssim(fused, ir)) / 2
+def ssim_sources(ir: Tensor, vis: Tensor, fused: Tensor, window: int = 11, max_val: float = 1.0) -> Tensor:
+    """``(1 - SSIM(F, V)) / 2 + (1 - SSIM(F, I)) / 2``: rewards keeping the structure of both sources.
+
+    ``max_val = 2/255`` gives the stabilising constants of the CDDFuse evaluator's SSIM (scikit-image with
+    ``data_range = 2`` on 0-255 images), which also scores the structure of low-contrast regions."""
+    return (1 - ssim(fused, vis, window, max_val)) / 2 + (1 - ssim(fused, ir, window, max_val)) / 2
 
 
 def scd_loss(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
     """``2 - SCD`` with SCD = CC(F - V, I) + CC(F - I, V) (Aslantas & Bendes 2015, the sum of the correlations of
     differences), per sample over H, W and averaged: rewards carrying each source's content into the result."""
     return 2 - correlation(fused - vis, ir) - correlation(fused - ir, vis)
+
+
+def weight_binary(weight: Tensor) -> Tensor:
+    """``4 * mean(w * (1 - w))`` for a per-pixel fusion weight ``w`` in [0, 1]: 0 when every pixel takes one
+    source (selection keeps source pixels and edges intact, which MI, VIF and Qabf reward), 1 for a plain average."""
+    return 4 * (weight * (1 - weight)).mean()
 
 
 def rec_ssim(x: Tensor, x_hat: Tensor) -> Tensor:
@@ -185,9 +195,11 @@ LOSSES: dict[str, LossSpec] = {
     "gradient_select": LossSpec(lambda c: gradient_select(c.ir, c.vis, _need(c, "fused")[0],
                                                           **c.opts("gradient_select")), 2,
                                 description="|| grad F - gain * grad(stronger source) ||_1 (signed Sobel)"),
+    "weight_binary": LossSpec(lambda c: weight_binary(_need(c, "weight")[0]), 2,
+                              description="4 mean(w (1 - w)) of the network's fusion weight (selection, not mixing)"),
     "scd": LossSpec(lambda c: scd_loss(c.ir, c.vis, _need(c, "fused")[0]), 2,
                     description="2 - CC(F - V, I) - CC(F - I, V)"),
-    "ssim_sources": LossSpec(lambda c: ssim_sources(c.ir, c.vis, _need(c, "fused")[0]), 2,
+    "ssim_sources": LossSpec(lambda c: ssim_sources(c.ir, c.vis, _need(c, "fused")[0], **c.opts("ssim_sources")), 2,
                              description="(1 - SSIM(F, V))/2 + (1 - SSIM(F, I))/2"),
     "decomposition": LossSpec(_decomposition, 2, description="CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))"),
     "ssl_paper": LossSpec(lambda c: augment.paper_code_loss(_need(c, "fused")[0], c.generator), 2, scheduled=True,
@@ -234,7 +246,7 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 
 __all__ = [
     "sobel_magnitude", "intensity_max", "gradient_max", "sobel_xy", "gradient_select", "ssim", "ssim_sources",
-    "scd_loss", "rec_ssim", "rec_mse",
+    "scd_loss", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
     "total_loss",
 ]

@@ -9,7 +9,7 @@ of phase II (the reference code used the global epoch).
 
 Each epoch: train on ``patches_per_epoch`` random patches; validate on the held-out pairs at full resolution with
 :mod:`crossfuse.metrics` (``validation.profile``), score = mean over the metrics of ``model / max-fusion`` (the
-pixel-wise max of the sources scored on the same pairs, computed once; > 1 means better than copying on average);
+pixel-wise max of the sources scored on the same pairs, computed once), each ratio capped at 1.2;
 write ``last.pt`` (and ``best.pt`` when the score improves), ``log.csv``, ``loss.png``; the resolved config
 (``config.toml``) and the environment (``env.json``) are written once beside them.
 
@@ -138,9 +138,13 @@ def validate(net: torch.nn.Module, pairs: datamod.Pairs, vcfg: dict, device, ref
     return means, ref
 
 
-def score(means: dict[str, float], ref: dict[str, float]) -> float:
-    """Mean over metrics of ``value / reference`` (all cddfuse metrics are higher-is-better)."""
-    vals = [means[k] / ref[k] for k in means if k in ref and abs(ref[k]) > 1e-12 and math.isfinite(means[k])]
+def score(means: dict[str, float], ref: dict[str, float], cap: float = 1.2) -> float:
+    """Mean over metrics of ``min(value / reference, cap)`` (all cddfuse metrics are higher-is-better).
+
+    The cap keeps a degenerate output (noise: huge SD and SF, near-zero MI, VIF, SSIM) from outscoring a real
+    fusion; within it, beating max-fusion on a metric counts, by a bounded amount."""
+    vals = [min(means[k] / ref[k], cap) if math.isfinite(means[k]) else 0.0
+            for k in means if k in ref and abs(ref[k]) > 1e-12]
     return float(np.mean(vals)) if vals else float("nan")
 
 
