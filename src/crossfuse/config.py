@@ -116,15 +116,28 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def load_config(name: str | os.PathLike, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Read, merge onto the defaults, apply ``--set`` overrides and validate (see :func:`validate`)."""
+def _read_merged(name: str | os.PathLike, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
+    """DEFAULTS, then the config's ``extends`` base (a config name or path, recursively), then the file."""
     path = resolve_path(name)
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' loop ({' -> '.join(str(p) for p in seen)})")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    cfg = copy.deepcopy(DEFAULTS)
+    base = raw.pop("extends", None)
+    if base is None:
+        cfg = copy.deepcopy(DEFAULTS)
+    else:
+        cfg, _ = _read_merged(base, (*seen, path.resolve()))
     _merge(cfg, raw, "", str(path))
+    return cfg, path
+
+
+def load_config(name: str | os.PathLike, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Read, merge onto the defaults (or onto the config named by a top-level ``extends``), apply ``--set``
+    overrides and validate (see :func:`validate`)."""
+    cfg, path = _read_merged(name)
     for text in overrides or []:
         keys, value = parse_override(text)
         nested: dict[str, Any] = value
