@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -261,7 +262,10 @@ def evaluate(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, fused_dir: st
                 outcomes.append(_score_item(item))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(work)), initializer=_init_worker) as pool:
+            # "spawn": forking a process that already runs OpenCV/BLAS threads can deadlock the children
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
+                                     initializer=_init_worker) as pool:
                 outcomes = []
                 for out in pool.map(_score_item, work, chunksize=max(1, len(work) // (8 * jobs))):
                     outcomes.append(out)

@@ -173,16 +173,16 @@ def _vif_scale(dist: np.ndarray, refs: list[np.ndarray], k1d: np.ndarray, sigma_
     h, w = dist.shape
     r = len(k1d) // 2
     sums = [[0.0, 0.0] for _ in refs]
+    buffers = np.empty((6, min(h, _VIF_STRIP_ROWS + 2 * r), w))  # reused by every strip
     # strips of 'valid' output rows [r0, r1) filtered with an r-row halo (exactly the whole-image values)
     for r0 in range(r, h - r, _VIF_STRIP_ROWS):
         r1 = min(h - r, r0 + _VIF_STRIP_ROWS)
         rows = slice(r0 - r, r1 + r)
         crop = (slice(r, r + r1 - r0), slice(r, w - r))
         d = dist[rows]
-        shape = d.shape
-        tmp, b1, b2, b3 = (np.empty(shape) for _ in range(4))
-        mu2 = _sep(d, k1d, np.empty(shape))
-        s2 = _sep(np.multiply(d, d, out=tmp), k1d, np.empty(shape))
+        tmp, b1, b2, b3, mu2, s2 = buffers[:, :d.shape[0]]
+        mu2 = _sep(d, k1d, mu2)
+        s2 = _sep(np.multiply(d, d, out=tmp), k1d, s2)
         s2 -= np.multiply(mu2, mu2, out=tmp)
         np.maximum(s2, 0.0, out=s2)
         ok2 = s2 >= eps
@@ -265,14 +265,15 @@ _TA, _KA, _DA = 0.9879, -22.0, 0.8
 
 
 def _edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Input: an image already zero-padded by one pixel; output: the maps of its interior.) Sobel strength and orientation as the Qabf references compute them: ``conv2(x, h, 'same')`` (true
+    """(Input: a strip of rows with a one-row halo above and below; output: the maps of its inner rows.) Sobel strength and orientation as the Qabf references compute them: ``conv2(x, h, 'same')`` (true
     convolution, zero padding), ``atan(Sy / Sx)`` (not atan2) and ``pi / 2`` where ``Sx == 0``.
 
     ``conv2`` with ``h3`` equals minus OpenCV's ``Sobel(dx=1)`` correlation and ``conv2`` with ``h1`` equals
-    ``Sobel(dy=1)``, both with a zero border (the caller's padding); the values are exact integers for integer input.
+    ``Sobel(dy=1)``, both with a zero border (``BORDER_CONSTANT``; the caller adds zero rows at the top and bottom
+    of the image); the values are exact integers for integer input.
     """
-    sx = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3)[1:-1, 1:-1]
-    sy = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3)[1:-1, 1:-1]
+    sx = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_CONSTANT)[1:-1]
+    sy = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_CONSTANT)[1:-1]
     g = np.sqrt(sx * sx + sy * sy)
     # reference Sx = -sx. Where Sx == 0 the numerator becomes |sy| + 1 > 0 over +0.0, so atan gives +pi/2; elsewhere
     # the numerator is unchanged (adding an exact 0).
@@ -323,16 +324,18 @@ _STRIP_ROWS = 32  # rows per strip: strip-sized temporaries stay in cache and ar
 def _qabf_sums(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """``sum(QAF gA + QBF gB)``, ``sum(gA + gB)`` and Nabf's artefact sum, computed in strips of rows.
 
-    The images are zero-padded by one pixel once (``conv2 'same'`` semantics) and each strip is filtered with its
-    one-row halo, so the maps are exactly those of the whole image.
+    Each strip is filtered with its one-row halo (zero rows and columns outside the image: ``conv2 'same'``), so
+    the maps are exactly those of the whole image.
     """
     f, a, b = as_triplet(f, a, b)
     h = f.shape[0]
-    pads = [cv2.copyMakeBorder(x, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0.0) for x in (a, b, f)]
     num = den = art = 0.0
     for r0 in range(0, h, _STRIP_ROWS):
         r1 = min(h, r0 + _STRIP_ROWS)
-        (g_a, a_a), (g_b, a_b), (g_f, a_f) = (_edges(p[r0:r1 + 2])for p in pads)
+        top, bottom = int(r0 == 0), int(r1 == h)  # zero rows only at the image border
+        strips = [cv2.copyMakeBorder(x[r0 - 1 + top:r1 + 1 - bottom], top, bottom, 0, 0, cv2.BORDER_CONSTANT,
+                                     value=0.0) for x in (a, b, f)]
+        (g_a, a_a), (g_b, a_b), (g_f, a_f) = (_edges(x) for x in strips)
         q_af = _preservation(g_a, a_a, g_f, a_f)
         q_bf = _preservation(g_b, a_b, g_f, a_f)
         num += float(np.sum(q_af * g_a + q_bf * g_b))
