@@ -75,3 +75,26 @@ def test_canonical_mi_is_cddfuse_mi_in_bits(triplet):
     bits = compute_metrics(a, b, f, "canonical", ["MI"])["MI"]
     nats = compute_metrics(a, b, f, "cddfuse", ["MI"])["MI"]
     assert bits * math.log(2) == pytest.approx(nats, rel=1e-12)
+
+
+def test_canonical_gray_metrics_agree_with_the_independent_vifb_port():
+    """On gray images the VIFB toolkit's Qabf, Qcb, Qcv, SSIM, CE and EI are the canonical definitions; the ``vifb``
+    profile is a separate port (another author, other code paths), so agreement checks both."""
+    vq = pytest.importorskip("crossfuse.metrics.vifb_quality")
+    vs = pytest.importorskip("crossfuse.metrics.vifb_stats")
+    from crossfuse.metrics import perceptual
+    from crossfuse.metrics.canonical import to_gray255
+
+    root = require_data("VIFB_calib")
+    a, b = (to_gray255(read_image(root / sub / "fight.jpg")) for sub in ("ir", "vi"))
+    f = to_gray255(read_image(root / "fused" / "CNN" / "fight.jpg"))
+    pairs = [
+        (structural.qabf(f, a, b), vq.qabf(f, a, b)),
+        (structural.ssim(f, a, b), vq.ssim(f, a, b)),
+        (perceptual.qcb(f, a, b), vq.qcb(f, a, b)),
+        (perceptual.qcv(f, a, b), vq.qcv(f, a, b)),
+        (core.cross_entropy(f, a, b), vs.cross_entropy(f, a, b)),
+        (core.edge_intensity(f), vs.edge_intensity(f)),
+    ]
+    for ours, theirs in pairs:
+        assert ours == pytest.approx(theirs, rel=1e-8)
