@@ -98,3 +98,32 @@ def test_canonical_gray_metrics_agree_with_the_independent_vifb_port():
     ]
     for ours, theirs in pairs:
         assert ours == pytest.approx(theirs, rel=1e-8)
+
+
+def test_nabf_equals_a_plain_convolve2d_computation(triplet):
+    """Kumar's modified Nabf written out directly (SciPy convolve2d on a mirrored image, explicit masks)."""
+    from scipy.signal import convolve2d
+
+    f, a, b = triplet
+    kv = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) / 8.0
+
+    def edges(x):
+        xe = np.pad(x, 1, mode="reflect")
+        gv, gh = convolve2d(xe, kv, "valid"), convolve2d(xe, kv.T, "valid")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ang = np.where((gv == 0) & (gh == 0), 0.0, np.arctan(gv / gh))
+        return np.hypot(gv, gh), ang
+
+    (ga, aa), (gb, ab), (gf, af) = edges(a), edges(b), edges(f)
+
+    def q(g, ang):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where((g == 0) | (gf == 0), 0.0, np.where(g > gf, gf / g, g / gf))
+        o = np.abs(np.abs(ang - af) - np.pi / 2) * 2 / np.pi
+        return np.sqrt(0.9999 / (1 + np.exp(-19 * (r - 0.5))) * 0.9995 / (1 + np.exp(-22 * (o - 0.5))))
+
+    wa, wb = np.where(ga >= 2, ga ** 1.5, 0), np.where(gb >= 2, gb ** 1.5, 0)
+    na = (gf > ga) & (gf > gb)
+    expected = np.sum(na * ((1 - q(ga, aa)) * wa + (1 - q(gb, ab)) * wb)) / np.sum(wa + wb)
+    assert structural.nabf(f, a, b) == pytest.approx(expected, rel=1e-10)
+    assert 0.0 < expected < 0.5

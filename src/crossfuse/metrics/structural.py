@@ -321,15 +321,15 @@ def _preservation(gs: np.ndarray, as_: np.ndarray, gf: np.ndarray, af: np.ndarra
 _STRIP_ROWS = 32  # rows per strip: strip-sized temporaries stay in cache and are recycled by the allocator
 
 
-def _qabf_sums(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """``sum(QAF gA + QBF gB)``, ``sum(gA + gB)`` and Nabf's artefact sum, computed in strips of rows.
+def _qabf_sums(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``sum(QAF gA + QBF gB)`` and ``sum(gA + gB)``, computed in strips of rows.
 
     Each strip is filtered with its one-row halo (zero rows and columns outside the image: ``conv2 'same'``), so
     the maps are exactly those of the whole image.
     """
     f, a, b = as_triplet(f, a, b)
     h = f.shape[0]
-    num = den = art = 0.0
+    num = den = 0.0
     for r0 in range(0, h, _STRIP_ROWS):
         r1 = min(h, r0 + _STRIP_ROWS)
         top, bottom = int(r0 == 0), int(r1 == h)  # zero rows only at the image border
@@ -340,23 +340,56 @@ def _qabf_sums(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, floa
         q_bf = _preservation(g_b, a_b, g_f, a_f)
         num += float(np.sum(q_af * g_a + q_bf * g_b))
         den += float(np.sum(g_a + g_b))
-        am = (g_f > g_a) & (g_f > g_b)
-        art += float(np.sum(((1.0 - q_af) * g_a + (1.0 - q_bf) * g_b)[am]))
-    return num, den, art
+    return num, den
 
 
 def qabf(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """Qabf (Xydeas & Petrovic 2000): sum(QAF gA + QBF gB) / sum(gA + gB); Sobel gradients, Tg = 0.9994,
     kg = -15, Dg = 0.5, Ta = 0.9879, ka = -22, Da = 0.8, L = 1. Reproduces VIFB ``metricsQabf.m`` and CDDFuse
     ``Evaluator.Qabf`` on gray images. Sources without any gradient (0/0): 0.0 (nothing preserved)."""
-    num, den, _ = _qabf_sums(f, a, b)
+    num, den = _qabf_sums(f, a, b)
     return num / den if den > 0 else 0.0
 
 
+# Petrovic's later parametrisation, as in Kumar's ``objective_fusion_perform_fn``
+_N_TD, _N_LG = 2.0, 1.5
+_N_RG, _N_KG, _N_SG = 0.9999, 19.0, 0.5
+_N_RA, _N_KA, _N_SA = 0.9995, 22.0, 0.5
+
+
+def _kumar_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel responses / 8 with mirrored borders (``BORDER_REFLECT_101``, Kumar's "periodic extension"),
+    strength and orientation ``atan(Gv / Gh)`` (0 where both are 0, +-pi/2 where only Gh is 0)."""
+    gv = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3, scale=0.125, borderType=cv2.BORDER_REFLECT_101)
+    gh = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3, scale=0.125, borderType=cv2.BORDER_REFLECT_101)
+    g = np.sqrt(gv * gv + gh * gh)
+    ang = np.arctan(np.divide(gv, gh, out=np.zeros_like(gv), where=gh != 0))
+    ang = np.where(gh == 0, np.sign(gv) * (math.pi / 2), ang)
+    return g, ang
+
+
+def _kumar_preservation(gs: np.ndarray, as_: np.ndarray, gf: np.ndarray, af: np.ndarray) -> np.ndarray:
+    lo, hi = np.minimum(gs, gf), np.maximum(gs, gf)
+    rel = np.divide(lo, hi, out=np.zeros_like(lo), where=lo > 0)  # 0 where either strength is 0
+    ang = np.abs(np.abs(as_ - af) - math.pi / 2) * (2.0 / math.pi)
+    qg = _N_RG / (1.0 + np.exp(-_N_KG * (rel - _N_SG)))
+    qa = _N_RA / (1.0 + np.exp(-_N_KA * (ang - _N_SA)))
+    return np.sqrt(qg * qa)
+
+
 def nabf(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """Nabf, the fusion-artefact measure in Kumar's modified form (B. K. Shreyamsha Kumar, SIViP 2013):
-    sum(AM * ((1 - QAF) gA + (1 - QBF) gB)) / sum(gA + gB), AM = 1 where gF > gA and gF > gB (the fused
-    gradient exceeds both sources), with Qabf's preservation maps. Lower is better; 0.0 without source
-    gradients."""
-    _, den, art = _qabf_sums(f, a, b)
-    return art / den if den > 0 else 0.0
+    """Nabf, fusion artefacts in B. K. Shreyamsha Kumar's modified form (SIViP 7 (2013) 1125-1143; his
+    ``objective_fusion_perform_fn``): ``sum(AM ((1 - QAF) wA + (1 - QBF) wB)) / sum(wA + wB)`` with
+    ``AM = [gF > gA and gF > gB]`` (the fused edge is stronger than both sources), Petrovic's parameters
+    (Q_g: 0.9999, 19, 0.5; Q_a: 0.9995, 22, 0.5; ``Q = sqrt(Q_g Q_a)``), weights ``w = g^1.5`` where
+    ``g >= 2`` (Sobel / 8) and 0 elsewhere. Lower is better; 0.0 when no source edge reaches the threshold."""
+    f, a, b = as_triplet(f, a, b)
+    (g_a, a_a), (g_b, a_b), (g_f, a_f) = (_kumar_edges(x) for x in (a, b, f))
+    w_a = np.where(g_a >= _N_TD, g_a ** _N_LG, 0.0)
+    w_b = np.where(g_b >= _N_TD, g_b ** _N_LG, 0.0)
+    den = float(np.sum(w_a + w_b))
+    if den == 0.0:
+        return 0.0
+    am = (g_f > g_a) & (g_f > g_b)
+    art = (1.0 - _kumar_preservation(g_a, a_a, g_f, a_f)) * w_a + (1.0 - _kumar_preservation(g_b, a_b, g_f, a_f)) * w_b
+    return float(np.sum(art[am]) / den)
