@@ -25,7 +25,7 @@ import numpy as np
 __all__ = [
     "entropy", "std", "spatial_frequency", "average_gradient", "edge_intensity",
     "mutual_information", "mutual_information_pair", "cross_entropy", "correlation", "cc", "scd",
-    "mse", "rmse", "psnr", "hist256", "gaussian_window", "filter_valid", "filter_same",
+    "mse", "rmse", "psnr", "hist256", "gaussian_window", "filter_valid",
 ]
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -87,17 +87,6 @@ def filter_valid(x: np.ndarray, k1d: np.ndarray) -> np.ndarray:
     r = len(k1d) // 2
     y = cv2.sepFilter2D(x, cv2.CV_64F, k1d, k1d, borderType=cv2.BORDER_REFLECT)
     return y[r:y.shape[0] - r, r:y.shape[1] - r]
-
-
-def filter_same(x: np.ndarray, kernel: np.ndarray, *, flip: bool, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
-    """2-D filtering, 'same' size (odd kernel, centred anchor).
-
-    ``flip=True`` is true convolution (MATLAB ``conv2``, SciPy ``convolve2d``); ``flip=False`` is correlation
-    (MATLAB ``filter2`` / ``imfilter``). ``border`` defaults to zero padding as MATLAB's 'same';
-    ``cv2.BORDER_REPLICATE`` gives ``imfilter(..., 'replicate')``.
-    """
-    k = np.ascontiguousarray(kernel[::-1, ::-1] if flip else kernel, dtype=np.float64)
-    return cv2.filter2D(x, cv2.CV_64F, k, borderType=border)
 
 
 # --------------------------------------------------------------------------------------------------- no-reference
