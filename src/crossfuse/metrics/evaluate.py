@@ -14,14 +14,13 @@ import json
 import math
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from crossfuse.io import ImageError, PairingError, check_same_size, match_folders, read_image
+from crossfuse.io import ImageError, PairingError, check_same_size, match_folders, read_image, write_bytes_atomic
 from crossfuse.metrics.registry import Profile, get_profile
 
 __all__ = ["EvalResult", "compute_metrics", "evaluate", "resolve_metrics"]
@@ -171,11 +170,11 @@ class EvalResult:
 
     def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Per-image CSV (header ``image,<metric>,...``), written atomically."""
-        return _write_text(path, self.csv_text(), overwrite)
+        return write_bytes_atomic(path, self.csv_text(), overwrite=overwrite)
 
     def to_json(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """The :meth:`summary` as JSON, written atomically."""
-        return _write_text(path, json.dumps(self.summary(), indent=2) + "\n", overwrite)
+        return write_bytes_atomic(path, json.dumps(self.summary(), indent=2) + "\n", overwrite=overwrite)
 
     def table(self) -> str:
         """A readable summary table naming the profile, its reference and the colour handling."""
@@ -191,22 +190,6 @@ class EvalResult:
         if self.skipped:
             lines += ["", "skipped:"] + [f"  {name}: {reason}" for name, reason in self.skipped]
         return "\n".join(lines)
-
-
-def _write_text(path: str | os.PathLike, text: str, overwrite: bool) -> Path:
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p}: exists (pass overwrite=True / --overwrite to replace it)")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
 
 
 # --------------------------------------------------------------------------------------------------- folders
