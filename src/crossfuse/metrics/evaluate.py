@@ -199,7 +199,7 @@ def _score_item(item: tuple[str, dict[str, Path], str, list[str]]) -> tuple[str,
     """Worker: read one triplet and score it; errors become a reason string naming the files."""
     stem, paths, profile, names = item
     try:
-        arrays = {role: (paths[role], read_image(paths[role])) for role in ("ir", "vi", "fused")}
+        arrays = {role: (paths[role], read_image(paths[role], keep_channels=True)) for role in ("ir", "vi", "fused")}
         check_same_size(arrays)
         vals = compute_metrics(arrays["ir"][1], arrays["vi"][1], arrays["fused"][1], profile, names)
         return stem, vals, ""

@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 # fn(F) for no-reference metrics, fn(F, A, B) for metrics that need the sources (A = IR, B = VIS),
-# all on 2-D float64 arrays on the 0-255 scale.
+# on float64 arrays on the 0-255 scale: 2-D, or (H, W, 3) where a profile's prepare passes whole colour
+# images (vifb, whose metrics apply the toolkit's own per-metric colour rule).
 MetricFn = Callable[..., float]
 
 
