@@ -8,6 +8,12 @@ This is where the model cards' metric tables come from.
 
     PYTHONPATH=src python benchmarks/eval_model.py --model crossfuse-fast
     PYTHONPATH=src python benchmarks/eval_model.py --checkpoint /work/runs/fast/best.pt --json out.json
+    PYTHONPATH=src python benchmarks/eval_model.py --model crossfuse-fast --corrupt gaussian_noise --severity 2
+
+With ``--corrupt NAME --severity S`` the model's *inputs* are corrupted first (``crossfuse.corruptions.corrupt``,
+seeded per image; ``low_light`` hits the visible image only, the others both) and the fused result is scored against
+the *clean* sources: how much of the clean scene survives. The peers' rows are clean-input numbers then, for
+orientation only.
 """
 
 from __future__ import annotations
@@ -64,8 +70,10 @@ def load_net(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
     return models.load_model(args.model), args.model
 
 
-def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
-    """Fused Y (uint8) of one stored pair, at native resolution."""
+def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, int] | None = None
+         ) -> np.ndarray:
+    """Fused Y (uint8) of one stored pair, at native resolution (inputs corrupted first when ``corruption`` =
+    ``(name, severity, seed)``)."""
     ir_f = ir.astype(np.float32) if ir.ndim == 2 else rgb_to_ycrcb(ir)[..., 0]
     y = vi.astype(np.float32) if vi.ndim == 2 else rgb_to_ycrcb(vi)[..., 0]
     if ir.dtype == np.uint16:
@@ -76,6 +84,14 @@ def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     h, w = y.shape
     a = torch.from_numpy(np.ascontiguousarray(ir_f) / 255.0)[None, None]
     b = torch.from_numpy(np.ascontiguousarray(y) / 255.0)[None, None]
+    if corruption is not None:
+        from crossfuse.corruptions import corrupt
+
+        name, sev, seed = corruption
+        g = torch.Generator().manual_seed(seed)
+        b = corrupt(name, b, sev, g, "vis")
+        if name != "low_light":
+            a = corrupt(name, a, sev, g, "ir")
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
         a = torch.nn.functional.pad(a, (0, pw, 0, ph), mode="reflect")
@@ -85,16 +101,17 @@ def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     return np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8)
 
 
-def evaluate_dataset(net, root: Path, key: str, save: Path | None) -> tuple[dict[str, float], int, float]:
+def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None
+                     ) -> tuple[dict[str, float], int, float]:
     folder, test_list, _ = DATASETS[key]
     irs, vis = list_images(root / folder / "ir"), list_images(root / folder / "vi")
     stems = read_stems(root / test_list) if test_list else sorted(set(irs) & set(vis))
     sums = dict.fromkeys(METRICS, 0.0)
     t_fuse = 0.0
-    for stem in stems:
+    for i, stem in enumerate(stems):
         ir, vi = read_image(irs[stem]), read_image(vis[stem])
         t0 = time.perf_counter()
-        f = fuse(net, ir, vi)
+        f = fuse(net, ir, vi, None if corruption is None else (*corruption, i))
         t_fuse += time.perf_counter() - t0
         if save is not None:
             (save / key).mkdir(parents=True, exist_ok=True)
@@ -150,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", help="also write the fused Y PNGs under this folder")
     ap.add_argument("--json", help="write the mean metrics as JSON here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--corrupt", help="corrupt the inputs with this crossfuse.corruptions name (scored vs clean)")
+    ap.add_argument("--severity", type=float, default=1.0, help="corruption severity (default 1)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -157,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     net, name = load_net(args)
     results, counts, times = {}, {}, {}
     for key in args.datasets:
-        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, Path(args.save) if args.save else None)
+        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, Path(args.save) if args.save else None,
+                                                                 (args.corrupt, args.severity) if args.corrupt else None)
+    if args.corrupt:
+        name = f"{name} [{args.corrupt}@{args.severity:g}]"
     print(f"model: {name}; cddfuse profile; fused Y, 8-bit, no stretching; "
           + ", ".join(f"{k}: fusion {times[k]:.1f} s for {counts[k]} pairs" for k in results))
     print(report(name, results, peers, counts))
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": name, "results": results, "counts": counts}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"model": name, "corruption": args.corrupt, "severity": args.severity,
+                                               "results": results, "counts": counts}, indent=2) + "\n")
     return 0
 
 

@@ -1,0 +1,66 @@
+"""The views ablation: score several trained variants on TNO-42 and RoadScene-test50, clean and with corrupted
+inputs, and print Markdown tables (cddfuse profile; corrupted inputs are scored against the clean sources).
+
+    PYTHONPATH=src python benchmarks/ablation_table.py a=runs/ablation_a/last.pt b=runs/ablation_b/last.pt ...
+
+Per condition: each variant's 8 metrics averaged over the pairs, and its mean rank over the 8 metrics among the
+variants (1 = best). Conditions: clean, and gaussian_noise / blur / low_light at severities 1 and 2 (TNO only, to
+keep the run short; ``--datasets`` changes that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_model import METRICS, evaluate_dataset, mean_ranks  # noqa: E402
+
+from crossfuse.nets import build  # noqa: E402
+
+CORRUPTED = [("gaussian_noise", 1.0), ("gaussian_noise", 2.0), ("blur", 1.0), ("blur", 2.0), ("low_light", 1.0),
+             ("low_light", 2.0)]
+
+
+def load(path: str) -> torch.nn.Module:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    net = build(ck["net"], **ck["net_config"])
+    net.load_state_dict(ck["model"])
+    return net.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variants", nargs="+", help="label=checkpoint")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--datasets", nargs="+", default=["TNO"], help="datasets for the corrupted conditions")
+    ap.add_argument("--json", help="write all numbers here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    nets = {v.split("=", 1)[0]: load(v.split("=", 1)[1]) for v in args.variants}
+    root = Path(args.data)
+    conditions = [(ds, None) for ds in ("TNO", "RoadScene")] + [(ds, c) for ds in args.datasets for c in CORRUPTED]
+    allres: dict[str, dict[str, dict[str, float]]] = {}
+    for ds, corr in conditions:
+        key = f"{ds} clean" if corr is None else f"{ds} {corr[0]}@{corr[1]:g}"
+        table = {label: evaluate_dataset(net, root, ds, None, corr)[0] for label, net in nets.items()}
+        allres[key] = table
+        ranks = mean_ranks(table)
+        print(f"\n### {key}\n\n| variant | " + " | ".join(METRICS) + " | mean rank |")
+        print("|---" * (len(METRICS) + 2) + "|")
+        for label in nets:
+            print(f"| {label} | " + " | ".join(f"{table[label][m]:.3f}" for m in METRICS) + f" | {ranks[label]:.2f} |")
+        sys.stdout.flush()
+    overall = {label: sum(mean_ranks(t)[label] for t in allres.values()) / len(allres) for label in nets}
+    print("\nmean rank over all conditions: " + ", ".join(f"{k} {v:.2f}" for k, v in overall.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(allres, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
