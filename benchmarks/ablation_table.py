@@ -33,12 +33,25 @@ def load(path: str) -> torch.nn.Module:
     return net.eval()
 
 
+def _cached(folder: str | None, label: str, key: str, compute) -> dict[str, float]:
+    if folder is None:
+        return compute()
+    f = Path(folder) / f"{label}__{key.replace(' ', '_').replace('@', '-')}.json"
+    if f.is_file():
+        return json.loads(f.read_text())
+    f.parent.mkdir(parents=True, exist_ok=True)
+    res = compute()
+    f.write_text(json.dumps(res) + "\n")
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="+", help="label=checkpoint")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--datasets", nargs="+", default=["TNO"], help="datasets for the corrupted conditions")
     ap.add_argument("--json", help="write all numbers here")
+    ap.add_argument("--cache", help="folder for per-variant, per-condition results (reused when present)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     nets = {v.split("=", 1)[0]: load(v.split("=", 1)[1]) for v in args.variants}
@@ -47,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     allres: dict[str, dict[str, dict[str, float]]] = {}
     for ds, corr in conditions:
         key = f"{ds} clean" if corr is None else f"{ds} {corr[0]}@{corr[1]:g}"
-        table = {label: evaluate_dataset(net, root, ds, None, corr)[0] for label, net in nets.items()}
+        table = {label: _cached(args.cache, label, key, lambda n=net: evaluate_dataset(n, root, ds, None, corr)[0])
+                 for label, net in nets.items()}
         allres[key] = table
         ranks = mean_ranks(table)
         print(f"\n### {key}\n\n| variant | " + " | ".join(METRICS) + " | mean rank |")
