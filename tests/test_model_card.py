@@ -1,0 +1,65 @@
+"""The shipped model's card tells the truth: `crossfuse fuse --gray` on RoadScene-test50, scored by
+`crossfuse eval --profile cddfuse`, gives the numbers printed in the card (issue 5: "--gray output evaluated with
+crossfuse eval gives the model card's numbers")."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import require_data
+
+from crossfuse import cli
+from crossfuse.models import DEFAULT_MODEL
+
+CARD = Path(__file__).resolve().parents[1] / "src" / "crossfuse" / "weights" / f"{DEFAULT_MODEL}.md"
+METRICS = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
+
+
+def _card_row(section: str) -> dict[str, float]:
+    """The bold model row of the card's table under the heading that contains ``section``."""
+    text = CARD.read_text(encoding="utf-8")
+    start = text.index(section)
+    header = next(line for line in text[start:].splitlines() if line.startswith("| method"))
+    row = next(line for line in text[start:].splitlines() if line.startswith(f"| **{DEFAULT_MODEL}**"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    values = [c.strip() for c in row.strip("|").split("|")]
+    return {n: float(v) for n, v in zip(names, values) if n in METRICS}
+
+
+def _link_subset(src: Path, stems: list[str], dst: Path) -> None:
+    for sub in ("ir", "vi"):
+        (dst / sub).mkdir(parents=True)
+        files = {p.stem: p for p in (src / sub).iterdir()}
+        for s in stems:
+            (dst / sub / files[s].name).symlink_to(files[s])
+
+
+@pytest.mark.slow
+def test_card_numbers_reproduce_on_roadscene_test50(tmp_path):
+    root = require_data("RoadScene")
+    stems = [s.strip() for s in (root / "cddfuse_test50.txt").read_text().split() if s.strip()]
+    assert len(stems) == 50
+    _link_subset(root, stems, tmp_path)
+    assert cli.main(["fuse", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"),
+                     "--out", str(tmp_path / "fused"), "--gray", "--threads", "1", "--quiet"]) == 0
+    summary = tmp_path / "summary.json"
+    assert cli.main(["eval", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"),
+                     "--fused", str(tmp_path / "fused"), "--profile", "cddfuse", "--json", str(summary),
+                     "--quiet"]) == 0
+    got = json.loads(summary.read_text())
+    assert got["n"] == 50
+    card = _card_row("RoadScene, the 50-pair test list")
+    assert set(card) == set(METRICS)
+    for name, value in card.items():
+        decimals = 3
+        assert round(float(got["mean"][name]), decimals) == pytest.approx(value, abs=1.01 * 10**-decimals / 2), name
+
+
+def test_card_names_its_command_and_data():
+    text = CARD.read_text(encoding="utf-8")
+    assert re.search(r"crossfuse train \S+ --out", text), "the card must give the training command"
+    for word in ("RoadScene", "cddfuse_test50", "LLVIP", "MSRS", "K = 1000"):
+        assert word in text, word
