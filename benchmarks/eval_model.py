@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossfuse.data import read_stems
+from crossfuse.io import read_stem_list
 from crossfuse.io import list_images, read_image, rgb_to_ycrcb, write_image
 from crossfuse.metrics import compute_metrics
 
@@ -105,7 +105,7 @@ def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: t
                      ) -> tuple[dict[str, float], int, float]:
     folder, test_list, _ = DATASETS[key]
     irs, vis = list_images(root / folder / "ir"), list_images(root / folder / "vi")
-    stems = read_stems(root / test_list) if test_list else sorted(set(irs) & set(vis))
+    stems = read_stem_list(root / test_list) if test_list else sorted(set(irs) & set(vis))
     sums = dict.fromkeys(METRICS, 0.0)
     t_fuse = 0.0
     for i, stem in enumerate(stems):

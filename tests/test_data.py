@@ -8,13 +8,13 @@ import torch
 from conftest import require_data
 
 from crossfuse import data as D
-from crossfuse.io import PairingError, read_image, rgb_to_ycrcb, write_image
+from crossfuse.io import PairingError, read_image, read_stem_list, rgb_to_ycrcb, write_image
 
 
 def test_roadscene_split_excludes_test_list():
     rs = require_data("RoadScene")
     split = D.make_split(rs, rs / "cddfuse_test50.txt", val_count=10, seed=0)
-    test = D.read_stems(rs / "cddfuse_test50.txt")
+    test = read_stem_list(rs / "cddfuse_test50.txt")
     assert len(split.test) == 50 and split.test == test
     assert len(split.val) == 10 and len(split.train) == 221 - 50 - 10
     assert not (set(split.train) & set(split.test)) and not (set(split.val) & set(split.test))

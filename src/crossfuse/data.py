@@ -24,7 +24,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from crossfuse.io import ImageError, check_same_size, match_folders, read_image, rgb_to_gray, rgb_to_ycrcb
+from crossfuse.io import (
+    ImageError,
+    check_same_size,
+    match_folders,
+    read_image,
+    read_stem_list,
+    rgb_to_gray,
+    rgb_to_ycrcb,
+)
 
 
 @dataclass
@@ -59,19 +67,6 @@ def gray_u8(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         return img
     return np.clip(rgb_to_gray(img), 0, 255).astype(np.uint8)
-
-
-def read_stems(path: str | os.PathLike) -> list[str]:
-    """Stems listed one per line in a text file (blank lines and ``#`` comments ignored, extensions dropped)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: split list not found")
-    out = []
-    for line in p.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            out.append(Path(line).stem)
-    return out
 
 
 def load_pairs(folder: str | os.PathLike, stems: list[str] | None = None) -> Pairs:
@@ -112,7 +107,7 @@ def make_split(folder: str | os.PathLike, exclude_list: str | os.PathLike | None
         if not (root / sub).is_dir():
             raise FileNotFoundError(f"{root / sub}: data folder not found (expected {root}/ir and {root}/vi)")
     stems = sorted(stem for stem, _ in match_folders({"ir": root / "ir", "vi": root / "vi"}).items)
-    test = read_stems(exclude_list) if exclude_list else []
+    test = read_stem_list(exclude_list) if exclude_list else []
     unknown = sorted(set(test) - set(stems))
     if unknown:
         raise ValueError(f"{exclude_list}: lists stems not in {folder}: {', '.join(unknown[:5])}")
@@ -189,5 +184,5 @@ class PatchDataset(Dataset):
         return to_t(ir), to_t(vis)
 
 
-__all__ = ["Pairs", "Split", "PatchDataset", "load_pairs", "make_split", "load_external", "read_stems",
+__all__ = ["Pairs", "Split", "PatchDataset", "load_pairs", "make_split", "load_external",
            "luminance_u8", "gray_u8"]

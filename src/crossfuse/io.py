@@ -237,6 +237,21 @@ def match_folders(folders: dict[str, str | os.PathLike], *, strict: bool = False
     return result
 
 
+def read_stem_list(path: str | os.PathLike) -> list[str]:
+    """A list of image names: one image name per line (extension optional); blank lines and ``#`` comments ignored."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: split manifest not found")
+    stems = []
+    for line in p.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            stems.append(line[: -len(Path(line).suffix)] if Path(line).suffix.lower() in IMAGE_EXTENSIONS else line)
+    if not stems:
+        raise ValueError(f"{p}: split manifest lists no images")
+    return stems
+
+
 def check_same_size(arrays: dict[str, tuple[Path, np.ndarray]]) -> None:
     """Raise :class:`ImageError` naming every file and its size unless all arrays share height and width."""
     sizes = {name: a.shape[:2] for name, (_, a) in arrays.items()}

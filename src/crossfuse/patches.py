@@ -27,13 +27,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from crossfuse.io import (
-    IMAGE_EXTENSIONS,
     ImageError,
     PairingError,
     check_same_size,
     match_folders,
     quantize,
     read_image,
+    read_stem_list,
     rgb_to_gray,
     to_float255,
 )
@@ -70,21 +70,6 @@ class PairedDataset:
     folder: Path
     images: list[PairedImage] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # unpaired files that were skipped (with a warning)
-
-
-def read_stem_list(path: str | os.PathLike) -> list[str]:
-    """A split manifest: one image name per line (extension optional); blank lines and ``#`` comments ignored."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: split manifest not found")
-    stems = []
-    for line in p.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            stems.append(line[: -len(Path(line).suffix)] if Path(line).suffix.lower() in IMAGE_EXTENSIONS else line)
-    if not stems:
-        raise ValueError(f"{p}: split manifest lists no images")
-    return stems
 
 
 def _as_uint8(img: np.ndarray) -> np.ndarray:
