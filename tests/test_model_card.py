@@ -53,9 +53,8 @@ def test_card_numbers_reproduce_on_roadscene_test50(tmp_path):
     assert got["n"] == 50
     card = _card_row("RoadScene, the 50-pair test list")
     assert set(card) == set(METRICS)
-    for name, value in card.items():
-        decimals = 3
-        assert round(float(got["mean"][name]), decimals) == pytest.approx(value, abs=1.01 * 10**-decimals / 2), name
+    for name, value in card.items():  # the card prints 3 decimals: agree to half a unit of the last one
+        assert float(got["mean"][name]) == pytest.approx(value, abs=5e-4), name
 
 
 def test_card_names_its_command_and_data():
