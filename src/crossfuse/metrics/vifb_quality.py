@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from scipy import fft as sfft
 
+from crossfuse.metrics.core import filter_valid, gaussian_window
 from crossfuse.metrics.vifb_stats import SourceSplit, per_channel, rgb2gray
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -139,24 +140,12 @@ def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 # ----------------------------------------------------------------------------------------------- SSIM
 
 
-@lru_cache(maxsize=1)
-def _ssim_window() -> np.ndarray:
-    """``fspecial('gaussian', 11, 1.5)`` normalised, as its 1-D separable factor."""
-    x = np.arange(-5, 6, dtype=np.float64)
-    g = np.exp(-(x * x) / (2 * 1.5**2))
-    return g / g.sum()
-
-
-def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``filter2(g * g', x, 'valid')`` for a symmetric separable window."""
-    r = len(g) // 2
-    return _correlate_sep(x, g)[r:-r, r:-r]
+_SSIM_WINDOW = gaussian_window(11, 1.5)  # fspecial('gaussian', 11, 1.5) as its 1-D separable factor
 
 
 def _ssim_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    g = _ssim_window()
-    mu = _filter_valid(x, g)
-    return mu, _filter_valid(x * x, g) - mu * mu
+    mu = filter_valid(x, _SSIM_WINDOW)
+    return mu, filter_valid(x * x, _SSIM_WINDOW) - mu * mu
 
 
 def _ssim_source(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,7 +157,7 @@ def _ssim_1(s_state: tuple[np.ndarray, np.ndarray, np.ndarray], f: np.ndarray,
             f_stats: tuple[np.ndarray, np.ndarray]) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     (s, mu_s, var_s), (mu_f, var_f) = s_state, f_stats
-    cov = _filter_valid(s * f, _ssim_window()) - mu_s * mu_f
+    cov = filter_valid(s * f, _SSIM_WINDOW) - mu_s * mu_f
     num = (2 * mu_s * mu_f + c1) * (2 * cov + c2)
     den = (mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)
     return float((num / den).mean())
