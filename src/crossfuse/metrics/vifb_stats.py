@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import cv2
 import numpy as np
+
+from crossfuse.metrics import core
 
 # MATLAB rgb2gray weights (first row of the inverse NTSC transform), to full double precision.
 _RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-_SOBEL = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])  # fspecial('sobel')
 
 
 # ----------------------------------------------------------------------------------------------- shared helpers
@@ -107,14 +107,9 @@ def avg_gradient(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray |
 
 def edge_intensity(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None) -> float:
     """``metricsEdge_intensity.m``: ``imfilter`` (correlation) with ``fspecial('sobel')`` and its transpose,
-    replicate borders, mean of ``sqrt(gx^2 + gy^2)`` over all pixels and channels."""
-    vals = []
-    for f in _channels(fused):
-        f = np.ascontiguousarray(f)
-        gx = cv2.filter2D(f, cv2.CV_64F, _SOBEL, borderType=cv2.BORDER_REPLICATE)
-        gy = cv2.filter2D(f, cv2.CV_64F, _SOBEL.T, borderType=cv2.BORDER_REPLICATE)
-        vals.append(np.sqrt(gx * gx + gy * gy).mean())
-    return float(np.mean(vals))
+    replicate borders, mean of ``sqrt(gx^2 + gy^2)`` over all pixels and channels -- per channel exactly
+    :func:`crossfuse.metrics.core.edge_intensity`."""
+    return float(np.mean([core.edge_intensity(f) for f in _channels(fused)]))
 
 
 def entropy(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None) -> float:
@@ -145,8 +140,8 @@ def spatial_frequency(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndar
 
 def variance(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None) -> float:
     """``metricsVariance.m``: despite the name, the population *standard deviation* of each channel, averaged over
-    channels (VIFB's "SD")."""
-    return float(np.mean([np.sqrt(np.mean(np.square(f - f.mean()))) for f in _channels(fused)]))
+    channels (VIFB's "SD"; per channel :func:`crossfuse.metrics.core.std`)."""
+    return float(np.mean([core.std(f) for f in _channels(fused)]))
 
 
 # ----------------------------------------------------------------------------------------------- two-source
