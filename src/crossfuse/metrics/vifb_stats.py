@@ -147,20 +147,13 @@ def variance(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | Non
 # ----------------------------------------------------------------------------------------------- two-source
 
 
-def _cross_entropy_1(src: np.ndarray, f: np.ndarray) -> float:
-    p_s = _hist256(src) / src.size
-    p_f = _hist256(f) / src.size
-    both = (p_s > 0) & (p_f > 0)  # bins where only one side is populated are skipped, as in the .m
-    return float((p_s[both] * np.log2(p_s[both] / p_f[both])).sum())
-
-
 def cross_entropy(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsCross_entropy.m``: mean of the relative entropies ``sum p_S log2(p_S / p_F)`` of the two sources'
-    256-bin histograms against the fused one (bins empty on either side skipped); per channel, averaged.
+    256-bin histograms against the fused one (bins empty on either side skipped); per channel (on these 8-bit
+    values exactly :func:`crossfuse.metrics.core.cross_entropy`), averaged.
     Gray fused + colour source: ``rgb2gray`` of the ``uint8`` source (rounded)."""
     def one(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-        s1, s2 = rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True)
-        return (_cross_entropy_1(s1, f) + _cross_entropy_1(s2, f)) / 2.0
+        return core.cross_entropy(f, rgb2gray(s1, uint8=True), rgb2gray(s2, uint8=True))
     return per_channel(one, fused, a, b)
 
 
