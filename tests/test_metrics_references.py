@@ -79,7 +79,10 @@ def test_canonical_mi_is_cddfuse_mi_in_bits(triplet):
 
 def test_canonical_gray_metrics_agree_with_the_independent_vifb_port():
     """On gray images the VIFB toolkit's Qabf, Qcb, Qcv, SSIM, CE and EI are the canonical definitions; the ``vifb``
-    profile is a separate port (another author, other code paths), so agreement checks both."""
+    profile's Qabf and SSIM are a separate port (other code paths), so agreement checks both. (Its CE and EI call
+    ``core`` per channel, so those two pairs only pin that wiring; ``core``'s CE and EI are checked against the
+    toolkit's own numbers by the vifb calibration in ``test_metrics_vifb.py``. Qcb/Qcv: the canonical ones wrap
+    the port.)"""
     vq = pytest.importorskip("crossfuse.metrics.vifb_quality")
     vs = pytest.importorskip("crossfuse.metrics.vifb_stats")
     from crossfuse.metrics import perceptual
