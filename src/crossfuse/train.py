@@ -22,6 +22,7 @@ uninterrupted one would. Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wr
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from crossfuse import config as cfgmod
 from crossfuse import data as datamod
 from crossfuse import losses as lossmod
 from crossfuse.augment import cosine_weight
+from crossfuse.io import write_bytes_atomic
 from crossfuse.nets import build
 
 MASK64 = (1 << 63) - 1
@@ -154,12 +156,6 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def environment(device: torch.device, world: int) -> dict[str, Any]:
     env = {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
            "platform": platform.platform(), "host": socket.gethostname(), "device": str(device),
@@ -189,10 +185,10 @@ def plot_history(history: list[dict], path: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_title("validation score (mean of metric / max-fusion)")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -283,12 +279,12 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
         reference = ck.get("val_reference")
         _set_rng_state(ck["rng"])
     if main:
-        _atomic_text(cfgmod.to_toml(cfg), out / "config.toml")
+        write_bytes_atomic(out / "config.toml", cfgmod.to_toml(cfg), overwrite=True)
         env = environment(device, world)
         env.update(train_pairs=len(train_pairs), val_pairs=len(val_pairs), val_stems=val_pairs.stems,
                    external_patches=0 if external is None else len(external[0]), parameters=sum(
                        p.numel() for p in net.parameters()))
-        _atomic_text(json.dumps(env, indent=2) + "\n", out / "env.json")
+        write_bytes_atomic(out / "env.json", json.dumps(env, indent=2) + "\n", overwrite=True)
 
     total = p1 + p2
     t_start = time.time()
@@ -386,13 +382,12 @@ def _write_csv(history: list[dict], path: Path) -> None:
     keys: list[str] = []
     for h in history:
         keys += [k for k in h if k not in keys]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for h in history:
-            w.writerow(h)
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for h in history:
+        w.writerow(h)
+    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
 __all__ = ["train", "validate", "score", "fuse_array", "lr_factor", "plot_history", "environment"]
