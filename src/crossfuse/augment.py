@@ -28,6 +28,7 @@ from torch import Tensor
 
 from crossfuse.corruptions import (
     CORRUPTIONS,
+    _gen_device,
     check_batch,
     corrupt,
     gaussian_blur,
@@ -55,10 +56,6 @@ MODALITY_OF: dict[str, str] = {
     "stripe_noise": "ir",
     "misregistration": "both",
 }
-
-
-def _gen_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
 
 
 def _randint(high: int, n: int, generator: torch.Generator | None) -> Tensor:
