@@ -27,7 +27,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from crossfuse.io import (
-    ImageError,
     PairingError,
     check_same_size,
     match_folders,
