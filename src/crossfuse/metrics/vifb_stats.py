@@ -199,12 +199,15 @@ def _vifb_mse(s: np.ndarray, f: np.ndarray) -> float:
     return float(np.sqrt(np.square(s - f).sum()) / s.size)
 
 
+def _vifb_mse_2(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    """Mean of :func:`_vifb_mse` over the two sources of one channel (colour sources: unrounded ``rgb2gray``)."""
+    return (_vifb_mse(rgb2gray(s1, uint8=False), f) + _vifb_mse(rgb2gray(s2, uint8=False), f)) / 2.0
+
+
 def rmse(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """``metricsRmse.m``: mean of the toolkit's ``mse`` helper (:func:`_vifb_mse`) over the two sources; per channel,
     averaged. Gray fused + colour source: ``rgb2gray`` of the already-``double`` source (not rounded)."""
-    def one(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-        return (_vifb_mse(rgb2gray(s1, uint8=False), f) + _vifb_mse(rgb2gray(s2, uint8=False), f)) / 2.0
-    return per_channel(one, fused, a, b)
+    return per_channel(_vifb_mse_2, fused, a, b)
 
 
 def psnr(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -212,6 +215,6 @@ def psnr(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     two sources (so ``PSNR = 20 log10(255) - 10 log10(RMSE)`` per channel); per channel, averaged (the PSNRs, not
     the errors). Identical images give ``inf``. Gray fused + colour source: ``rgb2gray`` not rounded."""
     def one(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-        e = (_vifb_mse(rgb2gray(s1, uint8=False), f) + _vifb_mse(rgb2gray(s2, uint8=False), f)) / 2.0
+        e = _vifb_mse_2(f, s1, s2)
         return float("inf") if e == 0 else 20.0 * np.log10(255.0 / np.sqrt(e))
     return per_channel(one, fused, a, b)
