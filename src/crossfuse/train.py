@@ -45,10 +45,10 @@ from crossfuse import data as datamod
 from crossfuse import losses as lossmod
 from crossfuse.augment import cosine_weight
 from crossfuse.io import write_bytes_atomic
+from crossfuse.metrics import compute_metrics
 from crossfuse.nets import build
 
 MASK64 = (1 << 63) - 1
-_WARNED = False
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -71,55 +71,10 @@ def fuse_array(net: torch.nn.Module, ir: np.ndarray, vis_y: np.ndarray,
     return np.clip(np.round(f * 255.0), 0, 255).astype(np.float64)
 
 
-def _fallback_metrics(ir: np.ndarray, vi: np.ndarray, f: np.ndarray, names: list[str]) -> dict[str, float]:
-    """EN, SD, SF, MI, SCD (CDDFuse definitions) when :func:`crossfuse.metrics.compute_metrics` is unavailable;
-    other names are skipped. Used only to pick checkpoints during training."""
-
-    def ent(x):
-        p = np.bincount(np.clip(np.round(x), 0, 255).astype(np.int64).ravel(), minlength=256) / x.size
-        p = p[p > 0]
-        return float(-(p * np.log2(p)).sum())
-
-    def mi(x, y):
-        h = np.histogram2d(x.ravel(), y.ravel(), bins=256, range=[[0, 256], [0, 256]])[0] / x.size
-        px, py = h.sum(1), h.sum(0)
-        nz = h > 0
-        return float((h[nz] * np.log2(h[nz] / (px[:, None] * py[None, :])[nz])).sum())
-
-    def corr(x, y):
-        x, y = x - x.mean(), y - y.mean()
-        d = np.sqrt((x * x).sum() * (y * y).sum())
-        return float((x * y).sum() / d) if d > 0 else 0.0
-
-    table = {
-        "EN": lambda: ent(f),
-        "SD": lambda: float(np.std(f)),
-        "SF": lambda: float(np.sqrt(np.mean(np.diff(f, axis=0) ** 2) + np.mean(np.diff(f, axis=1) ** 2))),
-        "MI": lambda: mi(f, ir) + mi(f, vi),
-        "SCD": lambda: corr(f - vi, ir) + corr(f - ir, vi),
-    }
-    return {k: table[k]() for k in names if k in table}
-
-
-def _metric_fn(profile: str):
-    """``compute_metrics(ir, vi, fused, profile, metrics)`` from :mod:`crossfuse.metrics` (or the fallback)."""
-    try:
-        from crossfuse.metrics import compute_metrics
-    except ImportError:
-        global _WARNED
-        if not _WARNED:
-            _WARNED = True
-            print("warning: crossfuse.metrics.compute_metrics unavailable; validating with EN/SD/SF/MI/SCD only",
-                  file=sys.stderr)
-        return _fallback_metrics
-
-    return lambda ir, vi, f, names: compute_metrics(ir, vi, f, profile=profile, metrics=names)
-
-
 def validate(net: torch.nn.Module, pairs: datamod.Pairs, vcfg: dict, device, reference: dict | None = None
              ) -> tuple[dict[str, float], dict[str, float]]:
     """Mean metrics of ``net`` over ``pairs`` and the per-metric reference (max fusion) used for the score."""
-    fn = _metric_fn(vcfg["profile"])
+    fn = lambda ir, vi, f, names: compute_metrics(ir, vi, f, profile=vcfg["profile"], metrics=names)  # noqa: E731
     names = list(vcfg["metrics"])
     was_training = net.training
     net.eval()
