@@ -15,7 +15,6 @@ profile (both use BT.601 gray, rounded). Prints, per profile and metric, the med
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from collections import defaultdict
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibrate_vifb import load_golden  # same CSV layout (image, method, metric, value)
 from crossfuse.io import read_image
 from crossfuse.metrics import compute_metrics
 
@@ -34,10 +34,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = ap.parse_args()
-    gold: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    with open(args.data / "metric_reference" / "cddfuse_vifb_calib.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            gold[(row["image"], row["method"])][row["metric"]] = float(row["value"])
+    gold = load_golden(args.data / "metric_reference" / "cddfuse_vifb_calib.csv")
     root = args.data / "VIFB_calib"
     errors: dict[tuple[str, str], list[float]] = defaultdict(list)
     sources: dict[str, tuple[np.ndarray, np.ndarray]] = {}
