@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_align as REF  # noqa: E402
 
 from crossfuse.align import align, save_alignment  # noqa: E402
-from crossfuse.patches import load_pairs, read_stem_list  # noqa: E402
+from crossfuse.io import read_stem_list  # noqa: E402
+from crossfuse.patches import load_pairs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

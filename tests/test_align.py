@@ -11,8 +11,8 @@ import pytest
 
 from conftest import REPO, require_data
 from crossfuse import align as AL
-from crossfuse.io import rgb_to_ycrcb, write_image
-from crossfuse.patches import extract_candidates, load_pairs, read_stem_list
+from crossfuse.io import read_stem_list, rgb_to_ycrcb, write_image
+from crossfuse.patches import extract_candidates, load_pairs
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import reference_align as REF  # noqa: E402  (the slow re-implementation of the reference script)

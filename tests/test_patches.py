@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from conftest import require_data
-from crossfuse.io import ImageError, PairingError, read_image, write_image
+from crossfuse.io import ImageError, PairingError, read_image, read_stem_list, write_image
 from crossfuse.patches import (
     channel_histograms,
     coverage_histogram,
     extract_candidates,
     grid_starts,
     load_pairs,
-    read_stem_list,
 )
 
 

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from scipy.optimize import brentq, minimize
 
+from crossfuse.io import read_stem_list
 from crossfuse.patches import (
     Candidates,
     PairedDataset,
@@ -44,7 +45,6 @@ from crossfuse.patches import (
     coverage_histogram,
     extract_candidates,
     load_pairs,
-    read_stem_list,
 )
 
 GAMMA_BOUNDS = (0.05, 20.0)

@@ -32,7 +32,6 @@ from crossfuse.io import (
     match_folders,
     quantize,
     read_image,
-    read_stem_list,
     rgb_to_gray,
     to_float255,
 )
