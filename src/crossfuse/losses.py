@@ -29,11 +29,14 @@ from crossfuse import augment
 # ------------------------------------------------------------------------------------------------ pure functions
 
 
+def sobel_xy(x: Tensor) -> Tensor:
+    """Signed un-normalised Sobel derivatives ``(B, C, 2, H, W)`` (x then y), replicate-padded (kornia)."""
+    return kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=False)
+
+
 def sobel_magnitude(x: Tensor) -> Tensor:
-    """``|Sobel_x x| + |Sobel_y x|`` with the un-normalised 3x3 Sobel kernels (as the CDDFuse / SeAFusion
-    ``Sobelxy`` module), replicate-padded borders (kornia)."""
-    g = kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=False)  # (B, C, 2, H, W)
-    return g.abs().sum(dim=2)
+    """``|Sobel_x x| + |Sobel_y x|`` (:func:`sobel_xy`, as the CDDFuse / SeAFusion ``Sobelxy`` module)."""
+    return sobel_xy(x).abs().sum(dim=2)
 
 
 def intensity_max(ir: Tensor, vis: Tensor, fused: Tensor, contrast: float = 1.0) -> Tensor:
@@ -53,11 +56,6 @@ def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> T
     ``gain = 1`` is the CDDFuse / SeAFusion term, ``gain > 1`` asks for edges sharper than either source)."""
     target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vis))
     return F.l1_loss(sobel_magnitude(fused), gain * target)
-
-
-def sobel_xy(x: Tensor) -> Tensor:
-    """Signed un-normalised Sobel derivatives ``(B, C, 2, H, W)`` (x then y), replicate-padded (kornia)."""
-    return kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=False)
 
 
 def gradient_select(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
