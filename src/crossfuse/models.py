@@ -9,12 +9,15 @@ file from a training checkpoint.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from crossfuse.io import write_bytes_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -77,18 +80,14 @@ def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, meta: 
                    overwrite: bool = False) -> Path:
     """Write the model of a training checkpoint (``last.pt`` / ``best.pt``) as an fp16 weights file."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists (pass overwrite=True to replace it)")
     info = {"epoch": ck.get("epoch"), "step": ck.get("step"), "best_score": ck.get("best_score")}
     info.update(meta or {})
     blob = {"format": FORMAT, "net": ck["net"], "config": ck["net_config"],
             "state_dict": {k: v.detach().half() if v.is_floating_point() else v for k, v in ck["model"].items()},
             "meta": info}
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, out)
-    return out
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    return write_bytes_atomic(out, buf.getvalue(), overwrite=overwrite)
 
 
 __all__ = ["load_model", "list_models", "DEFAULT_MODEL", "MODELS", "model_info", "export_weights",
