@@ -169,3 +169,13 @@ def test_reader_equals_naive_semantics_on_real_files() -> None:
                 assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), f
                 checked += 1
     assert checked == 24
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int32])
+def test_channels_equal_every_dtype(dtype) -> None:
+    g = RNG.integers(0, 200, size=(7, 9)).astype(dtype)
+    assert io.channels_equal(np.dstack([g, g, g]))
+    h = g.copy()
+    h[3, 4] += 1
+    assert not io.channels_equal(np.dstack([g, g, h]))
+    assert not io.channels_equal(np.dstack([g, h, g]))

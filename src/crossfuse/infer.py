@@ -136,7 +136,7 @@ def _ir_plane(ir: np.ndarray) -> np.ndarray:
     if ir.ndim == 3 and ir.shape[2] == 1:
         ir = ir[:, :, 0]
     if ir.ndim == 3 and ir.shape[2] == 3:
-        if cio._channels_equal(ir):
+        if cio.channels_equal(ir):
             return ir[:, :, 0]
         ycc = cio.rgb_to_ycrcb(ir, scale=1.0)[..., 0]  # BT.601 luma, same units as the input
         return ycc

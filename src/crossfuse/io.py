@@ -64,16 +64,17 @@ def read_image(path: str | os.PathLike, *, keep_channels: bool = False) -> np.nd
             img = np.ascontiguousarray(img[:, :, :3])
         elif img.shape[2] != 3:
             raise ImageError(f"{p}: unsupported channel count {img.shape[2]} (expected 1, 3 or 4)")
-        if not keep_channels:
-            # OpenCV does the channel test and the swap: several times faster than NumPy on large frames
-            b, g, r = cv2.split(img)
-            if cv2.countNonZero(cv2.absdiff(b, g)) == 0 and cv2.countNonZero(cv2.absdiff(b, r)) == 0:
-                return b
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if not keep_channels and channels_equal(img):
+            return np.ascontiguousarray(img[:, :, 0])
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # several times faster than a NumPy [..., ::-1] copy
     return img
 
 
-def _channels_equal(img: np.ndarray) -> bool:
+def channels_equal(img: np.ndarray) -> bool:
+    """True if the three channels of an ``(H, W, 3)`` array are identical (gray stored as colour)."""
+    if img.dtype in (np.uint8, np.uint16, np.float32):  # OpenCV: several times faster than NumPy on large frames
+        b, g, r = cv2.split(np.ascontiguousarray(img))
+        return cv2.countNonZero(cv2.absdiff(b, g)) == 0 and cv2.countNonZero(cv2.absdiff(b, r)) == 0
     return bool(np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 0], img[:, :, 2]))
 
 
