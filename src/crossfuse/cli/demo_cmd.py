@@ -37,16 +37,15 @@ def make_fuser(args: argparse.Namespace):
 
 
 def _figure(path: Path, scenes: list[tuple], table: list[tuple[str, dict]], overwrite: bool) -> None:
-    import os
-    import tempfile
+    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: exists (pass --overwrite to replace it)")
+    from crossfuse.io import write_bytes_atomic
+
     n = len(scenes)
     h, w = scenes[0][0].shape[:2]
     fig = plt.figure(figsize=(12, 3.0 * n * h / w + 1.6 + 0.25 * len(table)), dpi=100)
@@ -67,15 +66,12 @@ def _figure(path: Path, scenes: list[tuple], table: list[tuple[str, dict]], over
     tab = ax.table(cellText=cells, rowLabels=[name for name, _ in table], colLabels=cols, loc="center")
     tab.scale(1.0, 1.3)
     ax.set_title(f"cddfuse metrics, mean over {n} scenes (higher is better for all)", fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, bbox_inches="tight")
-        os.replace(tmp, path)
+        fig.savefig(buf, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    write_bytes_atomic(path, buf.getvalue(), overwrite=overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     from crossfuse.bench import parse_sizes
     from crossfuse.infer import compose_output, visible_y
-    from crossfuse.io import write_image
+    from crossfuse.io import write_bytes_atomic, write_image
     from crossfuse.metrics import compute_metrics
     from crossfuse.synthetic import make_scene
 
@@ -113,13 +109,8 @@ def run(args: argparse.Namespace) -> int:
     _figure(out / "figure.png", shown, table, args.overwrite)
     lines = ["| method | " + " | ".join(DEMO_METRICS) + " |", "|---|" + "---:|" * len(DEMO_METRICS)]
     lines += [f"| {name} | " + " | ".join(f"{vals[c]:.3f}" for c in DEMO_METRICS) + " |" for name, vals in table]
-    md = out / "metrics.md"
-    if md.exists() and not args.overwrite:
-        raise FileExistsError(f"{md}: exists (pass --overwrite to replace it)")
-    tmp = md.with_name(f".{md.name}.part")
-    tmp.write_text(f"# crossfuse demo: {args.scenes} synthetic scenes, {w}x{h}, cddfuse profile\n\n"
-                   + "\n".join(lines) + "\n")
-    tmp.replace(md)
+    write_bytes_atomic(out / "metrics.md", f"# crossfuse demo: {args.scenes} synthetic scenes, {w}x{h}, cddfuse "
+                       "profile\n\n" + "\n".join(lines) + "\n", overwrite=args.overwrite)
     print("\n".join(lines))
     print(f"wrote {args.scenes} scenes to {out}/ir, {out}/vi, {out}/fused; figure: {out / 'figure.png'}")
     return 0
