@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from crossfuse.infer import Fuser, apply_stretch, compose_output, normalize_ir, resolve_ir_window, stretch_window, visible_y
+from crossfuse.io import channels_equal
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -64,10 +65,10 @@ def read_frames(path: str | os.PathLike) -> Iterable[np.ndarray]:
             ok, frame = cap.read()
             if not ok:
                 break
-            rgb = np.ascontiguousarray(frame[:, :, ::-1])
-            if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-                rgb = np.ascontiguousarray(rgb[..., 0])
-            yield rgb
+            if channels_equal(frame):
+                yield np.ascontiguousarray(frame[:, :, 0])
+            else:
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
 
