@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from crossfuse.io import quantize
+
 
 @dataclass
 class Scene:
@@ -180,8 +182,7 @@ def _finish(layers: _Layers, ir: np.ndarray, vis: np.ndarray, rng: np.random.Gen
     ir = ir * (1 - 0.1 * layers.smoke) + 0.1 * layers.smoke * 90  # LWIR sees through smoke (slight loss)
     vis += rng.normal(0, 2.0, vis.shape).astype(np.float32)
     ir += rng.normal(0, 1.5, ir.shape).astype(np.float32)
-    to8 = lambda a: np.clip(np.round(a), 0, 255).astype(np.uint8)  # noqa: E731
-    return to8(ir), to8(vis)
+    return quantize(ir), quantize(vis)
 
 
 def make_scene(height: int = 480, width: int = 640, seed: int = 0) -> Scene:
