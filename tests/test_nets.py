@@ -226,3 +226,27 @@ def test_onnx_export_dynamic_size(name: str, tmp_path) -> None:
         want = net(ir, vis).numpy()
     assert got.shape == (1, 1, 22, 30)
     assert abs(got - want).max() < 1e-4
+
+
+def test_fast_complement_head_formula() -> None:
+    """complement=True adds a fourth map k: fused = w I + (1 - w) V + k ((1 - w) I + w V) + r, exactly."""
+    torch.manual_seed(0)
+    net = build("fast", complement=True).eval()
+    assert net.config["complement"] is True and "complement" not in build("fast").config  # old configs unchanged
+    assert net.head.out_channels == 16 and build("fast").head.out_channels == 12
+    # untrained: zero head -> still the plain average
+    ir, vis = _pair(16, 16, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(net(ir, vis), (ir + vis) / 2)
+    for p in net.head.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    with torch.no_grad():
+        a, b, k, r = net.maps(ir, vis)
+        w = torch.sigmoid(net.gain_scale * a * (ir - vis) + b)
+        want = (w * ir + (1 - w) * vis + k * ((1 - w) * ir + w * vis) + r).clamp(0, 1)
+        torch.testing.assert_close(net(ir, vis), want)
+        assert float(k.abs().mean()) > 0.01  # the fourth map is really used
+    rebuilt = build("fast", **net.config)
+    rebuilt.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(ir, vis), net(ir, vis))

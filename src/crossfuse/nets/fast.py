@@ -9,7 +9,15 @@ are cheap and the receptive field is wide, and a half-resolution head predicts, 
     fused = clamp(w * ir + (1 - w) * vis_y + r, 0, 1)
 
 With a large positive ``a`` the weight becomes max(V, I) selection, a negative one min selection, ``b`` biases
-towards one source and ``r`` adds detail and contrast beyond both sources; all three maps vary per pixel. The fixed
+towards one source and ``r`` adds detail and contrast beyond both sources; all three maps vary per pixel.
+
+With ``complement=True`` the head predicts a fourth map ``k``, the share of the *other* (not selected) source that
+is added back at full resolution::
+
+    fused = clamp(w * ir + (1 - w) * vis_y + k * ((1 - w) * ir + w * vis_y) + r, 0, 1)
+
+so ``max(V, I) + k * (min(V, I) - pivot)``-style fusion (keep the stronger source, add the weaker one's variation
+instead of discarding it) is exact per pixel rather than something ``r`` has to rebuild from half-resolution features. The fixed
 ``gain_scale`` (default 20) lets a hard selection (|s·a·Δ| ≫ 1 for source differences Δ ≈ 0.05) be reached with
 ordinary learning rates: with s = 1, Adam at lr 1e-4 learns max(V, I) ~6× worse in 400 steps. The output
 conv is zero-initialised, so an untrained net returns the plain average of the sources. While training, the clamp
@@ -24,6 +32,7 @@ Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
       1×1(f3) → C2, bilinear ↑ + f2, block ──────────────── g2 (H/4)
       1×1(g2) → C1, bilinear ↑ + f1, block ──────────────── g1 (H/2)
       1×1(g1) → 12 = 4 sub-pixels × (a, b, r), shuffle 2 → (3, H, W) → formula above
+                (16 = 4 × (a, b, k, r) with ``complement``)
 
 Each block is depthwise-separable with a residual: x + LReLU(1×1(dw3×3_dilated(x))). Upsampling uses the skip
 tensor's exact size, so any even H, W works (``pad_multiple = 2``). Inside, tensors are channels-last (oneDNN's
@@ -70,6 +79,7 @@ class FastFuse(nn.Module):
         channels: widths (C1, C2, C3) at 1/2, 1/4 and 1/8 resolution.
         blocks: residual block counts (N1, N2, N3) at those resolutions.
         gain_scale: fixed multiplier of the predicted gain ``a`` (see the module docstring).
+        complement: also predict ``k``, the share of the non-selected source added back (module docstring).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -84,6 +94,7 @@ class FastFuse(nn.Module):
         channels: tuple[int, int, int] = (16, 32, 96),
         blocks: tuple[int, int, int] = (1, 2, 6),
         gain_scale: float = 20.0,
+        complement: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -94,7 +105,11 @@ class FastFuse(nn.Module):
         if not gain_scale > 0:
             raise ValueError(f"gain_scale must be > 0, got {gain_scale}")
         self.config = {"channels": channels, "blocks": blocks, "gain_scale": float(gain_scale)}
+        if complement:  # only stored when set, so configs (and weights files) of the 3-map head stay as they were
+            self.config["complement"] = True
         self.gain_scale = float(gain_scale)
+        self.complement = bool(complement)
+        self.n_maps = 4 if complement else 3
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.enc1 = _stage(8, c1, 1, n1, (1,))
@@ -104,12 +119,13 @@ class FastFuse(nn.Module):
         self.dec2 = DSBlock(c2)
         self.lat2 = nn.Conv2d(c2, c1, 1)
         self.dec1 = DSBlock(c1)
-        self.head = nn.Conv2d(c1, 12, 1)
+        self.head = nn.Conv2d(c1, 4 * self.n_maps, 1)
         nn.init.zeros_(self.head.weight)  # untrained net = average of the sources
         nn.init.zeros_(self.head.bias)
 
-    def maps(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The full-resolution maps ``(a, b, r)``, each (B, 1, H, W); see the module docstring."""
+    def maps(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, ...]:
+        """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
+        the module docstring."""
         if not torch.jit.is_tracing():  # shape checks are eager-only; ONNX export traces with example inputs
             check_pair(ir, vis_y)
             if ir.shape[-2] % 2 or ir.shape[-1] % 2:
@@ -121,21 +137,24 @@ class FastFuse(nn.Module):
         g2 = self.dec2(_up_to(self.lat3(f3), f2) + f2)
         g1 = self.dec1(_up_to(self.lat2(g2), f1) + f1)
         out = F.pixel_shuffle(self.head(g1), 2).contiguous()
-        return out[:, 0:1], out[:, 1:2], out[:, 2:3]
+        return tuple(out[:, i:i + 1] for i in range(self.n_maps))
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
-        a, b, r = self.maps(ir, vis_y)
+        maps = self.maps(ir, vis_y)
+        a, b, r = maps[0], maps[1], maps[-1]
         w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
         raw = w * ir + (1.0 - w) * vis_y + r
-        return {"fused": clamp_unit(raw, straight_through=self.training), "weight": w, "residual": r}
+        if self.complement:
+            raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
+        return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r}
 
     def forward(self, ir: Tensor, vis_y: Tensor) -> Tensor:
         """Fuse (B, 1, H, W) IR and visible-Y tensors in [0, 1] (H, W even) into a (B, 1, H, W) tensor in [0, 1]."""
         return self._fuse(ir, vis_y)["fused"]
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
-        """Training hook, phase 2 only: ``{"fused", "weight", "residual"}`` (weight ``w`` and residual ``r`` as
-        (B, 1, H, W) maps). ``fast`` has no per-modality base/detail features, so the trainer skips L_dec.
+        """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
+        ``w`` and residual ``r`` as (B, 1, H, W) maps). ``fast`` has no per-modality base/detail features, so the trainer skips L_dec.
         Phase 1 raises ``ValueError`` (``supports_phase1 = False``)."""
         check_phase(phase, self.supports_phase1, "fast")
         return self._fuse(ir, vis_y)
