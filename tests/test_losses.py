@@ -142,3 +142,38 @@ def test_ssim_constants_option(imgs):
     c1, c2 = (0.01 * 2 / 255) ** 2, (0.03 * 2 / 255) ** 2
     want = ((2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))).mean()
     assert float(L.ssim(_t(fused), _t(vis), window=7, max_val=2 / 255)) == pytest.approx(want, abs=1e-6)
+
+
+def test_complement_target_and_losses(imgs):
+    ir, vis, fused = imgs
+    hi, lo = np.maximum(ir, vis), np.minimum(ir, vis)
+    # alpha 0, contrast 1 is the plain max (and the loss equals intensity_max)
+    np.testing.assert_allclose(L.complement_target(_t(ir), _t(vis), alpha=0.0)[0, 0].numpy(), hi, rtol=0, atol=0)
+    assert float(L.intensity_complement(_t(ir), _t(vis), _t(fused), alpha=0.0)) == pytest.approx(
+        float(L.intensity_max(_t(ir), _t(vis), _t(fused))), rel=1e-12)
+    want = np.clip(0.45 + 1.2 * (hi + 0.4 * (lo - 0.45) - 0.45), 0, 1)
+    got = L.complement_target(_t(ir), _t(vis), alpha=0.4, pivot=0.45, contrast=1.2)[0, 0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert float(L.intensity_complement(_t(ir), _t(vis), _t(fused), 0.4, 0.45, 1.2)) == pytest.approx(
+        np.abs(fused - want).mean(), rel=1e-12)
+    # the target itself has zero loss; gradient term matches scipy's Sobel of the target
+    t = _t(want)
+    assert float(L.intensity_complement(_t(ir), _t(vis), t, 0.4, 0.45, 1.2)) == 0.0
+    assert float(L.gradient_complement(_t(ir), _t(vis), t, 0.4, 0.45, 1.2)) == pytest.approx(0.0, abs=1e-15)
+    sob = lambda a: np.stack([ndimage.sobel(a, 1, mode="nearest"), ndimage.sobel(a, 0, mode="nearest")])  # noqa
+    want_g = np.abs(sob(fused) - sob(want)).mean()
+    assert float(L.gradient_complement(_t(ir), _t(vis), _t(fused), 0.4, 0.45, 1.2)) == pytest.approx(want_g, rel=1e-10)
+    assert {"intensity_complement", "gradient_complement"} <= set(L.list_losses())
+
+
+def test_out_of_range_penalty():
+    raw = _t(np.array([[-0.2, 0.0, 0.5], [1.0, 1.3, 0.9]]))
+    assert float(L.out_of_range(raw)) == pytest.approx((0.2 + 0.3) / 6, rel=1e-12)
+    assert float(L.out_of_range(raw.clamp(0, 1))) == 0.0
+    # it needs the network's unclamped output: the fast net gives it, with the clamped one beside it
+    from crossfuse.nets import build
+
+    net = build("fast-s").train()
+    out = net.forward_train(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+    torch.testing.assert_close(out["fused"], out["raw"].clamp(0, 1))
+    assert "out_of_range" in L.list_losses()

@@ -51,6 +51,33 @@ def intensity_max(ir: Tensor, vis: Tensor, fused: Tensor, contrast: float = 1.0)
     return F.l1_loss(fused, target)
 
 
+def complement_target(ir: Tensor, vis: Tensor, alpha: float = 0.4, pivot: float = 0.45, contrast: float = 1.0
+                      ) -> Tensor:
+    """``pivot + contrast * (max(V, I) + alpha * (min(V, I) - pivot) - pivot)``, clipped to [0, 1].
+
+    Max fusion keeps the stronger source and throws the weaker one away; this target keeps the stronger source and
+    adds ``alpha`` of the weaker one's variation about a fixed mid-grey ``pivot`` (so the weaker modality's content
+    survives where the other is brighter), then stretches the contrast about the same pivot. Every term is
+    per-pixel with fixed constants, so a fully convolutional net sees the same target on a patch as on a whole
+    image. ``alpha = 0, contrast = 1`` is the plain max."""
+    target = torch.maximum(ir, vis) + alpha * (torch.minimum(ir, vis) - pivot)
+    if contrast != 1.0:
+        target = pivot + contrast * (target - pivot)
+    return target.clamp(0.0, 1.0)
+
+
+def intensity_complement(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, pivot: float = 0.45,
+                         contrast: float = 1.0) -> Tensor:
+    """Mean absolute error between the fused image and :func:`complement_target`."""
+    return F.l1_loss(fused, complement_target(ir, vis, alpha, pivot, contrast))
+
+
+def gradient_complement(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, pivot: float = 0.45,
+                        contrast: float = 1.0) -> Tensor:
+    """L1 between the Sobel gradient vectors of the fused image and of :func:`complement_target`."""
+    return F.l1_loss(sobel_xy(fused), sobel_xy(complement_target(ir, vis, alpha, pivot, contrast)))
+
+
 def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
     """Mean absolute error between ``|grad F|`` and ``gain * max(|grad V|, |grad I|)`` (Sobel magnitudes;
     ``gain = 1`` is the CDDFuse / SeAFusion term, ``gain > 1`` asks for edges sharper than either source)."""
@@ -89,6 +116,15 @@ def scd_loss(ir: Tensor, vis: Tensor, fused: Tensor) -> Tensor:
     """``2 - SCD`` with SCD = CC(F - V, I) + CC(F - I, V) (Aslantas & Bendes 2015, the sum of the correlations of
     differences), per sample over H, W and averaged: rewards carrying each source's content into the result."""
     return 2 - correlation(fused - vis, ir) - correlation(fused - ir, vis)
+
+
+def out_of_range(raw: Tensor) -> Tensor:
+    """``mean(relu(raw - 1) + relu(-raw))`` of the network's unclamped output.
+
+    The clamp to [0, 1] passes gradients straight through while training, so nothing else stops the unclamped value
+    of a saturated pixel from drifting; this term holds it at the boundary (without it a complement-head run blew
+    up to 1e16 after 15 epochs)."""
+    return (F.relu(raw - 1.0) + F.relu(-raw)).mean()
 
 
 def weight_binary(weight: Tensor) -> Tensor:
@@ -193,6 +229,14 @@ LOSSES: dict[str, LossSpec] = {
     "gradient_select": LossSpec(lambda c: gradient_select(c.ir, c.vis, _need(c, "fused")[0],
                                                           **c.opts("gradient_select")), 2,
                                 description="|| grad F - gain * grad(stronger source) ||_1 (signed Sobel)"),
+    "intensity_complement": LossSpec(
+        lambda c: intensity_complement(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_complement")), 2,
+        description="||max(V, I) + alpha (min(V, I) - pivot), stretched about pivot - F||_1"),
+    "gradient_complement": LossSpec(
+        lambda c: gradient_complement(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_complement")), 2,
+        description="||grad F - grad(complement target)||_1 (signed Sobel)"),
+    "out_of_range": LossSpec(lambda c: out_of_range(_need(c, "raw")[0]), 2,
+                             description="mean(relu(raw - 1) + relu(-raw)) of the unclamped output"),
     "weight_binary": LossSpec(lambda c: weight_binary(_need(c, "weight")[0]), 2,
                               description="4 mean(w (1 - w)) of the network's fusion weight (selection, not mixing)"),
     "scd": LossSpec(lambda c: scd_loss(c.ir, c.vis, _need(c, "fused")[0]), 2,
@@ -243,8 +287,9 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 
 
 __all__ = [
-    "sobel_magnitude", "intensity_max", "gradient_max", "sobel_xy", "gradient_select", "ssim", "ssim_sources",
-    "scd_loss", "weight_binary", "rec_ssim", "rec_mse",
+    "sobel_magnitude", "intensity_max", "complement_target", "intensity_complement", "gradient_complement",
+    "gradient_max", "sobel_xy", "gradient_select", "ssim", "ssim_sources",
+    "scd_loss", "out_of_range", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
     "total_loss",
 ]
