@@ -9,6 +9,11 @@ This is where the model cards' metric tables come from.
     PYTHONPATH=src python benchmarks/eval_model.py --model crossfuse-fast
     PYTHONPATH=src python benchmarks/eval_model.py --checkpoint /work/runs/fast/best.pt --json out.json
     PYTHONPATH=src python benchmarks/eval_model.py --model crossfuse-fast --corrupt gaussian_noise --severity 2
+    PYTHONPATH=src python benchmarks/eval_model.py --rule 0.4 0.45 1.2
+
+``--rule ALPHA PIVOT CONTRAST`` scores the training target of the ``intensity_complement`` loss itself
+(``crossfuse.losses.complement_target``: a fixed per-pixel rule, no network) as if it were a method, so a model
+card can show what the network adds over the rule it was taught.
 
 With ``--corrupt NAME --severity S`` the model's *inputs* are corrupted first (``crossfuse.corruptions.corrupt``,
 seeded per image; ``low_light`` hits the visible image only, the others both) and the fused result is scored against
@@ -56,9 +61,28 @@ def parse_peers(path: Path) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
+class RuleFusion(torch.nn.Module):
+    """The ``intensity_complement`` training target as a parameter-free "network" (for ``--rule``)."""
+
+    pad_multiple = 1
+
+    def __init__(self, alpha: float, pivot: float, contrast: float) -> None:
+        super().__init__()
+        self.alpha, self.pivot, self.contrast = alpha, pivot, contrast
+
+    def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        from crossfuse.losses import complement_target
+
+        return complement_target(ir, vis_y, self.alpha, self.pivot, self.contrast)
+
+
 def load_net(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
     from crossfuse import models
     from crossfuse.nets import build
+
+    if args.rule:
+        alpha, pivot, contrast = args.rule
+        return RuleFusion(alpha, pivot, contrast), f"rule({alpha:g}, {pivot:g}, {contrast:g})"
 
     if args.checkpoint:
         ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
@@ -161,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--model", default="crossfuse-fast", help="shipped model name (default crossfuse-fast)")
     src.add_argument("--weights", help="a crossfuse weights file (.pt)")
     src.add_argument("--checkpoint", help="a training checkpoint (last.pt / best.pt)")
+    src.add_argument("--rule", nargs=3, type=float, metavar=("ALPHA", "PIVOT", "CONTRAST"),
+                     help="score the intensity_complement target rule itself (no network)")
     ap.add_argument("--data", default=os.environ.get("CROSSFUSE_DATA", "../shared/data"), help="shared data root")
     ap.add_argument("--peers", default=None, help="PEERS.md (default: DATA/../docs/PEERS.md)")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
