@@ -125,11 +125,12 @@ def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray, corruption: tuple
     return np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8)
 
 
-def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None
-                     ) -> tuple[dict[str, float], int, float]:
+def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None,
+                     limit: int | None = None) -> tuple[dict[str, float], int, float]:
     folder, test_list, _ = DATASETS[key]
     irs, vis = list_images(root / folder / "ir"), list_images(root / folder / "vi")
     stems = read_stem_list(root / test_list) if test_list else sorted(set(irs) & set(vis))
+    stems = stems[:limit] if limit else stems
     sums = dict.fromkeys(METRICS, 0.0)
     t_fuse = 0.0
     for i, stem in enumerate(stems):
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", help="also write the fused Y PNGs under this folder")
     ap.add_argument("--json", help="write the mean metrics as JSON here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, help="only the first N pairs of each set (list order) - for slow networks; "
+                    "the peers' rows stay full-set numbers, so the ranks are only indicative then")
     ap.add_argument("--corrupt", help="corrupt the inputs with this crossfuse.corruptions name (scored vs clean)")
     ap.add_argument("--severity", type=float, default=1.0, help="corruption severity (default 1)")
     args = ap.parse_args(argv)
@@ -203,9 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     results, counts, times = {}, {}, {}
     for key in args.datasets:
         results[key], counts[key], times[key] = evaluate_dataset(net, root, key, Path(args.save) if args.save else None,
-                                                                 (args.corrupt, args.severity) if args.corrupt else None)
+                                                                 (args.corrupt, args.severity) if args.corrupt else None,
+                                                                 args.limit)
     if args.corrupt:
         name = f"{name} [{args.corrupt}@{args.severity:g}]"
+    if args.limit:
+        name = f"{name} [first {args.limit}]"
     print(f"model: {name}; cddfuse profile; fused Y, 8-bit, no stretching; "
           + ", ".join(f"{k}: fusion {times[k]:.1f} s for {counts[k]} pairs" for k in results))
     print(report(name, results, peers, counts))
