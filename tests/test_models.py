@@ -65,3 +65,21 @@ def test_shipped_fast_model_fuses_a_real_pair():
     fn = f[0, 0].numpy().ravel()
     assert np.corrcoef(fn, torch.maximum(a, b).numpy().ravel())[0, 1] > 0.8
     assert float((f - a).abs().mean()) > 0.01 and float((f - b).abs().mean()) > 0.01
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_listed_model_ships_weights_and_a_card(name):
+    path = models.weights_path(name)
+    card = path.with_suffix(".md")
+    assert path.is_file() and card.is_file(), f"{name}: listed but {path.name} / {card.name} missing"
+    assert "## Metrics" in card.read_text() and "## Training" in card.read_text()
+    info = models.model_info(name)
+    net = models.load_model(name)
+    assert info["net"] in ("fast", "paper") and not net.training
+    m = int(getattr(net, "pad_multiple", 1))
+    g = torch.Generator().manual_seed(0)
+    ir, vis = torch.rand(1, 1, 8 * m, 8 * m, generator=g), torch.rand(1, 1, 8 * m, 8 * m, generator=g)
+    with torch.no_grad():
+        out = net(ir, vis)
+    assert out.shape == ir.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert float((out - (ir + vis) / 2).abs().mean()) > 1e-3  # trained: not the untrained average
