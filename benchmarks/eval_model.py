@@ -204,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     peers = parse_peers(Path(args.peers) if args.peers else root.parent / "docs" / "PEERS.md")
     net, name = load_net(args)
     results, counts, times = {}, {}, {}
+    save = Path(args.save) if args.save else None
+    corruption = (args.corrupt, args.severity) if args.corrupt else None
     for key in args.datasets:
-        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, Path(args.save) if args.save else None,
-                                                                 (args.corrupt, args.severity) if args.corrupt else None,
-                                                                 args.limit)
+        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, save, corruption, args.limit)
     if args.corrupt:
         name = f"{name} [{args.corrupt}@{args.severity:g}]"
     if args.limit:

@@ -17,9 +17,9 @@ is added back at full resolution::
     fused = clamp(w * ir + (1 - w) * vis_y + k * ((1 - w) * ir + w * vis_y) + r, 0, 1)
 
 so ``max(V, I) + k * (min(V, I) - pivot)``-style fusion (keep the stronger source, add the weaker one's variation
-instead of discarding it) is exact per pixel rather than something ``r`` has to rebuild from half-resolution features. The fixed
-``gain_scale`` (default 20) lets a hard selection (|s·a·Δ| ≫ 1 for source differences Δ ≈ 0.05) be reached with
-ordinary learning rates: with s = 1, Adam at lr 1e-4 learns max(V, I) ~6× worse in 400 steps. The output
+instead of discarding it) is exact per pixel rather than something ``r`` has to rebuild from half-resolution
+features. The fixed ``gain_scale`` (default 20) lets a hard selection (|s·a·Δ| ≫ 1 for source differences
+Δ ≈ 0.05) be reached with ordinary learning rates: with s = 1, Adam at lr 1e-4 learns max(V, I) ~6× worse in 400 steps. The output
 conv is zero-initialised, so an untrained net returns the plain average of the sources. While training, the clamp
 passes gradients straight through (``common.clamp_unit``).
 
@@ -154,8 +154,8 @@ class FastFuse(nn.Module):
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
-        ``w`` and residual ``r`` as (B, 1, H, W) maps). ``fast`` has no per-modality base/detail features, so the trainer skips L_dec.
-        Phase 1 raises ``ValueError`` (``supports_phase1 = False``)."""
+        ``w`` and residual ``r`` as (B, 1, H, W) maps). ``fast`` has no per-modality base/detail features, so the
+        trainer skips L_dec. Phase 1 raises ``ValueError`` (``supports_phase1 = False``)."""
         check_phase(phase, self.supports_phase1, "fast")
         return self._fuse(ir, vis_y)
 
