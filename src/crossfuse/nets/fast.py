@@ -20,8 +20,8 @@ so ``max(V, I) + k * (min(V, I) - pivot)``-style fusion (keep the stronger sourc
 instead of discarding it) is exact per pixel rather than something ``r`` has to rebuild from half-resolution
 features. The fixed ``gain_scale`` (default 20) lets a hard selection (|s·a·Δ| ≫ 1 for source differences
 Δ ≈ 0.05) be reached with ordinary learning rates: with s = 1, Adam at lr 1e-4 learns max(V, I) ~6× worse in
-400 steps. The output conv is zero-initialised, so an untrained net returns the plain average of the sources. While training, the clamp
-passes gradients straight through (``common.clamp_unit``).
+400 steps. The output conv is zero-initialised, so an untrained net returns the plain average of the sources.
+While training, the clamp passes gradients straight through (``common.clamp_unit``).
 
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
