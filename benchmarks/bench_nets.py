@@ -9,6 +9,7 @@ Optionally also times the ONNX export of each network under onnxruntime (``--onn
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_nets.py                       # defaults below
     PYTHONPATH=src .venv/bin/python benchmarks/bench_nets.py --nets fast --sizes 480x640 --onnx
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_nets.py --nets crossfuse-fast,paper   # the shipped model
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ def _measure(name: str, h: int, w: int, threads: int, warmup: int, repeats: int,
     import torch
     import torch.nn.functional as F
 
+    from crossfuse import models
     from crossfuse.nets import build
     from crossfuse.nets.common import count_parameters
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = build(name).eval()
+    if name in models.list_models():  # a shipped model: its own config (e.g. the complement head)
+        net = models.load_model(name)
+    else:
+        net = build(name).eval()
     m = net.pad_multiple
     ir, vis = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
 
@@ -117,7 +122,7 @@ def _run_isolated(*args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nets", default="fast,fast-s,paper", help="comma-separated registry names")
+    ap.add_argument("--nets", default="fast,fast-s,paper", help="comma-separated registry names or shipped model names (crossfuse-fast)")
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help=f"HxW list for the fast nets (default {DEFAULT_SIZES})")
     ap.add_argument("--paper-sizes", default="256x256", help="HxW list for 'paper' (slow: tens of s per Mpx)")
     ap.add_argument("--threads", type=int, default=2)
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()[0]
     rows = []
     for name in [n.strip() for n in args.nets.split(",") if n.strip()]:
-        is_paper = name == "paper"
+        is_paper = name in ("paper", "crossfuse-paper-short")
         sizes = _parse_sizes(args.paper_sizes if is_paper else args.sizes)
         for h, w in sizes:
             res = _run_isolated(name, h, w, args.threads, 1 if is_paper else args.warmup,
