@@ -36,21 +36,23 @@ def make_fuser(args: argparse.Namespace):
     return Fuser(args.model, device=args.device)
 
 
-def _figure(path: Path, scenes: list[tuple], table: list[tuple[str, dict]], overwrite: bool) -> None:
-    import io
+def render_figure(scenes: list[tuple], table: list[tuple[str, dict]], notes: str = ""):
+    """The demo figure (a matplotlib ``Figure``): IR | visible | fused per scene, then the metric table.
 
+    ``notes`` (the profile's conventions) is printed under the table.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from crossfuse.io import write_bytes_atomic
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     n = len(scenes)
     h, w = scenes[0][0].shape[:2]
-    fig = plt.figure(figsize=(12, 3.0 * n * h / w + 1.6 + 0.25 * len(table)), dpi=100)
-    grid = fig.add_gridspec(n + 1, 3, height_ratios=[1.0] * n + [0.3 + 0.12 * len(table)], hspace=0.12,
-                            wspace=0.03)
+    table_height = 0.45 + 0.12 * len(table) + (0.15 if notes else 0.0)
+    fig = Figure(figsize=(12, 3.0 * n * h / w + 1.6 + 0.25 * len(table)), dpi=100)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(n + 1, 3, height_ratios=[1.0] * n + [table_height], hspace=0.15, wspace=0.03)
     for i, (ir, vi, fused) in enumerate(scenes):
         for j, (img, title) in enumerate(((ir, "infrared"), (vi, "visible"), (fused, "fused"))):
             ax = fig.add_subplot(grid[i, j])
@@ -63,14 +65,27 @@ def _figure(path: Path, scenes: list[tuple], table: list[tuple[str, dict]], over
     ax.axis("off")
     cols = list(table[0][1])
     cells = [[f"{vals[c]:.3f}" for c in cols] for _, vals in table]
-    tab = ax.table(cellText=cells, rowLabels=[name for name, _ in table], colLabels=cols, loc="center")
-    tab.scale(1.0, 1.3)
-    ax.set_title(f"cddfuse metrics, mean over {n} scenes (higher is better for all)", fontsize=10)
+    # The table fills the middle of its own axes, the title above and the notes below it inside the same axes,
+    # so nothing reaches into the image grid (matplotlib's loc="center" table overflows its axes).
+    bottom = 0.16 if notes else 0.0
+    tab = ax.table(cellText=cells, rowLabels=[name for name, _ in table], colLabels=cols,
+                   bbox=[0.22, bottom, 0.78, 0.76 - bottom])
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(9)
+    ax.text(0.5, 0.88, f"cddfuse metrics, mean over {n} scenes (higher is better for all)", ha="center",
+            va="center", fontsize=10, transform=ax.transAxes)
+    if notes:
+        ax.text(0.5, 0.02, notes, ha="center", va="bottom", fontsize=8, transform=ax.transAxes, wrap=True)
+    return fig
+
+
+def _write_figure(path: Path, fig, overwrite: bool) -> None:
+    import io
+
+    from crossfuse.io import write_bytes_atomic
+
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format="png", bbox_inches="tight")
     write_bytes_atomic(path, buf.getvalue(), overwrite=overwrite)
 
 
@@ -106,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     model_label = f"{fuser.model_name} (model)"
     table = [(model_label if m == "model" else f"{m} baseline",
               {c: float(np.mean([r[c] for r in rows])) for c in DEMO_METRICS}) for m, rows in methods.items()]
-    _figure(out / "figure.png", shown, table, args.overwrite)
+    _write_figure(out / "figure.png", render_figure(shown, table), args.overwrite)
     lines = ["| method | " + " | ".join(DEMO_METRICS) + " |", "|---|" + "---:|" * len(DEMO_METRICS)]
     lines += [f"| {name} | " + " | ".join(f"{vals[c]:.3f}" for c in DEMO_METRICS) + " |" for name, vals in table]
     write_bytes_atomic(out / "metrics.md", f"# crossfuse demo: {args.scenes} synthetic scenes, {w}x{h}, cddfuse "
