@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Explicit list of sub-command modules (no folder scanning).
-COMMANDS = ("eval", "align", "train", "fuse", "export", "demo", "bench")
+COMMANDS = ("eval", "align", "train", "fuse", "export", "demo", "bench", "data", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:
