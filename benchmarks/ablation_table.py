@@ -20,17 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_model import METRICS, evaluate_dataset, mean_ranks  # noqa: E402
 
-from crossfuse.nets import build  # noqa: E402
+from crossfuse.infer import Fuser  # noqa: E402
 
 CORRUPTED = [("gaussian_noise", 1.0), ("gaussian_noise", 2.0), ("blur", 1.0), ("blur", 2.0), ("low_light", 1.0),
              ("low_light", 2.0)]
-
-
-def load(path: str) -> torch.nn.Module:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    net = build(ck["net"], **ck["net_config"])
-    net.load_state_dict(ck["model"])
-    return net.eval()
 
 
 def _cached(folder: str | None, label: str, key: str, compute) -> dict[str, float]:
@@ -47,14 +40,14 @@ def _cached(folder: str | None, label: str, key: str, compute) -> dict[str, floa
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("variants", nargs="+", help="label=checkpoint")
+    ap.add_argument("variants", nargs="+", help="label=MODEL (a checkpoint, run folder, weights file or name)")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--datasets", nargs="+", default=["TNO"], help="datasets for the corrupted conditions")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--cache", help="folder for per-variant, per-condition results (reused when present)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    nets = {v.split("=", 1)[0]: load(v.split("=", 1)[1]) for v in args.variants}
+    nets = {v.split("=", 1)[0]: Fuser(v.split("=", 1)[1], device="cpu") for v in args.variants}
     root = Path(args.data)
     conditions = [(ds, None) for ds in ("TNO", "RoadScene")] + [(ds, c) for ds in args.datasets for c in CORRUPTED]
     allres: dict[str, dict[str, dict[str, float]]] = {}

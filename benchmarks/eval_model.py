@@ -1,6 +1,7 @@
 """Evaluate a fusion model on TNO-42 and RoadScene-test50 with the ``cddfuse`` profile, next to the peers.
 
-Fuses every pair (VIS -> Y with crossfuse.io.rgb_to_ycrcb, fused Y rounded to 8 bit, no stretching), scores it with
+Fuses every pair through :class:`crossfuse.infer.Fuser` exactly as ``crossfuse fuse --gray`` does (fused Y, 8 bit,
+no stretching; the same input scaling for 8- and 16-bit files), scores it with
 ``crossfuse.metrics.compute_metrics(ir, vi, fused, profile="cddfuse")`` on the stored IR/VIS files, and prints, per
 dataset, a Markdown table with the peers and baselines of ``../shared/docs/PEERS.md``, every method's mean rank over
 the 8 metrics (rank 1 = best, ties share the mean rank) and, for each peer, how many of the 8 metrics the model beats.
@@ -33,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossfuse.io import read_stem_list
-from crossfuse.io import list_images, read_image, rgb_to_ycrcb, write_image
+from crossfuse.infer import compose_output
+from crossfuse.io import list_images, read_image, read_stem_list, write_image
 from crossfuse.metrics import compute_metrics
 
 METRICS = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
@@ -76,56 +77,37 @@ class RuleFusion(torch.nn.Module):
         return complement_target(ir, vis_y, self.alpha, self.pivot, self.contrast)
 
 
-def load_net(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
-    from crossfuse import models
-    from crossfuse.nets import build
+def make_fuser(args: argparse.Namespace):
+    """The :class:`crossfuse.infer.Fuser` the CLI would build for this model (CPU; ``--rule``: the target rule)."""
+    from crossfuse.infer import Fuser
 
     if args.rule:
         alpha, pivot, contrast = args.rule
-        return RuleFusion(alpha, pivot, contrast), f"rule({alpha:g}, {pivot:g}, {contrast:g})"
-
-    if args.checkpoint:
-        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        net = build(ck["net"], **ck["net_config"])
-        net.load_state_dict(ck["model"])
-        return net.eval(), f"{Path(args.checkpoint).parent.name}/{Path(args.checkpoint).name}"
-    if args.weights:
-        return models.load_weights_file(args.weights), Path(args.weights).stem
-    return models.load_model(args.model), args.model
+        fuser = Fuser(RuleFusion(alpha, pivot, contrast), device="cpu")
+        fuser.model_name = f"rule({alpha:g}, {pivot:g}, {contrast:g})"
+        return fuser
+    return Fuser(args.checkpoint or args.weights or args.model, device="cpu")
 
 
-def fuse(net: torch.nn.Module, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, int] | None = None
-         ) -> np.ndarray:
-    """Fused Y (uint8) of one stored pair, at native resolution (inputs corrupted first when ``corruption`` =
-    ``(name, severity, seed)``)."""
-    ir_f = ir.astype(np.float32) if ir.ndim == 2 else rgb_to_ycrcb(ir)[..., 0]
-    y = vi.astype(np.float32) if vi.ndim == 2 else rgb_to_ycrcb(vi)[..., 0]
-    if ir.dtype == np.uint16:
-        ir_f = ir_f / 257.0
-    if vi.dtype == np.uint16:
-        y = y / 257.0
-    m = int(getattr(net, "pad_multiple", 1))
-    h, w = y.shape
-    a = torch.from_numpy(np.ascontiguousarray(ir_f) / 255.0)[None, None]
-    b = torch.from_numpy(np.ascontiguousarray(y) / 255.0)[None, None]
-    if corruption is not None:
-        from crossfuse.corruptions import corrupt
+def fuse(fuser, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, int] | None = None) -> np.ndarray:
+    """Fused Y (uint8) of one stored pair at native resolution, exactly as ``crossfuse fuse --gray`` writes it; with
+    ``corruption`` = ``(name, severity, seed)`` the network's input planes are corrupted first."""
+    if corruption is None:
+        return fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
+    from crossfuse.corruptions import corrupt
 
-        name, sev, seed = corruption
-        g = torch.Generator().manual_seed(seed)
-        b = corrupt(name, b, sev, g, "vis")
-        if name != "low_light":
-            a = corrupt(name, a, sev, g, "ir")
-    ph, pw = (-h) % m, (-w) % m
-    if ph or pw:
-        a = torch.nn.functional.pad(a, (0, pw, 0, ph), mode="reflect")
-        b = torch.nn.functional.pad(b, (0, pw, 0, ph), mode="reflect")
-    with torch.no_grad():
-        f = net(a, b)[0, 0, :h, :w].numpy()
-    return np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8)
+    ir01, y01 = fuser.planes(ir, vi)
+    a, b = torch.from_numpy(ir01)[None, None], torch.from_numpy(y01)[None, None]
+    name, sev, seed = corruption
+    g = torch.Generator().manual_seed(seed)
+    b = corrupt(name, b, sev, g, "vis")
+    if name != "low_light":
+        a = corrupt(name, a, sev, g, "ir")
+    fused = fuser.fuse_planes(a[0, 0].numpy(), b[0, 0].numpy())
+    return compose_output(fused, vi, gray=True, dtype=np.uint8)
 
 
-def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None,
+def evaluate_dataset(fuser, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None,
                      limit: int | None = None) -> tuple[dict[str, float], int, float]:
     folder, test_list, _ = DATASETS[key]
     irs, vis = list_images(root / folder / "ir"), list_images(root / folder / "vi")
@@ -136,7 +118,7 @@ def evaluate_dataset(net, root: Path, key: str, save: Path | None, corruption: t
     for i, stem in enumerate(stems):
         ir, vi = read_image(irs[stem]), read_image(vis[stem])
         t0 = time.perf_counter()
-        f = fuse(net, ir, vi, None if corruption is None else (*corruption, i))
+        f = fuse(fuser, ir, vi, None if corruption is None else (*corruption, i))
         t_fuse += time.perf_counter() - t0
         if save is not None:
             (save / key).mkdir(parents=True, exist_ok=True)
@@ -184,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--model", default="crossfuse-fast", help="shipped model name (default crossfuse-fast)")
-    src.add_argument("--weights", help="a crossfuse weights file (.pt)")
-    src.add_argument("--checkpoint", help="a training checkpoint (last.pt / best.pt)")
+    src.add_argument("--weights", help="a crossfuse weights file (.pt) or an .onnx file")
+    src.add_argument("--checkpoint", help="a training checkpoint (last.pt / best.pt) or a run folder")
     src.add_argument("--rule", nargs=3, type=float, metavar=("ALPHA", "PIVOT", "CONTRAST"),
                      help="score the intensity_complement target rule itself (no network)")
     ap.add_argument("--data", default=os.environ.get("CROSSFUSE_DATA", "../shared/data"), help="shared data root")
@@ -202,12 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     peers = parse_peers(Path(args.peers) if args.peers else root.parent / "docs" / "PEERS.md")
-    net, name = load_net(args)
+    fuser = make_fuser(args)
+    name = fuser.model_name
     results, counts, times = {}, {}, {}
     save = Path(args.save) if args.save else None
     corruption = (args.corrupt, args.severity) if args.corrupt else None
     for key in args.datasets:
-        results[key], counts[key], times[key] = evaluate_dataset(net, root, key, save, corruption, args.limit)
+        results[key], counts[key], times[key] = evaluate_dataset(fuser, root, key, save, corruption, args.limit)
     if args.corrupt:
         name = f"{name} [{args.corrupt}@{args.severity:g}]"
     if args.limit:

@@ -285,10 +285,11 @@ def test_real_pairs_keep_size_and_colour(net, dataset, count, colour):
 
 
 class FakeGpuRunner:
-    """A 'GPU' backend that runs out of memory above 450x450 pixels (tests the fallback without a GPU)."""
+    """A 'GPU' backend that runs out of memory above 450x450 pixels (tests the fallback without a GPU); it follows
+    the :class:`crossfuse.backends.Backend` protocol."""
 
+    name = "fake-gpu"
     pad_multiple = 1
-    device = type("Dev", (), {"type": "cuda"})()
 
     def __init__(self):
         self.freed = 0
@@ -307,6 +308,12 @@ class FakeGpuRunner:
     def bytes_per_pixel(self):
         return 100.0
 
+    def device_budget(self):
+        return None
+
+    def synchronize(self):
+        pass
+
 
 def test_gpu_out_of_memory_falls_back_to_tiles():
     fz = Fuser(build("fast").eval(), device="cpu", max_memory="64GB")
@@ -316,11 +323,16 @@ def test_gpu_out_of_memory_falls_back_to_tiles():
     out = fz.fuse_planes(ir, vi)
     assert fz.last_tiles > 1 and fz.runner.freed >= 1
     assert np.abs(out - (0.25 * ir + 0.75 * vi)).max() < 1e-5
-    cpu = Fuser(build("fast").eval(), device="cpu", max_memory="64GB")
-    cpu.runner = FakeGpuRunner()
-    cpu.runner.device = type("Dev", (), {"type": "cpu"})()
-    with pytest.raises(RuntimeError, match="out of memory"):  # on the CPU an OOM is not retried
-        cpu.fuse_planes(ir, vi)
+    from crossfuse.backends import Backend, OnnxBackend, TorchBackend
+
+    assert isinstance(fz.runner, FakeGpuRunner)  # swapped in above; the real backends share its interface:
+    for cls in (TorchBackend, OnnxBackend, FakeGpuRunner):
+        assert all(callable(getattr(cls, m, None)) for m in ("__call__", "bytes_per_pixel", "device_budget",
+                                                             "is_oom", "free_cache", "synchronize")), cls
+    torch_backend = TorchBackend(build("fast").eval(), "cpu")
+    assert all(hasattr(torch_backend, a) for a in Backend.__annotations__) and torch_backend.name == "torch"
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert not torch_backend.is_oom(oom)  # on the CPU an OOM is not retried
 
 
 def test_shipped_model_tiled_matches_untiled_on_llvip():

@@ -8,6 +8,7 @@ import torch
 from conftest import require_data
 
 from crossfuse import models
+from crossfuse.errors import CheckpointError
 from crossfuse.nets import build
 
 
@@ -18,12 +19,12 @@ def test_names_and_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="crossfuse-fast.pt: weights file missing"):
         models.load_model("crossfuse-fast")
-    (tmp_path / "crossfuse-fast.pt").write_bytes(b"")
-    with pytest.raises(Exception):
+    (tmp_path / "crossfuse-fast.pt").write_bytes(b"")  # damaged shipped file: its sha256 no longer matches
+    with pytest.raises(CheckpointError, match=r"crossfuse-fast.pt: sha256 .* does not match the shipped"):
         models.load_model("crossfuse-fast")
-    torch.save({"something": 1}, tmp_path / "crossfuse-fast.pt")
-    with pytest.raises(ValueError, match="not a crossfuse weights file"):
-        models.load_model("crossfuse-fast")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="other.pt: not a crossfuse weights file or training checkpoint"):
+        models.load_model(tmp_path / "other.pt")
 
 
 def test_export_round_trip_fp16(tmp_path):
@@ -39,7 +40,7 @@ def test_export_round_trip_fp16(tmp_path):
     assert blob["meta"]["epoch"] == 3 and blob["meta"]["note"] == "test"
     with pytest.raises(FileExistsError):
         models.export_weights(tmp_path / "last.pt", out)
-    loaded = models.load_weights_file(out)
+    loaded = models.load_model(out)
     assert not loaded.training and all(p.dtype == torch.float32 for p in loaded.parameters())
     x, y = torch.rand(1, 1, 40, 52), torch.rand(1, 1, 40, 52)
     with torch.no_grad():

@@ -51,7 +51,7 @@ def test_training_reduces_loss_and_writes_outputs(run_a):
     cfg = _cfg()
     torch.manual_seed(cfg["seed"])
     init = build("fast", **cfg["model"]["config"])
-    ck = torch.load(run_a / "last.pt", weights_only=False)
+    ck = torch.load(run_a / "last.pt", weights_only=True)
     trained = build(ck["net"], **ck["net_config"])
     trained.load_state_dict(ck["model"])
     ir, vis = _fixed_batch()  # held-out pairs, never trained on
@@ -65,20 +65,20 @@ def test_training_reduces_loss_and_writes_outputs(run_a):
     assert env["torch"] == torch.__version__ and env["train_pairs"] == 221 - 50 - 2
     rows = list(csv.DictReader(open(run_a / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and all(float(r["val_score"]) > 0 for r in rows)
-    assert float(rows[1]["lr"]) == pytest.approx(1e-3 * 0.25)  # step decay every epoch, gamma 0.5
+    assert [float(r["lr"]) for r in rows] == pytest.approx([1e-3, 1e-3 * 0.5])  # the rate used in each epoch
     assert (run_a / "loss.png").stat().st_size > 1000 and (run_a / "best.pt").is_file()
 
 
 def test_checkpoint_round_trip_and_exact_resume(run_a, tmp_path):
     cfg = _cfg("data.patches_per_epoch=48")
     train(cfg, tmp_path, progress=False, max_epochs=1)
-    first = torch.load(tmp_path / "last.pt", weights_only=False)
+    first = torch.load(tmp_path / "last.pt", weights_only=True)
     assert first["epoch"] == 1 and first["step"] == 12
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg, tmp_path, progress=False)
     train(cfg, tmp_path, progress=False, resume=tmp_path / "last.pt")
-    a = torch.load(run_a / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "last.pt", weights_only=False)
+    a = torch.load(run_a / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2 and a["step"] == b["step"] == 24
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -136,13 +136,13 @@ def _ddp_worker(rank: int, world: int, port: int, out: str, data_root: str) -> N
 def test_ddp_two_cpu_processes_gloo_equals_one_process(tmp_path):
     require_data("RoadScene")
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), str(SHARED_DATA)), nprocs=2, join=True)
-    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert json.loads((tmp_path / "ddp" / "env.json").read_text())["world_size"] == 2
     assert ck["epoch"] == 1 and ck["step"] == 2  # 16 patches, batch 4 per rank, 2 ranks
     # one process with batch 8 sees the same 8 patches per step (the sampler interleaves ranks); averaged DDP
     # gradients must give the same weights
     train(_cfg(*DDP_SET, "data.batch_size=8"), tmp_path / "single", progress=False)
-    single = torch.load(tmp_path / "single" / "last.pt", weights_only=False)
+    single = torch.load(tmp_path / "single" / "last.pt", weights_only=True)
     assert single["step"] == 2
     for k, v in single["model"].items():
         torch.testing.assert_close(ck["model"][k], v, rtol=1e-4, atol=1e-6)

@@ -1,16 +1,46 @@
-"""PyTorch inference backend for :class:`crossfuse.infer.Fuser`: device choice, autocast, memory estimate.
+"""Inference backends for :class:`crossfuse.infer.Fuser`, side by side behind one interface, :class:`Backend`.
 
-A backend runs the network on ``(H, W)`` float32 NumPy planes in [0, 1] and returns the fused plane; it exposes
-``pad_multiple``, ``bytes_per_pixel()`` (for tile planning) and, for GPU devices, ``device``, ``is_oom(exc)`` and
-``free_cache()`` (for the out-of-memory fallback). :class:`crossfuse.export.OnnxBackend` has the same contract.
+A backend runs the network on ``(H, W)`` float32 NumPy planes in [0, 1] and returns the fused plane. It states its
+``name`` (``torch`` / ``onnx``) and ``pad_multiple``, its working memory per pixel (``bytes_per_pixel()``, for tile
+planning) and its device budget (``device_budget()``: free GPU bytes, ``None`` in host memory), and it recognises and
+recovers from its own out-of-memory errors (``is_oom(exc)``, ``free_cache()``). :class:`TorchBackend` runs an
+``nn.Module`` (autocast fp16/bf16 on GPUs); :class:`OnnxBackend` runs an ONNX model with onnxruntime.
+:func:`make_backend` builds the one a resolved model spec (:func:`crossfuse.models.resolve`) and a backend name ask for.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+
+from crossfuse.errors import CheckpointError
+
+INPUT_NAMES = ("ir", "vis_y")
+OUTPUT_NAME = "fused"
+BACKENDS = ("torch", "onnx")
+
+
+class Backend(Protocol):
+    """What :class:`crossfuse.infer.Fuser` needs from a backend."""
+
+    name: str
+    pad_multiple: int
+
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
+
+    def bytes_per_pixel(self) -> float: ...
+
+    def device_budget(self) -> int | None: ...
+
+    def is_oom(self, exc: BaseException) -> bool: ...
+
+    def free_cache(self) -> None: ...
+
+    def synchronize(self) -> None: ...
 
 
 def resolve_device(device: str | None) -> str:
@@ -36,6 +66,8 @@ def resolve_device(device: str | None) -> str:
 
 class TorchBackend:
     """Runs an ``nn.Module`` fusion network on ``(H, W)`` float32 planes; autocast fp16/bf16 on GPUs."""
+
+    name = "torch"
 
     def __init__(self, model: Any, device: str = "cpu", precision: str = "auto") -> None:
         import torch
@@ -74,11 +106,19 @@ class TorchBackend:
         return self._bpp
 
     def is_oom(self, exc: BaseException) -> bool:
+        """A GPU out-of-memory error (worth retrying with smaller tiles); never on the CPU."""
+        if self.device.type == "cpu":
+            return False
         return isinstance(exc, self.torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
     def free_cache(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.empty_cache()
+
+    def synchronize(self) -> None:
+        """Wait for queued GPU work (for timing)."""
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
 
     def device_budget(self) -> int | None:
         """Bytes free on the GPU (90 %), the activation budget there; ``None`` on the CPU and MPS."""
@@ -139,4 +179,99 @@ def estimate_bytes_per_pixel(model: Any, pad_multiple: int = 1, probe: int = 64)
     return 3.0 * total["peak"] / (side * side) + 16.0
 
 
-__all__ = ["TorchBackend", "estimate_bytes_per_pixel", "resolve_device"]
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in available:
+            raise ValueError("device cuda requested but onnxruntime has no CUDAExecutionProvider "
+                             "(install onnxruntime-gpu or use --device cpu)")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "mps" and "CoreMLExecutionProvider" in available:
+        return ["CoreMLExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxBackend:
+    """onnxruntime session over ``(H, W)`` float32 planes (a model of :func:`crossfuse.export.export_onnx`).
+
+    ``model`` is a path to an ``.onnx`` file or the serialized bytes. ``pad_multiple`` defaults to the value in the
+    model's metadata (1 if absent); ``bytes_per_pixel`` (known when the model was exported in memory from a torch
+    network) defaults to a conservative 2 KB per pixel; ``threads`` = onnxruntime's intra-op threads (0: its own).
+    """
+
+    name = "onnx"
+
+    def __init__(self, model: str | os.PathLike | bytes, *, device: str = "cpu", pad_multiple: int | None = None,
+                 threads: int = 0, bytes_per_pixel: float | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ValueError("the onnx backend needs onnxruntime: pip install 'crossfuse[onnx]'") from None
+        where = "in-memory ONNX model"
+        if not isinstance(model, bytes):
+            p = Path(model)
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: no such ONNX model file")
+            where, model = str(p), p.read_bytes()
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(model, opts, providers=_providers(device))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise CheckpointError(f"{where}: not a usable ONNX model ({str(exc).splitlines()[0][:160]})") from None
+        names = [i.name for i in self.session.get_inputs()]
+        if names != list(INPUT_NAMES):
+            raise CheckpointError(f"{where}: ONNX model inputs are {names}, expected {list(INPUT_NAMES)} "
+                                  "(make it with crossfuse export)")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
+        self.model_name = meta.get("crossfuse.model", "")
+        self._bpp = float(bytes_per_pixel or 2048.0)
+
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(ir, dtype=np.float32)[None, None]
+        b = np.ascontiguousarray(vis_y, dtype=np.float32)[None, None]
+        return self.session.run([OUTPUT_NAME], {"ir": a, "vis_y": b})[0][0, 0]
+
+    def bytes_per_pixel(self) -> float:
+        return self._bpp
+
+    def device_budget(self) -> int | None:
+        return None  # onnxruntime manages its own device memory: plan tiles on the host budget
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return False  # no fallback to smaller tiles: onnxruntime's errors are not recoverable here
+
+    def free_cache(self) -> None:
+        return None
+
+    def synchronize(self) -> None:
+        return None  # session.run returns when the result is on the host
+
+
+def make_backend(resolved: Any, backend: str = "torch", device: str = "auto", precision: str = "auto",
+                 threads: int = 0) -> Backend:
+    """The backend that runs a :class:`crossfuse.models.Resolved` model: ``onnx`` for an ``.onnx`` file (or a
+    torch network exported in memory), ``torch`` for a network."""
+    backend = (backend or "torch").lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+    dev = resolve_device(device)
+    if resolved.onnx is not None:
+        return OnnxBackend(resolved.onnx, device=dev, threads=threads)
+    module = resolved.module
+    if backend == "onnx":
+        from crossfuse.export import export_onnx_bytes
+
+        module = module.to("cpu").eval()
+        m = int(getattr(module, "pad_multiple", 1))
+        return OnnxBackend(export_onnx_bytes(module, name=resolved.name), device=dev, pad_multiple=m, threads=threads,
+                           bytes_per_pixel=estimate_bytes_per_pixel(module, m))
+    return TorchBackend(module, dev, precision)
+
+
+__all__ = ["Backend", "TorchBackend", "OnnxBackend", "make_backend", "estimate_bytes_per_pixel", "resolve_device",
+           "BACKENDS"]

@@ -6,8 +6,10 @@ A typo is an error naming the key and the file, never silently ignored. A config
 shipped ones (``src/crossfuse/configs/*.toml``), by its name: ``fast``, ``paper``, ``ablation_a``, ``tiny`` ...
 
 Dataset paths in ``[data]`` (``target``, ``exclude_list``) are relative to ``data.root``; ``data.external``
-(``patches.npz`` files you made with ``crossfuse align``) are relative to the current directory. An empty ``data.root`` means ``$CROSSFUSE_DATA`` or, when that
-is unset, ``../shared/data`` relative to the current directory (the repository root in the docs' commands).
+(``patches.npz`` files you made with ``crossfuse align``) are relative to the current directory. An empty
+``data.root`` means ``$CROSSFUSE_DATA`` or, when that is unset, ``../shared/data`` relative to the current directory
+(the repository root in the docs' commands). Every value must have its default's type (a one-line ConfigError
+otherwise), and the network is built once while validating, so ``[model.config]`` mistakes fail before training.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from crossfuse.errors import CrossfuseError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -66,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(CrossfuseError, ValueError):
     """A config problem; the message names the key and the file."""
 
 
@@ -101,7 +105,27 @@ def _merge(base: dict, new: dict, where: str, source: str) -> None:
                 raise ConfigError(f"{source}: {dotted!r} must be a table")
             _merge(base[key], value, dotted, source)
         else:
+            _check_type(base[key], value, dotted, source)
             base[key] = value
+
+
+def _check_type(default: Any, value: Any, dotted: str, source: str) -> None:
+    """A value must have the type of its default (ints may stand for floats; ``None`` defaults take anything)."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, str), "a string"
+    else:  # lists; data.external may also be one path
+        ok = isinstance(value, list) or (dotted == "data.external" and isinstance(value, str))
+        want = "a list"
+    if not ok:
+        raise ConfigError(f"{source}: {dotted!r} must be {want}, got {value!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -177,6 +201,7 @@ def validate(cfg: dict[str, Any]) -> None:
     if cfg["model"]["name"] not in list_networks():
         raise ConfigError(f"{src}: model.name {cfg['model']['name']!r} is not a network "
                           f"(valid: {', '.join(list_networks())})")
+    _check_network(cfg, src)
     sch = cfg["schedule"]
     for phase in (1, 2):
         losses = cfg[f"phase{phase}"]["losses"]
@@ -221,6 +246,19 @@ def validate(cfg: dict[str, Any]) -> None:
         if not Path(ext).is_file():
             raise ConfigError(f"{src}: data.external file not found: {ext} "
                               "(make it with `crossfuse align ... --out DIR`)")
+
+
+def _check_network(cfg: dict[str, Any], src: str) -> None:
+    """Build the network once: ``[model.config]`` keys it does not take, or a phase I it lacks, fail here."""
+    from crossfuse.nets import build
+
+    name = cfg["model"]["name"]
+    try:
+        net = build(name, **cfg["model"]["config"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{src}: [model.config] does not fit network {name!r}: {exc}") from None
+    if cfg["schedule"]["phase1_epochs"] > 0 and not getattr(net, "supports_phase1", False):
+        raise ConfigError(f"{src}: network {name!r} has no phase I; set schedule.phase1_epochs = 0")
 
 
 def _toml_value(v: Any) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from crossfuse import io as cio
-from crossfuse.backends import TorchBackend, estimate_bytes_per_pixel, resolve_device
+from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
 
 DEFAULT_MAX_MEMORY = "1GB"
@@ -238,10 +238,10 @@ class Fuser:
     """A loaded fusion model plus the inference policy (device, precision, tiling, IR window, stretching).
 
     Args:
-        model: a model name for :func:`crossfuse.models.load_model` (default: ``crossfuse.models.DEFAULT_MODEL``),
-            a crossfuse weights file (``.pt``, :func:`crossfuse.models.load_weights_file`), an ``nn.Module``
-            following the network contract (``forward(ir, vis_y)``, ``pad_multiple``), or a path to an ``.onnx``
-            file (implies ``backend="onnx"``).
+        model: any spec of :func:`crossfuse.models.resolve`: a shipped model name (default:
+            ``crossfuse.models.DEFAULT_MODEL``), an exported weights ``.pt``, a training checkpoint or run folder,
+            an ``.onnx`` file (implies ``backend="onnx"``), or an ``nn.Module`` following the network contract
+            (``forward(ir, vis_y)``, ``pad_multiple``).
         device: ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``.
         precision: ``auto`` (fp16 on GPUs, fp32 on the CPU) | ``fp32`` | ``fp16`` | ``bf16``.
         backend: ``torch`` or ``onnx`` (onnxruntime; a torch model is exported in memory first).
@@ -250,13 +250,19 @@ class Fuser:
         max_memory: host working-memory budget of one call (images + network activations), e.g. ``"1.5GB"``;
             on a CUDA device the activation budget is 90 % of the free GPU memory instead.
         ir_window: IR scaling rule (module docstring); stretch: min-max stretch the fused Y (off by default).
+        threads: onnxruntime intra-op threads (0: its default; torch threads are set with ``torch.set_num_threads``).
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
-                 max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False) -> None:
-        self.model_name, self.runner = _make_runner(model, device, precision, backend)
-        self.backend = "onnx" if type(self.runner).__name__ == "OnnxBackend" else "torch"
+                 max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
+                 threads: int = 0) -> None:
+        from crossfuse.models import resolve
+
+        resolved = resolve(model, device=None)  # the backend moves the network to its device
+        self.model_name = resolved.name
+        self.runner: Backend = make_backend(resolved, backend, device, precision, threads)
+        self.backend = self.runner.name
         self.tile, self.overlap = tile, int(overlap)
         if tile is not None and int(tile) < 16:
             raise ValueError(f"tile size must be at least 16 pixels, got {tile}")
@@ -279,7 +285,7 @@ class Fuser:
             if self.tile <= self.overlap + self.align:
                 raise ValueError(f"tile ({self.tile}) must exceed overlap + {self.align} ({self.overlap + self.align})")
             return int(self.tile)
-        gpu = getattr(self.runner, "device_budget", lambda: None)()
+        gpu = self.runner.device_budget()
         # on a GPU the activations live in GPU memory (our image planes stay in host memory)
         budget = gpu if gpu is not None else self.max_memory - _IMAGE_BYTES_PER_PIXEL * h * w
         bpp = self.runner.bytes_per_pixel()
@@ -311,8 +317,7 @@ class Fuser:
                                     multiple=self.pad_multiple, align=self.align)
                 return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
             except RuntimeError as exc:  # GPU out of memory -> smaller tiles
-                if not (getattr(self.runner, "device", None) is not None and self.runner.device.type != "cpu"
-                        and self.runner.is_oom(exc)):
+                if not self.runner.is_oom(exc):
                     raise
                 self.runner.free_cache()
                 tile = (max(h, w) if tile is None else tile) // 2 // self.align * self.align
@@ -329,22 +334,9 @@ class Fuser:
         ``ir_window``: a spec or a resolved ``(lo, hi)`` (overrides the Fuser's); ``stretch``: ``True`` (min-max
         of this image), a fixed ``(lo, hi)`` window on the fused Y in [0, 1] (used for video), or ``False``.
         """
-        ir, vis = np.asarray(ir), np.asarray(vis)
-        _check_dtype(ir, "IR")
-        _check_dtype(vis, "visible")
-        if vis.ndim == 3 and vis.shape[2] == 1:
-            vis = vis[:, :, 0]
-        if not (vis.ndim == 2 or (vis.ndim == 3 and vis.shape[2] == 3)):
-            raise ValueError(f"visible image must be (H, W) gray or (H, W, 3) RGB, got shape {vis.shape}")
-        if ir.shape[:2] != vis.shape[:2]:
-            raise ValueError(f"IR is {ir.shape[1]}x{ir.shape[0]} but visible is {vis.shape[1]}x{vis.shape[0]} "
-                             "(W x H); the pair must be registered and the same size")
-        if min(vis.shape[:2]) < 1:
-            raise ValueError(f"empty image of shape {vis.shape}")
+        ir, vis = check_pair(ir, vis)
         out_dtype = _out_dtype(vis, dtype)
-        spec = self.ir_window if ir_window is None else ir_window
-        window = resolve_ir_window(ir, spec)
-        fused = self.fuse_planes(normalize_ir(ir, window), visible_y(vis))
+        fused = self.fuse_planes(*self.planes(ir, vis, ir_window))
         st = self.stretch if stretch is None else stretch
         if st is True:
             fused = apply_stretch(fused, stretch_window(fused))
@@ -352,43 +344,31 @@ class Fuser:
             fused = apply_stretch(fused, (float(st[0]), float(st[1])))
         return compose_output(fused, vis, gray=gray, dtype=out_dtype)
 
+    def planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The network's input planes of a pair: IR through the window, visible luma, float32 (H, W) in [0, 1]."""
+        window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
+        return normalize_ir(ir, window), visible_y(np.asarray(vis))
+
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
-        window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
-        return self.fuse_planes(normalize_ir(ir, window), visible_y(np.asarray(vis)))
+        return self.fuse_planes(*self.planes(ir, vis, ir_window))
 
 
-def _make_runner(model: Any, device: str, precision: str, backend: str) -> tuple[str, Any]:
-    backend = (backend or "torch").lower()
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"unknown backend {backend!r}; use torch or onnx")
-    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
-        from crossfuse.export import OnnxBackend
-
-        return Path(model).name, OnnxBackend(model, device=device)
-    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".pt"):
-        from crossfuse import models
-
-        name, dev = Path(model).name, resolve_device(device)
-        module = models.load_weights_file(model, device="cpu")
-    elif model is None or isinstance(model, str):
-        from crossfuse import models
-
-        name = model or models.DEFAULT_MODEL
-        dev = resolve_device(device)
-        module = models.load_model(name, device="cpu" if backend == "onnx" else dev)
-    else:
-        name, module = type(model).__name__, model
-        dev = resolve_device(device)
-    if backend == "onnx":
-        from crossfuse.export import OnnxBackend, export_onnx_bytes
-
-        module = module.to("cpu").eval()
-        runner = OnnxBackend(export_onnx_bytes(module), device=dev,
-                             pad_multiple=int(getattr(module, "pad_multiple", 1)))
-        runner.bytes_per_pixel = lambda: estimate_bytes_per_pixel(module, runner.pad_multiple)  # type: ignore
-        return name, runner
-    return name, TorchBackend(module, dev, precision)
+def check_pair(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pair as arrays (a ``(H, W, 1)`` visible as ``(H, W)``), or a ValueError saying what is wrong."""
+    ir, vis = np.asarray(ir), np.asarray(vis)
+    _check_dtype(ir, "IR")
+    _check_dtype(vis, "visible")
+    if vis.ndim == 3 and vis.shape[2] == 1:
+        vis = vis[:, :, 0]
+    if not (vis.ndim == 2 or (vis.ndim == 3 and vis.shape[2] == 3)):
+        raise ValueError(f"visible image must be (H, W) gray or (H, W, 3) RGB, got shape {vis.shape}")
+    if ir.shape[:2] != vis.shape[:2]:
+        raise ValueError(f"IR is {ir.shape[1]}x{ir.shape[0]} but visible is {vis.shape[1]}x{vis.shape[0]} "
+                         "(W x H); the pair must be registered and the same size")
+    if min(vis.shape[:2]) < 1:
+        raise ValueError(f"empty image of shape {vis.shape}")
+    return ir, vis
 
 
 def fuse(ir: np.ndarray, vis: np.ndarray, model: Any = None, **kwargs: Any) -> np.ndarray:

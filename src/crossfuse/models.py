@@ -1,94 +1,230 @@
-"""Shipped, trained fusion models loaded by name: ``load_model("crossfuse-fast")``.
+"""Fusion models by name or file, loaded safely: :func:`resolve` is the one way from a model spec to a runnable model.
 
-A weights file ``src/crossfuse/weights/<name>.pt`` holds ``{"format": 1, "net": <network name>, "config": <its
-constructor kwargs>, "state_dict": <fp16 tensors>, "meta": {...}}``; :func:`load_model` rebuilds the network with
-:func:`crossfuse.nets.build`, loads the weights as fp32 and returns it in eval mode. Each file has a model card
-``<name>.md`` beside it (data, split, config, command, wall time, metrics). :func:`export_weights` makes such a
-file from a training checkpoint.
+A *spec* is one of
+
+* a shipped model name (:data:`MODELS`; the file is ``src/crossfuse/weights/<name>.pt``, its sha256 is checked);
+* an exported weights file ``.pt`` (:func:`export_weights`): ``{"format": 1, "net": <network name>, "config":
+  <its constructor kwargs>, "state_dict": <fp16 tensors>, "meta": {...}}``;
+* a training checkpoint (``last.pt``, ``best.pt``, ``epochNNNN.pt`` written by :func:`crossfuse.train.train`) or a
+  run folder (its ``best.pt``, else its ``last.pt``);
+* an ``.onnx`` file (:mod:`crossfuse.export`; run by onnxruntime);
+* ``net:NAME``: an *untrained* network of :mod:`crossfuse.nets` (for timing only);
+* an ``nn.Module`` following the network contract (``forward(ir, vis_y)``, ``pad_multiple``).
+
+Every ``.pt`` is read with ``torch.load(..., weights_only=True)``: a file that would run code when unpickled is
+refused, and any file that is not a crossfuse weights file or checkpoint raises a one-line
+:class:`~crossfuse.errors.CheckpointError` naming it. Each shipped file has a model card ``<name>.md`` beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from crossfuse.errors import CheckpointError, UnknownNameError
 from crossfuse.io import write_bytes_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-# name -> description (the explicit list of shipped models; the file is WEIGHTS_DIR / f"{name}.pt")
-MODELS: dict[str, str] = {
-    "crossfuse-fast": "fast network (~0.1 M parameters), CPU-trained on RoadScene; the default",
-    "crossfuse-paper-short": "the paper's network, SHORTENED CPU schedule (see its model card)",
+
+@dataclass(frozen=True)
+class Shipped:
+    """A shipped model: what it is, and the sha256 of its weights file (checked at every load)."""
+
+    description: str
+    sha256: str
+
+
+# the explicit list of shipped models; the file is WEIGHTS_DIR / f"{name}.pt"
+MODELS: dict[str, Shipped] = {
+    "crossfuse-fast": Shipped("fast network (~0.1 M parameters), CPU-trained on RoadScene; the default",
+                              "cd2d1876a612ea4af027b8b0467fc92176d212f06ce70416bad9eb1bbf1766c6"),
+    "crossfuse-paper-short": Shipped("the paper's network, SHORTENED CPU schedule (see its model card)",
+                                     "b2fb602345b082d62274b82ad53ae6a55b8155ef16fa27f1f64038e1db539d52"),
 }
 DEFAULT_MODEL = "crossfuse-fast"
 FORMAT = 1
+CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
+RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
+SPEC_FORMS = ("a shipped model name", "an exported weights .pt", "a training checkpoint (last.pt / best.pt)",
+              "a run folder", "an .onnx file")
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`load_model`."""
+    """Names of the shipped models."""
     return list(MODELS)
 
 
 def weights_path(name: str) -> Path:
+    """The weights file of the shipped model ``name``."""
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+        raise UnknownNameError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file missing (reinstall crossfuse, or train and export it: "
-                                "see docs/training.md)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or "state_dict" not in blob:
-        raise ValueError(f"{path}: not a crossfuse weights file (format {FORMAT})")
-    return blob
+def sha256_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def load_weights_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A network from any crossfuse weights file (fp32, eval mode, on ``device``)."""
+def _short(exc: BaseException) -> str:
+    """The informative line of a torch/pickle error (the safe loader's message is a page long)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("Unsupported global", "Unsupported operand", "Trying to load unsupported")):
+            return ln[:200]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
+def safe_load(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; anything it refuses or cannot read -> CheckpointError."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for foreign files
+        raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint, or refused by the safe "
+                              f"loader ({_short(exc)})") from None
+
+
+def read_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:
+    """A crossfuse weights file or training checkpoint as a dict, with ``"kind"`` = ``weights`` | ``checkpoint``.
+
+    ``sha256``: the expected digest of the file (shipped models); a mismatch is a CheckpointError."""
+    p = Path(path)
+    if sha256 is not None and p.is_file() and (got := sha256_of(p)) != sha256:
+        raise CheckpointError(f"{p}: sha256 {got[:12]}... does not match the shipped {sha256[:12]}... "
+                              "(damaged or replaced weights file; reinstall crossfuse)")
+    blob = safe_load(p)
+    if isinstance(blob, dict) and blob.get("format") == FORMAT and isinstance(blob.get("state_dict"), dict):
+        return {**blob, "kind": "weights"}
+    if isinstance(blob, dict) and all(k in blob for k in CHECKPOINT_KEYS) and isinstance(blob["model"], dict):
+        return {"format": FORMAT, "net": blob["net"], "config": blob["net_config"], "state_dict": blob["model"],
+                "meta": {k: blob.get(k) for k in ("epoch", "step", "best_score")}, "kind": "checkpoint",
+                "checkpoint": blob}
+    raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint (expected a dict with "
+                          f"'format': {FORMAT} and 'state_dict', or {', '.join(map(repr, CHECKPOINT_KEYS))})")
+
+
+def network_from(blob: dict[str, Any], path: str | os.PathLike) -> nn.Module:
+    """The fp32 network (eval mode, CPU) a weights/checkpoint dict of :func:`read_checkpoint` describes."""
     from crossfuse.nets import build
 
-    blob = _read(Path(path))
-    net = build(blob["net"], **blob["config"])
-    net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
-    return net.to(device).eval()
+    try:
+        net = build(blob["net"], **dict(blob["config"]))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: its weights do not make a crossfuse network {blob.get('net')!r} "
+                              f"({_short(exc)})") from None
+    return net.eval()
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "cpu") -> nn.Module:
-    """The shipped model ``name`` (see :func:`list_models`) in eval mode on ``device``.
+@dataclass
+class Resolved:
+    """A resolved model spec: a torch network (``module``) or an ONNX file (``onnx``)."""
 
-    Raises ``KeyError`` listing the valid names for an unknown name, ``FileNotFoundError`` when the weights file
-    is missing.
-    """
-    return load_weights_file(weights_path(name), device)
+    name: str  # short label for messages and reports
+    kind: str  # shipped | weights | checkpoint | onnx | module | untrained
+    source: Path | None = None
+    module: nn.Module | None = None
+    onnx: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def run_file(folder: Path) -> Path:
+    """The checkpoint a run folder stands for: ``best.pt``, else ``last.pt``."""
+    for name in RUN_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise CheckpointError(f"{folder}: a folder without best.pt or last.pt (not a crossfuse training run)")
+
+
+def _resolve_file(p: Path, name: str | None = None, sha256: str | None = None) -> Resolved:
+    if p.is_dir():
+        p = run_file(p)
+    if p.suffix.lower() == ".onnx":
+        return Resolved(p.name, "onnx", p, onnx=p)
+    blob = read_checkpoint(p, sha256)
+    kind = "shipped" if name else blob["kind"]
+    label = name or (f"{p.parent.name}/{p.name}" if blob["kind"] == "checkpoint" else p.stem)
+    meta = {"net": blob["net"], "config": blob["config"], **(blob.get("meta") or {})}
+    return Resolved(label, kind, p, module=network_from(blob, p), meta=meta)
+
+
+def resolve(spec: Any = None, device: str | torch.device | None = "cpu") -> Resolved:
+    """Resolve a model spec (module docstring; ``None`` = :data:`DEFAULT_MODEL`); networks go to ``device``
+    (``None``: a given ``nn.Module`` stays where it is, files load on the CPU).
+
+    Raises UnknownNameError (lists the valid names) for an unknown name, FileNotFoundError for a missing file,
+    CheckpointError for a file that is not a crossfuse model."""
+    if isinstance(spec, nn.Module):
+        return Resolved(type(spec).__name__, "module", module=spec if device is None else spec.to(device))
+    spec = DEFAULT_MODEL if spec is None else spec
+    text = os.fspath(spec)
+    if text in MODELS:
+        path = weights_path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights file missing (reinstall crossfuse, or train and export it: "
+                                    "see docs/training.md)")
+        r = _resolve_file(path, text, MODELS[text].sha256)
+    elif text.startswith("net:"):
+        from crossfuse.nets import build
+
+        r = Resolved(text, "untrained", module=build(text[4:]).eval())
+    elif Path(text).exists():
+        r = _resolve_file(Path(text))
+    elif os.sep in text or "/" in text or Path(text).suffix.lower() in (".pt", ".onnx", ".pth"):
+        raise FileNotFoundError(f"{text}: no such model file or run folder")
+    else:
+        raise UnknownNameError(f"unknown model {text!r}; valid models: {', '.join(list_models())} (or "
+                               f"{', '.join(SPEC_FORMS[1:])})")
+    if r.module is not None and device is not None:
+        r.module = r.module.to(device)
+    return r
+
+
+def load_model(spec: Any = DEFAULT_MODEL, device: str | torch.device = "cpu") -> nn.Module:
+    """The torch network of ``spec`` (a shipped name, weights file, checkpoint or run folder; see :func:`resolve`)
+    in eval mode on ``device``."""
+    r = resolve(spec, device)
+    if r.module is None:
+        raise CheckpointError(f"{r.source}: an ONNX model has no torch network (use it with crossfuse fuse --model)")
+    return r.module
 
 
 def model_info(name: str = DEFAULT_MODEL) -> dict[str, Any]:
-    """The metadata stored with a shipped model (network, config, training summary)."""
-    blob = _read(weights_path(name))
-    return {"net": blob["net"], "config": blob["config"], **blob.get("meta", {})}
+    """The metadata stored with a model (network, config, training summary)."""
+    return resolve(name).meta
 
 
 def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, meta: dict[str, Any] | None = None,
                    overwrite: bool = False) -> Path:
-    """Write the model of a training checkpoint (``last.pt`` / ``best.pt``) as an fp16 weights file."""
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    info = {"epoch": ck.get("epoch"), "step": ck.get("step"), "best_score": ck.get("best_score")}
-    info.update(meta or {})
-    blob = {"format": FORMAT, "net": ck["net"], "config": ck["net_config"],
-            "state_dict": {k: v.detach().half() if v.is_floating_point() else v for k, v in ck["model"].items()},
-            "meta": info}
+    """Write the model of a training checkpoint (``last.pt`` / ``best.pt`` / run folder) as an fp16 weights file."""
+    src = Path(checkpoint)
+    blob = read_checkpoint(run_file(src) if src.is_dir() else src)
+    network_from(blob, src)  # refuse a checkpoint whose weights do not fit its network
+    info = {**blob["meta"], **(meta or {})}
+    out_blob = {"format": FORMAT, "net": blob["net"], "config": dict(blob["config"]),
+                "state_dict": {k: v.detach().half() if v.is_floating_point() else v
+                               for k, v in blob["state_dict"].items()}, "meta": info}
     buf = io.BytesIO()
-    torch.save(blob, buf)
+    torch.save(out_blob, buf)
     return write_bytes_atomic(out, buf.getvalue(), overwrite=overwrite)
 
 
-__all__ = ["load_model", "list_models", "DEFAULT_MODEL", "MODELS", "model_info", "export_weights",
-           "load_weights_file", "weights_path", "WEIGHTS_DIR"]
+__all__ = ["resolve", "Resolved", "load_model", "list_models", "DEFAULT_MODEL", "MODELS", "Shipped", "model_info",
+           "export_weights", "read_checkpoint", "safe_load", "network_from", "run_file", "weights_path",
+           "WEIGHTS_DIR", "SPEC_FORMS"]

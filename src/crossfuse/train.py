@@ -13,6 +13,10 @@ pixel-wise max of the sources scored on the same pairs, computed once), each rat
 write ``last.pt`` (and ``best.pt`` when the score improves), ``log.csv``, ``loss.png``; the resolved config
 (``config.toml``) and the environment (``env.json``) are written once beside them.
 
+Checkpoints hold only tensors and plain Python values (the NumPy RNG state as a tensor and ints), so they load with
+``torch.load(..., weights_only=True)`` (:func:`crossfuse.models.read_checkpoint`); validation fuses through the
+same :class:`crossfuse.infer.Fuser` path as ``crossfuse fuse --gray`` (8-bit fused Y).
+
 Resume (``resume=``) restores model, optimizer, scheduler, epoch, step, RNG states and the history; because every
 patch and every augmentation draw is seeded by (seed, epoch, index/step), a resumed run continues exactly as an
 uninterrupted one would. Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DistributedDataParallel
@@ -31,6 +35,7 @@ import random
 import socket
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ from crossfuse import config as cfgmod
 from crossfuse import data as datamod
 from crossfuse import losses as lossmod
 from crossfuse.augment import cosine_weight
+from crossfuse.errors import CheckpointError
 from crossfuse.io import write_bytes_atomic
 from crossfuse.metrics import compute_metrics
 from crossfuse.nets import build
@@ -54,41 +60,28 @@ MASK64 = (1 << 63) - 1
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def fuse_array(net: torch.nn.Module, ir: np.ndarray, vis_y: np.ndarray,
-               device: str | torch.device = "cpu") -> np.ndarray:
-    """Fuse one uint8 ``(H, W)`` pair at full resolution (reflect-padded to ``net.pad_multiple``, cropped back);
-    returns the fused Y as float64 on the 0-255 scale, rounded and clipped (as an 8-bit PNG would store it)."""
-    m = int(getattr(net, "pad_multiple", 1))
-    h, w = ir.shape
-    ph, pw = (-h) % m, (-w) % m
-    t = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)[None, None].to(device)  # noqa: E731
-    a, b = t(ir), t(vis_y)
-    if ph or pw:
-        a = torch.nn.functional.pad(a, (0, pw, 0, ph), mode="reflect")
-        b = torch.nn.functional.pad(b, (0, pw, 0, ph), mode="reflect")
-    with torch.no_grad():
-        f = net(a, b)[0, 0, :h, :w].float().cpu().numpy()
-    return np.clip(np.round(f * 255.0), 0, 255).astype(np.float64)
-
-
 def validate(net: torch.nn.Module, pairs: datamod.Pairs, vcfg: dict, device, reference: dict | None = None
              ) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean metrics of ``net`` over ``pairs`` and the per-metric reference (max fusion) used for the score."""
-    fn = lambda ir, vi, f, names: compute_metrics(ir, vi, f, profile=vcfg["profile"], metrics=names)  # noqa: E731
+    """Mean metrics of ``net`` over ``pairs`` and the per-metric reference (max fusion) used for the score.
+
+    Each pair is fused by :class:`crossfuse.infer.Fuser` exactly as ``crossfuse fuse --gray`` does (8-bit Y)."""
+    from crossfuse.infer import Fuser
+
     names = list(vcfg["metrics"])
+    fn = lambda ir, vi, f: compute_metrics(ir, vi, f, profile=vcfg["profile"], metrics=names)  # noqa: E731
     was_training = net.training
-    net.eval()
     sums: dict[str, float] = {}
     ref_sums: dict[str, float] = {}
-    for ir, vi in zip(pairs.ir, pairs.vis_y):
-        f = fuse_array(net, ir, vi, device)
-        for k, v in fn(ir.astype(np.float64), vi.astype(np.float64), f, names).items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        if reference is None:
-            mx = np.maximum(ir, vi).astype(np.float64)
-            for k, v in fn(ir.astype(np.float64), vi.astype(np.float64), mx, names).items():
-                ref_sums[k] = ref_sums.get(k, 0.0) + float(v)
-    net.train(was_training)
+    try:
+        fuser = Fuser(net, device=str(device))
+        for ir, vi in zip(pairs.ir, pairs.vis_y):
+            for k, v in fn(ir, vi, fuser.fuse(ir, vi, gray=True, dtype=np.uint8)).items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            if reference is None:
+                for k, v in fn(ir, vi, np.maximum(ir, vi)).items():
+                    ref_sums[k] = ref_sums.get(k, 0.0) + float(v)
+    finally:
+        net.train(was_training)
     n = max(len(pairs), 1)
     means = {k: v / n for k, v in sums.items()}
     ref = reference if reference is not None else {k: v / n for k, v in ref_sums.items()}
@@ -103,12 +96,6 @@ def score(means: dict[str, float], ref: dict[str, float], cap: float = 1.2) -> f
     vals = [min(means[k] / ref[k], cap) if math.isfinite(means[k]) else 0.0
             for k in means if k in ref and abs(ref[k]) > 1e-12]
     return float(np.mean(vals)) if vals else float("nan")
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def environment(device: torch.device, world: int) -> dict[str, Any]:
@@ -146,13 +133,32 @@ def plot_history(history: list[dict], path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
+def plain(obj: Any) -> Any:
+    """NumPy scalars/arrays inside dicts, lists and tuples -> Python numbers/lists (for the safe loader)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """RNG states in forms ``torch.load(weights_only=True)`` accepts (no NumPy arrays)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     random.setstate(state["python"])
 
 
@@ -160,177 +166,6 @@ def lr_factor(epoch: int, sch: dict) -> float:
     """Step decay ``gamma ** (epoch // step)`` with the floor ``lr_min / lr``."""
     f = sch["lr_gamma"] ** (epoch // sch["lr_step"]) if sch["lr_step"] > 0 else 1.0
     return max(f, sch["lr_min"] / sch["lr"])
-
-
-# ------------------------------------------------------------------------------------------------ trainer
-
-
-def _setup_dist(cfg: dict) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    want = str(cfg["device"])
-    if want.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"config device {want!r} but CUDA is not available")
-    device = torch.device(f"cuda:{local}" if want.startswith("cuda") and world > 1 else want)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    return rank, world, device
-
-
-def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-          progress: bool = True, max_epochs: int | None = None) -> Path:
-    """Run the training the resolved config ``cfg`` describes; returns the output folder.
-
-    ``max_epochs`` stops this call after that many epochs (the schedule is unchanged; continue later with
-    ``resume=out/last.pt``) - for time-sliced jobs and the resume test."""
-    rank, world, device = _setup_dist(cfg)
-    main = rank == 0
-    if cfg["threads"] and device.type == "cpu":
-        torch.set_num_threads(int(cfg["threads"]))
-    seed = int(cfg["seed"])
-    out = Path(out_dir or cfg["output"]["dir"] or Path("runs") / cfg["name"])
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if resume is None and (out / "last.pt").exists():
-            raise FileExistsError(f"{out / 'last.pt'} exists; pass --resume {out / 'last.pt'} or another --out")
-
-    d = cfg["data"]
-    split = datamod.make_split(cfgmod.data_path(cfg, d["target"]),
-                               cfgmod.data_path(cfg, d["exclude_list"]) if d["exclude_list"] else None,
-                               int(d["val_count"]), seed)
-    train_pairs = datamod.load_pairs(cfgmod.data_path(cfg, d["target"]), split.train)
-    val_pairs = datamod.load_pairs(cfgmod.data_path(cfg, d["target"]), split.val[: int(d["val_max_pairs"])])
-    external = None
-    if d["external"]:
-        parts = [datamod.load_external(p) for p in d["external"]]
-        external = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-    ds = datamod.PatchDataset(train_pairs, d["patch"], d["patches_per_epoch"], seed, d["flip"], external,
-                              float(d["external_ratio"]))
-    sampler = DistributedSampler(ds, world, rank, shuffle=False, drop_last=True) if world > 1 else None
-    loader = DataLoader(ds, batch_size=d["batch_size"], shuffle=False, sampler=sampler, drop_last=True,
-                        num_workers=int(d["workers"]), persistent_workers=False)
-
-    torch.manual_seed(seed)
-    net = build(cfg["model"]["name"], **cfg["model"]["config"]).to(device)
-    sch = cfg["schedule"]
-    p1, p2 = int(sch["phase1_epochs"]), int(sch["phase2_epochs"])
-    if p1 > 0 and not getattr(net, "supports_phase1", False):
-        raise cfgmod.ConfigError(f"{cfg.get('_source')}: network {cfg['model']['name']!r} has no phase I; "
-                                 "set schedule.phase1_epochs = 0")
-    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    opt = torch.optim.Adam(net.parameters(), lr=sch["lr"], weight_decay=sch["weight_decay"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(e, sch))
-    start_epoch, step, best, history = 0, 0, -math.inf, []
-    reference = None
-    if resume is not None:
-        ck = torch.load(resume, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, step, best, history = ck["epoch"], ck["step"], ck["best_score"], ck["history"]
-        reference = ck.get("val_reference")
-        _set_rng_state(ck["rng"])
-    if main:
-        write_bytes_atomic(out / "config.toml", cfgmod.to_toml(cfg), overwrite=True)
-        env = environment(device, world)
-        env.update(train_pairs=len(train_pairs), val_pairs=len(val_pairs), val_stems=val_pairs.stems,
-                   external_patches=0 if external is None else len(external[0]), parameters=sum(
-                       p.numel() for p in net.parameters()))
-        write_bytes_atomic(out / "env.json", json.dumps(env, indent=2) + "\n", overwrite=True)
-
-    total = p1 + p2
-    t_start = time.time()
-    from tqdm import tqdm
-
-    stop = total if max_epochs is None else min(total, start_epoch + int(max_epochs))
-    for epoch in range(start_epoch, stop):
-        phase = 1 if epoch < p1 else 2
-        weights = cfg[f"phase{phase}"]["losses"]
-        ssl_factor = (cosine_weight(epoch, p1, p2, beta0=1.0) if cfg["ssl"]["beta0_schedule"] == "cosine" else 1.0
-                      ) if phase == 2 else 0.0
-        ds.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        model.train()
-        sums: dict[str, float] = {}
-        n = 0
-        t0 = time.time()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{total} (phase {phase})", disable=not (main and progress),
-                   mininterval=10, leave=False)
-        for ir, vis in bar:
-            ir, vis = ir.to(device), vis.to(device)
-            gen = torch.Generator(device="cpu").manual_seed(hash((seed, epoch, step, rank)) & MASK64)
-            if world > 1:  # DDP hooks only run through the wrapper's forward: route forward_train through it
-                out_t = _ddp_forward_train(model, ir, vis, phase)
-            else:
-                out_t = net.forward_train(ir, vis, phase)
-            ctx = lossmod.StepContext(ir=ir, vis=vis, out=out_t, net=model, generator=gen, ssl=cfg["ssl"],
-                                      options=cfg["loss_options"])
-            loss, parts = lossmod.total_loss(weights, ctx, ssl_factor)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if sch["clip_grad"] > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), sch["clip_grad"])
-            opt.step()
-            step += 1
-            n += 1
-            parts["total"] = float(loss.detach())
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if n % 20 == 0:
-                bar.set_postfix(loss=f"{sums['total'] / n:.4f}")
-        sched.step()
-        row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "step": step, "lr": opt.param_groups[0]["lr"],
-                               "ssl_factor": ssl_factor, "train_s": round(time.time() - t0, 2)}
-        row.update({f"loss_{k}": v / max(n, 1) for k, v in sums.items()})
-        if main:
-            is_val = cfg["validation"]["every"] > 0 and len(val_pairs) and (
-                (epoch + 1) % cfg["validation"]["every"] == 0 or epoch + 1 == total)
-            if is_val and phase == 2:
-                t1 = time.time()
-                means, reference = validate(net, val_pairs, cfg["validation"], device, reference)
-                row.update({f"val_{k}": v for k, v in means.items()})
-                row["val_score"] = score(means, reference)
-                row["val_s"] = round(time.time() - t1, 2)
-            row["elapsed_s"] = round(time.time() - t_start, 1)
-            history.append(row)
-            ck = {"model": net.state_dict(), "net": cfg["model"]["name"], "net_config": dict(net.config),
-                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch + 1, "step": step,
-                  "rng": _rng_state(), "best_score": best, "history": history, "val_reference": reference,
-                  "config": {k: v for k, v in cfg.items() if not k.startswith("_")}}
-            improved = "val_score" in row and math.isfinite(row["val_score"]) and row["val_score"] > best
-            if improved:
-                best = ck["best_score"] = row["val_score"]
-                _atomic_save(ck, out / "best.pt")
-            _atomic_save(ck, out / "last.pt")
-            keep = int(cfg["output"]["keep_every"])
-            if keep and (epoch + 1) % keep == 0:
-                _atomic_save(ck, out / f"epoch{epoch + 1:04d}.pt")
-            _write_csv(history, out / "log.csv")
-            try:
-                plot_history(history, out / "loss.png")
-            except Exception as exc:  # a plotting problem must never stop a training run
-                print(f"warning: loss plot failed: {exc}", file=sys.stderr)
-            msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                           if k.startswith(("epoch", "loss_total", "val_score", "lr", "train_s", "elapsed")))
-            print(msg + (" *best*" if improved else ""), flush=True)
-    if world > 1:
-        dist.barrier()
-    return out
-
-
-def _ddp_forward_train(model, ir, vis, phase):
-    """Call ``forward_train`` through DDP's forward machinery (so gradient sync hooks are armed)."""
-    inner = model.module
-    orig = inner.forward
-    inner.forward = lambda a, b: inner.forward_train(a, b, phase)  # type: ignore[method-assign]
-    try:
-        return model(ir, vis)
-    finally:
-        inner.forward = orig  # type: ignore[method-assign]
 
 
 def _write_csv(history: list[dict], path: Path) -> None:
@@ -345,4 +180,278 @@ def _write_csv(history: list[dict], path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
-__all__ = ["train", "validate", "score", "fuse_array", "lr_factor", "plot_history", "environment"]
+def _save(obj: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
+
+
+class _TrainForward(torch.nn.Module):
+    """DDP runs its gradient-sync hooks only through the wrapped module's ``forward``: route ``forward_train``
+    (``phase`` given) and the plain forward (losses that fuse extra views) through this one."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, ir: torch.Tensor, vis: torch.Tensor, phase: int | None = None) -> Any:
+        return self.net(ir, vis) if phase is None else self.net.forward_train(ir, vis, phase)
+
+
+# ------------------------------------------------------------------------------------------------ trainer steps
+
+
+@dataclass
+class Data:
+    train: datamod.Pairs
+    val: datamod.Pairs
+    external: tuple[np.ndarray, np.ndarray] | None
+    dataset: datamod.PatchDataset
+    sampler: DistributedSampler | None
+    loader: DataLoader
+
+
+@dataclass
+class State:
+    """What a checkpoint restores besides the weights and the optimizer."""
+
+    epoch: int = 0
+    step: int = 0
+    best: float = -math.inf
+    history: list[dict] = field(default_factory=list)
+    reference: dict[str, float] | None = None
+
+
+@dataclass
+class Run:
+    cfg: dict
+    rank: int
+    world: int
+    device: torch.device
+    out: Path
+    data: Data
+    net: torch.nn.Module
+    model: torch.nn.Module  # what the loss calls: the network, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    progress: bool = True
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_dist(cfg: dict) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    want = str(cfg["device"])
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        raise cfgmod.ConfigError(f"{cfg.get('_source')}: device {want!r} but CUDA is not available")
+    device = torch.device(f"cuda:{local}" if want.startswith("cuda") and world > 1 else want)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if cfg["threads"] and device.type == "cpu":
+        torch.set_num_threads(int(cfg["threads"]))
+    return rank, world, device
+
+
+def _out_folder(cfg: dict, out_dir: str | os.PathLike | None, resume: str | os.PathLike | None) -> Path:
+    """The output folder (not created yet: nothing is written before the data and the model are ready)."""
+    out = Path(out_dir or cfg["output"]["dir"] or Path("runs") / cfg["name"])
+    if resume is None and (out / "last.pt").exists():
+        raise FileExistsError(f"{out / 'last.pt'} exists; pass --resume {out / 'last.pt'} or another --out")
+    return out
+
+
+def _load_data(cfg: dict, world: int, rank: int) -> Data:
+    d, seed = cfg["data"], int(cfg["seed"])
+    target = cfgmod.data_path(cfg, d["target"])
+    split = datamod.make_split(target, cfgmod.data_path(cfg, d["exclude_list"]) if d["exclude_list"] else None,
+                               int(d["val_count"]), seed)
+    train_pairs = datamod.load_pairs(target, split.train)
+    val_pairs = datamod.load_pairs(target, split.val[: int(d["val_max_pairs"])])
+    external = None
+    if d["external"]:
+        parts = [datamod.load_external(p) for p in d["external"]]
+        external = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    ds = datamod.PatchDataset(train_pairs, d["patch"], d["patches_per_epoch"], seed, d["flip"], external,
+                              float(d["external_ratio"]))
+    sampler = DistributedSampler(ds, world, rank, shuffle=False, drop_last=True) if world > 1 else None
+    loader = DataLoader(ds, batch_size=d["batch_size"], shuffle=False, sampler=sampler, drop_last=True,
+                        num_workers=int(d["workers"]), persistent_workers=False)
+    return Data(train_pairs, val_pairs, external, ds, sampler, loader)
+
+
+def _build_model(cfg: dict, device: torch.device, world: int) -> tuple[torch.nn.Module, torch.nn.Module,
+                                                                       torch.optim.Optimizer, Any]:
+    torch.manual_seed(int(cfg["seed"]))
+    net = build(cfg["model"]["name"], **cfg["model"]["config"]).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(_TrainForward(net)) if world > 1 else net
+    sch = cfg["schedule"]
+    opt = torch.optim.Adam(net.parameters(), lr=sch["lr"], weight_decay=sch["weight_decay"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(e, sch))
+    return net, model, opt, sched
+
+
+def _resume(path: str | os.PathLike, run: Run) -> State:
+    """Restore a training checkpoint (read with the safe loader) into ``run``; returns the saved progress."""
+    from crossfuse.models import read_checkpoint
+
+    blob = read_checkpoint(path)
+    if blob["kind"] != "checkpoint" or not {"optimizer", "scheduler", "rng"} <= set(blob["checkpoint"]):
+        raise CheckpointError(f"{path}: not a training checkpoint (last.pt / best.pt of crossfuse train)")
+    ck = blob["checkpoint"]
+    try:
+        run.net.load_state_dict(ck["model"])
+        run.opt.load_state_dict(ck["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: does not fit the config's network/optimizer ({str(exc)[:160]})") from None
+    run.sched.load_state_dict(ck["scheduler"])
+    _set_rng_state(ck["rng"])
+    return State(ck["epoch"], ck["step"], ck["best_score"], list(ck["history"]), ck.get("val_reference"))
+
+
+def _write_run_info(run: Run) -> None:
+    """The resolved config and the environment, written once beside the checkpoints."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run.out / "config.toml", cfgmod.to_toml(run.cfg), overwrite=True)
+    env = environment(run.device, run.world)
+    d = run.data
+    env.update(train_pairs=len(d.train), val_pairs=len(d.val), val_stems=d.val.stems,
+               external_patches=0 if d.external is None else len(d.external[0]),
+               parameters=sum(p.numel() for p in run.net.parameters()))
+    write_bytes_atomic(run.out / "env.json", json.dumps(env, indent=2) + "\n", overwrite=True)
+
+
+def _phases(cfg: dict) -> tuple[int, int]:
+    return int(cfg["schedule"]["phase1_epochs"]), int(cfg["schedule"]["phase2_epochs"])
+
+
+def _train_epoch(run: Run, epoch: int, state: State) -> dict[str, Any]:
+    """One epoch of patches; returns the log row (lr = the rate used during this epoch)."""
+    from tqdm import tqdm
+
+    cfg, (p1, p2) = run.cfg, _phases(run.cfg)
+    phase = 1 if epoch < p1 else 2
+    weights = cfg[f"phase{phase}"]["losses"]
+    cosine = cfg["ssl"]["beta0_schedule"] == "cosine"
+    ssl_factor = (cosine_weight(epoch, p1, p2, beta0=1.0) if cosine else 1.0) if phase == 2 else 0.0
+    run.data.dataset.set_epoch(epoch)
+    if run.data.sampler is not None:
+        run.data.sampler.set_epoch(epoch)
+    row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "step": 0, "lr": run.opt.param_groups[0]["lr"],
+                           "ssl_factor": float(ssl_factor)}
+    run.model.train()
+    sums: dict[str, float] = {}
+    n, t0, clip = 0, time.time(), run.cfg["schedule"]["clip_grad"]
+    bar = tqdm(run.data.loader, desc=f"epoch {epoch + 1}/{p1 + p2} (phase {phase})", mininterval=10, leave=False,
+               disable=not (run.main and run.progress))
+    for ir, vis in bar:
+        ir, vis = ir.to(run.device), vis.to(run.device)
+        gen = torch.Generator(device="cpu").manual_seed(hash((int(cfg["seed"]), epoch, state.step, run.rank)) & MASK64)
+        out_t = run.model(ir, vis, phase) if run.world > 1 else run.net.forward_train(ir, vis, phase)
+        ctx = lossmod.StepContext(ir=ir, vis=vis, out=out_t, net=run.model, generator=gen, ssl=cfg["ssl"],
+                                  options=cfg["loss_options"])
+        loss, parts = lossmod.total_loss(weights, ctx, ssl_factor)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(run.net.parameters(), clip)
+        run.opt.step()
+        state.step, n = state.step + 1, n + 1
+        parts["total"] = float(loss.detach())
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        if n % 20 == 0:
+            bar.set_postfix(loss=f"{sums['total'] / n:.4f}")
+    run.sched.step()
+    row.update(step=state.step, train_s=round(time.time() - t0, 2))
+    row.update({f"loss_{k}": v / max(n, 1) for k, v in sums.items()})
+    return row
+
+
+def _validate_epoch(run: Run, epoch: int, state: State, row: dict[str, Any]) -> None:
+    """Validation (phase II, every ``validation.every`` epochs and at the end): adds val_* columns to ``row``."""
+    vcfg, total = run.cfg["validation"], sum(_phases(run.cfg))
+    due = vcfg["every"] > 0 and len(run.data.val) and ((epoch + 1) % vcfg["every"] == 0 or epoch + 1 == total)
+    if not due or row["phase"] != 2:
+        return
+    t1 = time.time()
+    means, state.reference = validate(run.net, run.data.val, vcfg, run.device, state.reference)
+    row.update({f"val_{k}": v for k, v in means.items()})
+    row["val_score"] = score(means, state.reference)
+    row["val_s"] = round(time.time() - t1, 2)
+
+
+def _save_checkpoints(run: Run, epoch: int, state: State, row: dict[str, Any]) -> bool:
+    """``last.pt`` every epoch, ``best.pt`` when the validation score improves, ``epochNNNN.pt`` if asked."""
+    improved = "val_score" in row and math.isfinite(row["val_score"]) and row["val_score"] > state.best
+    if improved:
+        state.best = row["val_score"]
+    cfg = run.cfg
+    ck = {"model": run.net.state_dict(), "net": cfg["model"]["name"], "net_config": plain(dict(run.net.config)),
+          "optimizer": run.opt.state_dict(), "scheduler": plain(run.sched.state_dict()), "epoch": epoch + 1,
+          "step": state.step, "rng": _rng_state(), "best_score": state.best, "history": plain(state.history),
+          "val_reference": plain(state.reference), "config": plain({k: v for k, v in cfg.items()
+                                                                    if not k.startswith("_")})}
+    if improved:
+        _save(ck, run.out / "best.pt")
+    _save(ck, run.out / "last.pt")
+    keep = int(cfg["output"]["keep_every"])
+    if keep and (epoch + 1) % keep == 0:
+        _save(ck, run.out / f"epoch{epoch + 1:04d}.pt")
+    return improved
+
+
+def _log_epoch(run: Run, state: State, row: dict[str, Any], improved: bool) -> None:
+    """``log.csv``, ``loss.png`` and one line on stdout."""
+    _write_csv(state.history, run.out / "log.csv")
+    try:
+        plot_history(state.history, run.out / "loss.png")
+    except Exception as exc:  # a plotting problem must never stop a training run
+        print(f"warning: loss plot failed: {exc}", file=sys.stderr)
+    msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                   if k.startswith(("epoch", "loss_total", "val_score", "lr", "train_s", "elapsed")))
+    print(msg + (" *best*" if improved else ""), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+
+
+def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
+          progress: bool = True, max_epochs: int | None = None) -> Path:
+    """Run the training the resolved config ``cfg`` describes; returns the output folder.
+
+    ``max_epochs`` stops this call after that many epochs (the schedule is unchanged; continue later with
+    ``resume=out/last.pt``) - for time-sliced jobs and the resume test. Nothing is written before the data, the
+    network and the checkpoint to resume from have been read, so a bad config or file leaves no run folder."""
+    rank, world, device = _setup_dist(cfg)
+    out = _out_folder(cfg, out_dir, resume)
+    data = _load_data(cfg, world, rank)
+    net, model, opt, sched = _build_model(cfg, device, world)
+    run = Run(cfg, rank, world, device, out, data, net, model, opt, sched, progress)
+    state = _resume(resume, run) if resume is not None else State()
+    if run.main:
+        _write_run_info(run)
+    total = sum(_phases(cfg))
+    stop = total if max_epochs is None else min(total, state.epoch + int(max_epochs))
+    t_start = time.time()
+    for epoch in range(state.epoch, stop):
+        row = _train_epoch(run, epoch, state)
+        state.epoch = epoch + 1
+        if not run.main:
+            continue
+        _validate_epoch(run, epoch, state, row)
+        row["elapsed_s"] = round(time.time() - t_start, 1)
+        state.history.append(row)
+        improved = _save_checkpoints(run, epoch, state, row)
+        _log_epoch(run, state, row, improved)
+    if world > 1:
+        dist.barrier()
+    return out
+
+
+__all__ = ["train", "validate", "score", "lr_factor", "plot_history", "environment", "plain"]
