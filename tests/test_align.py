@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, require_data
 from crossfuse import align as AL
-from crossfuse.io import read_stem_list, rgb_to_ycrcb, write_image
+from crossfuse.io import luma_u8, read_stem_list, rgb_to_ycrcb, write_image
 from crossfuse.patches import extract_candidates, load_pairs
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -106,7 +106,7 @@ def test_gamma_lut_and_apply():
     for c in range(3):
         assert np.array_equal(out[..., c], AL.gamma_lut(g[c])[x[..., c]])
     y = np.clip(np.round(rgb_to_ycrcb(x.reshape(-1, 8, 3))[..., 0]), 0, 255).astype(np.uint8).reshape(5, 8, 8)
-    assert np.array_equal(AL.vis_to_y(x), y)
+    assert np.array_equal(luma_u8(x), y)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -159,7 +159,7 @@ def test_align_result_and_save(toy, tmp_path):
     after = res.vis_rgb.reshape(r["k"], -1, 3).mean(axis=1).mean(axis=0)
     assert np.allclose(after, r["selected_means_after"], atol=1e-9)
     assert np.all(np.abs(np.array(r["selected_means_after"]) - r["target_means"]) <= 0.5)
-    assert np.array_equal(res.vis_y, AL.vis_to_y(res.vis_rgb))
+    assert np.array_equal(res.vis_y, luma_u8(res.vis_rgb))
     # IR patches cut at the same places as the visible ones
     ims = {(im.dataset, im.stem): im for im in res.external.images}
     for pid, irp in zip(res.ids[:10], res.ir[:10]):

@@ -84,7 +84,7 @@ def test_external_patches_and_ratio(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="data folder not found"):
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
         D.load_pairs(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="aligned external patches not found"):
         D.load_external(tmp_path / "none.npz")
@@ -93,7 +93,7 @@ def test_clear_errors(tmp_path):
         D.load_external(tmp_path / "bad.npz")
     _write_pairs(tmp_path / "set")
     write_image(tmp_path / "set" / "ir" / "lonely.png", np.zeros((40, 50), np.uint8))
-    with pytest.raises(FileNotFoundError, match="no ir/vi pair for nope"):
+    with pytest.raises(PairingError, match="split manifest names images without an ir/vi pair: nope"):
         D.load_pairs(tmp_path / "set", ["nope"])
     write_image(tmp_path / "set" / "vi" / "lonely.png", np.zeros((30, 50), np.uint8))
     with pytest.raises(Exception, match="size mismatch"):

@@ -97,15 +97,15 @@ def test_split_and_exclude_lists(tmp_path):
     assert read_stem_list(manifest) == ["a", "c"]
     assert [im.stem for im in load_pairs(root, include=["a", "c"]).images] == ["a", "c"]
     assert [im.stem for im in load_pairs(root, exclude=["a"]).images] == ["b", "c"]
-    with pytest.raises(PairingError, match="split manifest names images not found in the folder: zz"):
+    with pytest.raises(PairingError, match="split manifest names images without an ir/vi pair: zz"):
         load_pairs(root, include=["a", "zz"])
     with pytest.raises(PairingError, match="no image pairs"):
         load_pairs(root, exclude=["a", "b", "c"])
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n")
-    with pytest.raises(ValueError, match="lists no images"):
+    with pytest.raises(ValueError, match="names no images"):
         read_stem_list(empty)
-    with pytest.raises(FileNotFoundError, match="split manifest not found"):
+    with pytest.raises(FileNotFoundError, match="list of image names not found"):
         read_stem_list(tmp_path / "nope.txt")
 
 

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ import cv2
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from crossfuse.io import read_stem_list
+from crossfuse.io import luma_u8, read_stem_list, temp_beside
 from crossfuse.patches import (
     Candidates,
     PairedDataset,
@@ -213,14 +212,6 @@ def apply_gamma(vis: np.ndarray, gamma: np.ndarray, rounding: str = "round") -> 
     return cv2.LUT(flat, lut).reshape(vis.shape)
 
 
-def vis_to_y(vis_rgb: np.ndarray) -> np.ndarray:
-    """Y of ``(..., 3)`` uint8 RGB pixels, rounded to uint8: the Y channel of :func:`crossfuse.io.rgb_to_ycrcb`
-    (BT.601, the same float32 operations), computed without the chroma channels."""
-    x = vis_rgb.astype(np.float32)
-    y = np.float32(0.299) * x[..., 0] + np.float32(0.587) * x[..., 1] + np.float32(0.114) * x[..., 2]
-    return np.clip(np.round(y), 0, 255).astype(np.uint8)
-
-
 # ------------------------------------------------------------------------------------------------ pipeline
 
 
@@ -323,7 +314,7 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
         rounding = "truncate"
     t4 = time.perf_counter()
     vis_after = apply_gamma(vis, gamma, rounding)
-    vis_y = vis_to_y(vis_after)
+    vis_y = luma_u8(vis_after)
     t5 = time.perf_counter()
     luts = np.stack([gamma_lut(float(g), rounding) for g in gamma]).astype(np.int64)
     after = (hist * luts).sum(axis=1) / float(patch * patch) / kk  # mean of the corrected patches' means
@@ -397,7 +388,7 @@ def save_alignment(result: AlignResult, out_dir: str | os.PathLike, overwrite: b
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out}: folder exists and is not empty (pass overwrite=True / --overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    tmp = temp_beside(out, folder=True)
     try:
         np.savez(tmp / "patches.npz", vis_y=result.vis_y, ir=result.ir, vis_rgb=result.vis_rgb,
                  ids=np.array(result.ids, dtype=str), gamma=result.gamma)

@@ -1,7 +1,7 @@
 """Training data: paired IR/VIS folders read once into memory, random patches drawn on the fly.
 
-* :func:`load_pairs` reads ``FOLDER/ir`` and ``FOLDER/vi`` (pairs matched by file stem) as uint8 arrays: IR as
-  gray, VIS as its luminance Y (:func:`crossfuse.io.rgb_to_ycrcb`, BT.601 full range; a gray VIS is its own Y).
+* :func:`load_pairs` reads ``FOLDER/ir`` and ``FOLDER/vi`` (:func:`crossfuse.io.paired_folder`) as uint8
+  arrays: each image as one channel, colour as its BT.601 luma Y (:func:`crossfuse.io.luma_u8`; gray as it is).
 * :func:`make_split` builds the train / val / test stem lists: ``test`` = the stems of an exclusion list (for
   RoadScene: ``cddfuse_test50.txt``, the 50-pair test list), ``val`` = ``val_count`` stems held out of the
   remaining ones (a seeded, sorted draw - never trained on), ``train`` = the rest. TNO is never a training set.
@@ -24,15 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from crossfuse.io import (
-    ImageError,
-    check_same_size,
-    match_folders,
-    read_image,
-    read_stem_list,
-    rgb_to_gray,
-    rgb_to_ycrcb,
-)
+from crossfuse.io import luma_u8, paired_folder, read_pair, read_stem_list
 
 
 @dataclass
@@ -47,48 +39,19 @@ class Pairs:
         return len(self.stems)
 
 
-def _to_u8(img: np.ndarray, path: Path) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        return np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
-    raise ImageError(f"{path}: training expects 8- or 16-bit images, got {img.dtype}")
-
-
-def luminance_u8(img: np.ndarray) -> np.ndarray:
-    """A stored VIS image as its Y channel (uint8, rounded); gray images are returned unchanged."""
-    if img.ndim == 2:
-        return img
-    return np.clip(np.round(rgb_to_ycrcb(img)[..., 0]), 0, 255).astype(np.uint8)
-
-
-def gray_u8(img: np.ndarray) -> np.ndarray:
-    """A stored IR image as one channel (uint8); a colour-coded IR file is converted with the BT.601 weights."""
-    if img.ndim == 2:
-        return img
-    return np.clip(rgb_to_gray(img), 0, 255).astype(np.uint8)
-
-
 def load_pairs(folder: str | os.PathLike, stems: list[str] | None = None) -> Pairs:
-    """Read the pairs of ``folder/ir`` and ``folder/vi`` (all, or only ``stems``, in that order) into memory."""
-    root = Path(folder)
-    for sub in ("ir", "vi"):
-        if not (root / sub).is_dir():
-            raise FileNotFoundError(f"{root / sub}: data folder not found (expected {root}/ir and {root}/vi)")
-    matched = dict(match_folders({"ir": root / "ir", "vi": root / "vi"}).items)
-    wanted = sorted(matched) if stems is None else list(stems)
-    missing = [s for s in wanted if s not in matched]
-    if missing:
-        raise FileNotFoundError(f"{root}: no ir/vi pair for {', '.join(missing[:5])}"
-                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    """Read the pairs of ``folder/ir`` and ``folder/vi`` (all, or only ``stems``, in that order) into memory.
+
+    The folder is read by :func:`crossfuse.io.paired_folder` (unpaired files are skipped with a warning); both
+    images become one uint8 channel by :func:`crossfuse.io.luma_u8` (16-bit / 257, colour -> BT.601 luma)."""
+    folder_pairs = paired_folder(folder, include=stems, skip_unpaired=True)
+    files_of = dict(folder_pairs.items)
     pairs = Pairs()
-    for stem in wanted:
-        files = matched[stem]
-        ir, vi = read_image(files["ir"]), read_image(files["vi"])
-        check_same_size({"ir": (files["ir"], ir), "vi": (files["vi"], vi)})
+    for stem in (folder_pairs.stems if stems is None else stems):
+        ir, vi = read_pair(files_of[stem]["ir"], files_of[stem]["vi"])
         pairs.stems.append(stem)
-        pairs.ir.append(gray_u8(_to_u8(ir, files["ir"])))
-        pairs.vis_y.append(luminance_u8(_to_u8(vi, files["vi"])))
+        pairs.ir.append(luma_u8(ir))
+        pairs.vis_y.append(luma_u8(vi))
     return pairs
 
 
@@ -102,11 +65,7 @@ class Split:
 def make_split(folder: str | os.PathLike, exclude_list: str | os.PathLike | None = None, val_count: int = 0,
                seed: int = 0) -> Split:
     """Train / val / test stems of a paired folder (see the module docstring)."""
-    root = Path(folder)
-    for sub in ("ir", "vi"):
-        if not (root / sub).is_dir():
-            raise FileNotFoundError(f"{root / sub}: data folder not found (expected {root}/ir and {root}/vi)")
-    stems = sorted(stem for stem, _ in match_folders({"ir": root / "ir", "vi": root / "vi"}).items)
+    stems = paired_folder(folder, skip_unpaired=True).stems
     test = read_stem_list(exclude_list) if exclude_list else []
     unknown = sorted(set(test) - set(stems))
     if unknown:
@@ -184,5 +143,4 @@ class PatchDataset(Dataset):
         return to_t(ir), to_t(vis)
 
 
-__all__ = ["Pairs", "Split", "PatchDataset", "load_pairs", "make_split", "load_external",
-           "luminance_u8", "gray_u8"]
+__all__ = ["Pairs", "Split", "PatchDataset", "load_pairs", "make_split", "load_external"]

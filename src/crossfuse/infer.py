@@ -138,8 +138,7 @@ def _ir_plane(ir: np.ndarray) -> np.ndarray:
     if ir.ndim == 3 and ir.shape[2] == 3:
         if cio.channels_equal(ir):
             return ir[:, :, 0]
-        ycc = cio.rgb_to_ycrcb(ir, scale=1.0)[..., 0]  # BT.601 luma, same units as the input
-        return ycc
+        return cio.luma(ir)  # BT.601 luma, same units as the input
     if ir.ndim != 2:
         raise ValueError(f"IR image must be (H, W), (H, W, 1) or (H, W, 3), got shape {ir.shape}")
     return ir
@@ -385,12 +384,7 @@ def fuse(ir: np.ndarray, vis: np.ndarray, model: Any = None, **kwargs: Any) -> n
 # --------------------------------------------------------------------------------------------------- files
 
 
-def read_pair(ir_path: str | os.PathLike, vi_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a pair of files; :class:`crossfuse.io.ImageError` names the file for unreadable or mismatched ones."""
-    ir = cio.read_image(ir_path)
-    vi = cio.read_image(vi_path)
-    cio.check_same_size({"ir": (Path(ir_path), ir), "vi": (Path(vi_path), vi)})
-    return ir, vi
+read_pair = cio.read_pair  # the one pair reader lives in crossfuse.io (re-exported: public API of this module)
 
 
 def fuse_file(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLike, out_path: str | os.PathLike,

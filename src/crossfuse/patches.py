@@ -1,6 +1,6 @@
 """Patch extraction from paired IR/VIS folders, vectorised (CrossFuse Top-K alignment, step 1).
 
-A dataset folder holds ``ir/`` and ``vi/`` with files paired by stem (:func:`crossfuse.io.match_folders`). Patches
+A dataset folder holds ``ir/`` and ``vi/`` with files paired by stem (:func:`crossfuse.io.paired_folder`). Patches
 are ``patch`` x ``patch`` windows on the grid ``y in range(0, H - patch + 1, stride)``, ``x`` likewise (whole
 patches only), cut at the same places in the visible and the infrared frame, in the order of the reference
 CrossFuse script (``top_k_alignment.py``, ``crop_images``): images by stem (sorted; the reference used the
@@ -11,7 +11,7 @@ Per-patch statistics come from integral images (exact integer sums), pixels of c
 
 Conventions: visible images are RGB uint8 ``(H, W, 3)`` (16-bit files are rounded to 8 bits; a gray visible file is
 replicated to three channels and flagged ``gray``); IR is uint8 ``(H, W)`` (a colour IR file is converted with
-:func:`crossfuse.io.rgb_to_gray`).
+:func:`crossfuse.io.luma_u8`).
 """
 
 from __future__ import annotations
@@ -26,15 +26,7 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from crossfuse.io import (
-    PairingError,
-    check_same_size,
-    match_folders,
-    quantize,
-    read_image,
-    rgb_to_gray,
-    to_float255,
-)
+from crossfuse.io import check_same_size, luma_u8, paired_folder, read_image, to_uint8
 
 
 @dataclass
@@ -56,9 +48,7 @@ class PairedImage:
         if self.ir is None:
             ir = read_image(self.ir_path)
             check_same_size({"vi": (self.vis_path, self.vis), "ir": (self.ir_path, ir)})
-            if ir.ndim == 3:
-                ir = quantize(rgb_to_gray(to_float255(ir)))
-            self.ir = _as_uint8(ir)
+            self.ir = luma_u8(ir)
         return self.ir
 
 
@@ -70,14 +60,10 @@ class PairedDataset:
     skipped: list[str] = field(default_factory=list)  # unpaired files that were skipped (with a warning)
 
 
-def _as_uint8(img: np.ndarray) -> np.ndarray:
-    return img if img.dtype == np.uint8 else quantize(to_float255(img))
-
-
 def _load_pair(dataset: str, stem: str, files: dict[str, Path], lazy_ir: bool) -> PairedImage:
     vis = read_image(files["vi"])
     gray = vis.ndim == 2
-    vis = _as_uint8(vis)
+    vis = to_uint8(vis)
     if gray:
         vis = np.repeat(vis[:, :, None], 3, axis=2)
     pair = PairedImage(dataset, stem, vis, files["vi"], files["ir"], gray)
@@ -89,47 +75,14 @@ def _load_pair(dataset: str, stem: str, files: dict[str, Path], lazy_ir: bool) -
 def load_pairs(folder: str | os.PathLike, *, name: str | None = None, include: list[str] | None = None,
                exclude: list[str] | None = None, skip_unpaired: bool = False,
                lazy_ir: bool = False) -> PairedDataset:
-    """Load every pair of ``folder/ir`` and ``folder/vi`` (sorted by stem).
-
-    ``include`` keeps only those stems (a training-split manifest), ``exclude`` drops stems (a test list); a listed
-    stem that does not exist is an error. Unpaired files are an error naming them, or skipped with a warning when
-    ``skip_unpaired``. With ``lazy_ir`` the IR files are read (and size-checked) only when used. Raises
-    :class:`FileNotFoundError` for a missing folder/sub-folder and
-    :class:`crossfuse.io.ImageError` / :class:`crossfuse.io.PairingError` for unreadable, mis-sized or unpaired files.
+    """Load every pair of ``folder/ir`` and ``folder/vi`` (sorted by stem) found by
+    :func:`crossfuse.io.paired_folder`, which owns the split (``include`` / ``exclude``), unpaired files
+    (``skip_unpaired``) and the folder errors. With ``lazy_ir`` the IR files are read (and size-checked) only when
+    used. Unreadable or mis-sized files raise :class:`crossfuse.io.ImageError`.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: dataset folder not found")
-    for sub in ("ir", "vi"):
-        if not (root / sub).is_dir():
-            raise FileNotFoundError(f"{root}: no {sub}/ sub-folder (a dataset folder needs ir/ and vi/)")
-    try:
-        matched = match_folders({"ir": root / "ir", "vi": root / "vi"})
-    except PairingError as exc:
-        raise PairingError(f"{root}: {exc}") from None
-    ds = PairedDataset(name or root.resolve().name, root)
-    if matched.problems:
-        if not skip_unpaired:
-            raise PairingError(f"{root}: unpaired files: " + "; ".join(matched.problems)
-                               + " (pass --skip-unpaired / skip_unpaired=True to skip them)")
-        warnings.warn(f"{root}: skipping unpaired files: " + "; ".join(matched.problems), stacklevel=2)
-        ds.skipped = list(matched.problems)
-    items = matched.items
-    stems = [s for s, _ in items]
-    for listed, what in ((include, "split manifest"), (exclude, "exclude list")):
-        if listed is not None:
-            missing = sorted(set(listed) - set(stems))
-            if missing:
-                raise PairingError(f"{root}: {what} names images not found in the folder: {', '.join(missing[:10])}"
-                                   + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""))
-    if include is not None:
-        keep = set(include)
-        items = [it for it in items if it[0] in keep]
-    if exclude is not None:
-        drop = set(exclude)
-        items = [it for it in items if it[0] not in drop]
-    if not items:
-        raise PairingError(f"{root}: no image pairs (after applying the split)")
+    pf = paired_folder(folder, include=include, exclude=exclude, skip_unpaired=skip_unpaired)
+    ds = PairedDataset(name or pf.root.resolve().name, pf.root, skipped=pf.skipped)
+    items = pf.items
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # decoders release the GIL
         ds.images = list(pool.map(lambda item: _load_pair(ds.name, *item, lazy_ir), items))
     return ds

@@ -9,7 +9,6 @@ The video is written to a temporary file beside the target and renamed when comp
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 
 from crossfuse.infer import Fuser, apply_stretch, compose_output, normalize_ir, resolve_ir_window, stretch_window, visible_y
-from crossfuse.io import channels_equal
+from crossfuse.io import channels_equal, check_overwrite, commit_temp, sigterm_raises, temp_beside
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -78,16 +77,11 @@ class AtomicVideoWriter:
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], *, color: bool = True,
                  codec: str | None = None, overwrite: bool = False) -> None:
-        self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path}: exists (pass overwrite=True / --overwrite to replace it)")
+        self.path = check_overwrite(path, overwrite)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_EXTENSIONS:
             raise ValueError(f"{self.path}: unsupported video extension (use one of {', '.join(VIDEO_EXTENSIONS)})")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temp_beside(self.path, suffix=suffix)  # OpenCV picks the container from the extension
         fourcc = cv2.VideoWriter_fourcc(*(codec or CODECS.get(suffix, "mp4v")))
         self.writer = cv2.VideoWriter(str(self.tmp), fourcc, fps, size, isColor=color)
         if not self.writer.isOpened():
@@ -104,8 +98,7 @@ class AtomicVideoWriter:
 
     def commit(self) -> Path:
         self.writer.release()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return commit_temp(self.tmp, self.path)
 
     def abort(self) -> None:
         self.writer.release()
@@ -131,17 +124,10 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     return writer.commit()
 
 
-def fuse_video(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLike, out_path: str | os.PathLike,
-               *, gray: bool = False, overwrite: bool = False, codec: str | None = None,
-               progress: Callable[[int], None] | None = None) -> VideoResult:
-    """Fuse two registered videos frame by frame into ``out_path`` (8-bit; see the module docstring)."""
-    n_ir, _, size_ir = video_info(ir_path)
-    n_vi, fps, size_vi = video_info(vi_path)
-    if size_ir != size_vi:
-        raise ValueError(f"video size mismatch: {ir_path} is {size_ir[0]}x{size_ir[1]}, "
-                         f"{vi_path} is {size_vi[0]}x{size_vi[1]} (W x H)")
-    if not fps or fps <= 0 or not np.isfinite(fps):
-        fps = 25.0
+def _write_fused(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLike, out_path: str | os.PathLike,
+                 fps: float, size_vi: tuple[int, int], *, gray: bool, overwrite: bool, codec: str | None,
+                 progress: Callable[[int], None] | None) -> tuple[Path, int]:
+    """The frame loop of :func:`fuse_video`; the temporary output is removed on any exception."""
     writer: AtomicVideoWriter | None = None
     window = stretch = None
     frames = 0
@@ -169,6 +155,23 @@ def fuse_video(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathL
         if writer is not None:
             writer.abort()
         raise
+    return path, frames
+
+
+def fuse_video(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.PathLike, out_path: str | os.PathLike,
+               *, gray: bool = False, overwrite: bool = False, codec: str | None = None,
+               progress: Callable[[int], None] | None = None) -> VideoResult:
+    """Fuse two registered videos frame by frame into ``out_path`` (8-bit; see the module docstring)."""
+    n_ir, _, size_ir = video_info(ir_path)
+    n_vi, fps, size_vi = video_info(vi_path)
+    if size_ir != size_vi:
+        raise ValueError(f"video size mismatch: {ir_path} is {size_ir[0]}x{size_ir[1]}, "
+                         f"{vi_path} is {size_vi[0]}x{size_vi[1]} (W x H)")
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        fps = 25.0
+    with sigterm_raises():  # a killed run removes its hidden temporary video too
+        path, frames = _write_fused(fuser, ir_path, vi_path, out_path, fps, size_vi, gray=gray, overwrite=overwrite,
+                                    codec=codec, progress=progress)
     note = "" if n_ir == n_vi else f"inputs differ in length ({n_ir} vs {n_vi} frames); fused {frames}"
     return VideoResult(path=path, frames=frames, fps=fps, size=size_vi, note=note)
 

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="compute fusion metrics for a folder of fused images",
         description="Score fused images against their sources. Images are matched by file stem across the three "
-                    "folders (extensions may differ). The profile selects which reference's definitions are used.")
+                    "folders (extensions may differ). The profile selects which reference's definitions are used; "
+                    "the notes under the table say how to read its numbers (e.g. cddfuse SSIM, VIF and MI are sums "
+                    "over the two sources, so SSIM can exceed 1; std is the population std).")
     p.add_argument("--ir", required=True, type=Path, help="folder of infrared source images")
     p.add_argument("--vi", required=True, type=Path, help="folder of visible source images")
     p.add_argument("--fused", required=True, type=Path, help="folder of fused images")
@@ -27,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default=None,
                    help="comma-separated metric names in output order (default: the profile's standard set)")
     p.add_argument("--csv", type=Path, default=None, help="write per-image values here (image,<metric>,...)")
-    p.add_argument("--json", type=Path, default=None, help="write the summary (mean, std, skipped) here")
+    p.add_argument("--json", type=Path, default=None,
+                   help="write the summary (mean, std, skipped, the profile's conventions) here")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --csv/--json files")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any triplet was skipped")
@@ -36,13 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crossfuse.io import check_overwrite
     from crossfuse.metrics import evaluate, resolve_metrics
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    for opt, path in (("--csv", args.csv), ("--json", args.json)):
-        if path is not None and path.exists() and not args.overwrite:
-            raise FileExistsError(f"{path}: exists (pass --overwrite to replace it)")
+    for path in (args.csv, args.json):
+        if path is not None:
+            check_overwrite(path, args.overwrite)  # before the (long) scoring, not after it
     resolve_metrics(args.profile, args.metrics)  # unknown names fail before any work
     result = evaluate(args.ir, args.vi, args.fused, profile=args.profile, metrics=args.metrics, jobs=args.jobs,
                       progress=not args.quiet)

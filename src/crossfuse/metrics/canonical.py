@@ -60,4 +60,7 @@ PROFILE = Profile(
     colour=COLOUR,
     reference=REFERENCE,
     default_metrics=DEFAULT_METRICS,
+    conventions=("SSIM, MS-SSIM, VIF and MI are sums over the two sources (F with IR plus F with VIS): SSIM up "
+                 "to 2; SCD is a sum of two correlations; CC, MSE and CE are means over the two sources",
+                 "MI and EN in bits"),
 )

@@ -88,4 +88,7 @@ PROFILE = Profile(
     colour=COLOUR,
     reference=REFERENCE,
     default_metrics=DEFAULT_METRICS,
+    conventions=("SSIM, VIF and MI are sums over the two sources (F with IR plus F with VIS): SSIM up to 2, so "
+                 "values such as 1.15 are normal; SCD is a sum of two correlations",
+                 "MI in nats (natural log); SSIM is scikit-image 0.19's (7x7 uniform window, data_range 2)"),
 )

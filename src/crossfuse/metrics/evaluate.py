@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crossfuse.io import ImageError, PairingError, check_same_size, match_folders, read_image, write_bytes_atomic
-from crossfuse.metrics.registry import Profile, get_profile
+from crossfuse.metrics.registry import Profile, conventions, get_profile
 
 __all__ = ["EvalResult", "compute_metrics", "evaluate", "resolve_metrics"]
 
@@ -69,6 +69,11 @@ def _check_image(x: np.ndarray, role: str) -> np.ndarray:
         raise ValueError(f"{role} image has unsupported dtype {arr.dtype}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{role} image contains NaN or infinite values")
+    if arr.dtype.kind in "fi" or arr.dtype.itemsize > 2:  # uint8 / uint16 are in range by construction
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -0.5 or hi > 255.5:
+            raise ValueError(f"{role} image has values from {lo:g} to {hi:g}; metrics take uint8, uint16 or "
+                             "float images on the 0-255 scale")
     return arr
 
 
@@ -76,8 +81,9 @@ def compute_metrics(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, profile: 
                     metrics: list[str] | tuple[str, ...] | str | None = None) -> dict[str, float]:
     """Score one triplet of arrays; returns ``{metric: value}`` in the order asked.
 
-    Arrays as :func:`crossfuse.io.read_image` returns them: uint8, uint16 or float (taken as 0-255), ``(H, W)``
-    or ``(H, W, 3)`` RGB, all of one height and width. The profile's ``prepare`` turns them into float64 gray
+    Arrays as :func:`crossfuse.io.read_image` returns them: uint8, uint16 or float on the 0-255 scale (other
+    values are refused with a :class:`ValueError` naming the range: they would score as garbage or exhaust memory
+    in histogram metrics), ``(H, W)`` or ``(H, W, 3)`` RGB, all of one height and width. The profile's ``prepare`` turns them into float64 gray
     triplets (or per-channel triplets); a metric's value is the mean over those.
     """
     prof = _profile(profile)
@@ -130,6 +136,7 @@ class EvalResult:
     rows: list[tuple[str, dict[str, float]]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     folders: dict[str, str] = field(default_factory=dict)
+    conventions: list[str] = field(default_factory=list)  # how to read the numbers (metrics.registry)
 
     @property
     def n(self) -> int:
@@ -152,6 +159,7 @@ class EvalResult:
             "profile": self.profile,
             "reference": self.reference,
             "colour": self.colour,
+            "conventions": list(self.conventions),
             "folders": self.folders,
             "metrics": list(self.metrics),
             "n": self.n,
@@ -187,6 +195,7 @@ class EvalResult:
         for m in self.metrics:
             better = "higher" if prof.metrics[m].higher_is_better else "lower"
             lines.append(f"{m:<{width}}  {mean[m]:>12.6g}  {sd[m]:>12.6g}  {better}")
+        lines += ["", "notes:"] + [f"  {note}" for note in self.conventions]
         if self.skipped:
             lines += ["", "skipped:"] + [f"  {name}: {reason}" for name, reason in self.skipped]
         return "\n".join(lines)
@@ -227,7 +236,7 @@ def evaluate(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, fused_dir: st
     folders = {"ir": str(ir_dir), "vi": str(vi_dir), "fused": str(fused_dir)}
     matched = match_folders(folders)
     result = EvalResult(profile=prof.name, reference=prof.reference, colour=prof.colour, metrics=names,
-                        folders=folders)
+                        folders=folders, conventions=conventions(prof))
     for problem in matched.problems:
         stem, _, reason = problem.partition(": ")
         result.skipped.append((stem, reason or problem))

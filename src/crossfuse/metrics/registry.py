@@ -35,7 +35,9 @@ class Profile:
     ``prepare(ir, vi, fused)`` receives the arrays as read by :func:`crossfuse.io.read_image` (uint8/uint16,
     ``(H, W)`` or ``(H, W, 3)`` RGB) and returns a list of ``(F, A, B)`` float64 triplets; a metric's value is the
     mean over the list (one triplet for gray profiles, one per RGB channel where a reference scores colour
-    channel by channel). ``colour`` describes that handling in words, for reports.
+    channel by channel). ``colour`` describes that handling in words, for reports; ``conventions`` are the
+    sentences a reader of the numbers needs (which metrics are sums over the two sources, units), printed under
+    every table of this profile and stored in its JSON summaries together with :data:`SUMMARY_CONVENTIONS`.
     """
 
     name: str
@@ -44,6 +46,12 @@ class Profile:
     colour: str
     reference: str
     default_metrics: tuple[str, ...] = field(default=())
+    conventions: tuple[str, ...] = field(default=())
+
+
+# How summaries over images are formed (crossfuse.metrics.evaluate), the same for every profile.
+SUMMARY_CONVENTIONS = ("mean and std over images; std is the population standard deviation (ddof = 0), so one image "
+                       "shows std 0",)
 
 
 _PROFILE_MODULES = {
@@ -51,6 +59,12 @@ _PROFILE_MODULES = {
     "vifb": "crossfuse.metrics.vifb",
     "cddfuse": "crossfuse.metrics.cddfuse",
 }
+
+
+def conventions(profile: str | Profile) -> list[str]:
+    """The reading notes of a profile's numbers: its own conventions, then :data:`SUMMARY_CONVENTIONS`."""
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    return [*prof.conventions, *SUMMARY_CONVENTIONS]
 
 
 def list_profiles() -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from crossfuse.io import quantize, to_float255
+from crossfuse.io import to_uint8
 from crossfuse.metrics import vifb_quality as q
 from crossfuse.metrics import vifb_stats as s
 from crossfuse.metrics.registry import MetricSpec, Profile
@@ -63,9 +63,7 @@ def _as_8bit(img: np.ndarray, role: str) -> np.ndarray:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise ValueError(f"vifb profile: {role} image must be (H, W) or (H, W, 3), got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        arr = quantize(to_float255(arr), 8)
-    return arr.astype(np.float64)
+    return to_uint8(arr).astype(np.float64)
 
 
 def prepare(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -144,4 +142,7 @@ PROFILE = Profile(
             "side by side; gray fused images against rgb2gray sources"),
     reference="VIFB MATLAB toolkit, xingchenzhang/VIFB metrics/*.m (Zhang et al., CVPRW 2020)",
     default_metrics=METRIC_NAMES,
+    conventions=("Ssim and Mutinf are sums over the two sources (F with VIS plus F with IR): Ssim up to 2; "
+                 "Cross_entropy and Rmse are means over the two sources",
+                 "Mutinf in nats, Entropy in bits; colour fused images are scored per RGB channel and averaged"),
 )
