@@ -46,11 +46,8 @@ def get_manifest(name: str) -> dict[str, Any]:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def pixel_sha256(img: np.ndarray) -> str:

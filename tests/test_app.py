@@ -1,0 +1,131 @@
+"""``crossfuse app``: upload checks and report loading as plain functions; the served page through gradio_client
+(pair in -> fused image + metrics out, equal to Fuser + compute_metrics); a headless Chromium run where installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from conftest import require_data
+from crossfuse import io as cio
+from crossfuse.app import Limits, error_text, load_report, load_upload
+from crossfuse.errors import InputError
+
+SHOT = os.environ.get("CROSSFUSE_APP_SCREENSHOT")  # set to write the docs screenshot (docs/img/app.png)
+
+
+def test_bad_uploads_are_one_line_messages(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.raises(InputError, match=r"^infrared image notes.png: not a readable image"):
+        load_upload(bad, "infrared", Limits())
+    with pytest.raises(InputError, match="no visible image: upload one"):
+        load_upload(None, "visible", Limits())
+    img = cio.write_image(tmp_path / "big.png", np.zeros((2000, 1500), np.uint8))
+    with pytest.raises(InputError, match=r"big.png: 1500x2000 is over the app's 2 megapixel limit"):
+        load_upload(img, "visible", Limits(max_megapixels=2))
+    with pytest.raises(InputError, match=r"big.png: [0-9.]+ MB is over the app's 0.001 MB limit"):
+        load_upload(img, "visible", Limits(max_upload_mb=0.001))
+    assert load_upload(img, "visible", Limits()).shape == (2000, 1500)
+    assert error_text(RuntimeError("boom")) == "**error:** unexpected RuntimeError: boom"
+
+
+def test_load_report(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text('<html><body><h1>Robustness & "drops"</h1></body></html>')
+    frame = load_report(page)
+    assert frame.startswith("<iframe") and "&lt;h1&gt;Robustness &amp; &quot;drops&quot;&lt;/h1&gt;" in frame
+    with pytest.raises(InputError, match="not an .html file"):
+        load_report(tmp_path / "x.csv")
+    with pytest.raises(InputError, match="no such file"):
+        load_report(tmp_path / "missing.html")
+
+
+@pytest.fixture(scope="module")
+def served():
+    pytest.importorskip("gradio", reason="the app extra (gradio) is not installed")
+    from crossfuse.app import serve
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    page = serve("127.0.0.1", port, block=False, limits=Limits(max_upload_mb=5))
+    yield f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+def test_client_pair_in_fused_and_metrics_out(served):
+    from gradio_client import Client, handle_file
+
+    from crossfuse.infer import Fuser
+    from crossfuse.metrics import compute_metrics
+
+    tno = require_data("TNO")
+    client = Client(served, verbose=False)
+    ir_p, vi_p = tno / "ir" / "08.png", tno / "vi" / "08.png"  # 256x256: quick
+    out = client.predict(handle_file(str(ir_p)), handle_file(str(vi_p)), "crossfuse-fast", "cddfuse", api_name="/fuse")
+    ir_img, vi_img, fused_img, slider, table, download, status = out
+    assert status == "fused 08 (256x256) with crossfuse-fast; metrics: profile cddfuse"
+    ir, vi = cio.read_image(ir_p), cio.read_image(vi_p)
+    expected = Fuser("crossfuse-fast", device="cpu").fuse(ir, vi)
+    assert np.array_equal(cio.read_image(download), expected)  # the download is the one inference path's output
+    assert np.array_equal(cio.read_image(fused_img), expected)
+    want = compute_metrics(ir, vi, expected, profile="cddfuse")
+    got = {k: v for k, v in table["data"]}
+    assert list(got) == list(want) and all(abs(got[k] - round(want[k], 4)) < 1e-9 for k in want)
+    assert len(slider) == 2
+
+    # a mismatched pair and a non-image answer with one line, no traceback
+    bad = client.predict(handle_file(str(ir_p)), handle_file(str(tno / "vi" / "01.png")), "crossfuse-fast",
+                         "cddfuse", api_name="/fuse")
+    assert bad[-1] == ("**error:** sizes differ: infrared 256x256, visible 768x576 (W x H); the pair must be "
+                       "registered (same size)") and bad[2] is None
+    missing = client.predict(None, handle_file(str(vi_p)), "crossfuse-fast", "cddfuse", api_name="/fuse")
+    assert missing[-1] == "**error:** no infrared image: upload one (or pick a pair)"
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def test_headless_chromium_submits_a_pair(served, tmp_path):
+    found = _chromium()
+    if found is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium chromium-driver): browser test "
+                    "not run")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    tno = require_data("TNO")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = found[0]
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1700",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=found[1]))
+    try:
+        driver.get(served)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#ir_in input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "#ir_in input[type=file]").send_keys(str(tno / "ir" / "08.png"))
+        driver.find_element(By.CSS_SELECTOR, "#vi_in input[type=file]").send_keys(str(tno / "vi" / "08.png"))
+        time.sleep(1.0)  # let both uploads finish before submitting
+        driver.find_element(By.CSS_SELECTOR, "#fuse_btn").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#fused img"))
+        src = driver.find_element(By.CSS_SELECTOR, "#fused img").get_attribute("src")
+        assert src and ("/file=" in src or "gradio_api/file" in src), src
+        assert "fused 08 (256x256)" in driver.find_element(By.CSS_SELECTOR, "#status").text
+        if SHOT:
+            driver.save_screenshot(SHOT)
+    finally:
+        driver.quit()
