@@ -177,3 +177,60 @@ def test_out_of_range_penalty():
     out = net.forward_train(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
     torch.testing.assert_close(out["fused"], out["raw"].clamp(0, 1))
     assert "out_of_range" in L.list_losses()
+
+
+def test_local_contrast_target_against_scipy(imgs):
+    ir, vis, _ = imgs
+    m = np.minimum(ir, vis)
+    local = ndimage.gaussian_filter(m, 3.0, mode="reflect", truncate=(2 * np.ceil(9.0) + 1 - 1) / 2 / 3.0)
+    want = np.clip(np.maximum(np.maximum(ir, vis) + 0.5 * (m - local), m), None, 1.0)
+    got = L.local_contrast_target(_t(ir), _t(vis), alpha=0.5, sigma=3.0)[0, 0].numpy()
+    # kornia's reflect border is scipy's "mirror"; compare away from the border
+    np.testing.assert_allclose(got[10:-10, 10:-10], want[10:-10, 10:-10], atol=1e-6)
+
+
+def test_local_contrast_target_has_no_pivot_and_never_crushes(imgs):
+    ir, vis, _ = imgs
+    t = L.local_contrast_target(_t(ir), _t(vis))
+    # never darker than both sources, at most 1
+    assert bool((t >= torch.minimum(_t(ir), _t(vis)) - 1e-12).all()) and float(t.max()) <= 1.0
+    # a dark scene (everything x 0.2) gets the same target x 0.2: no fixed grey level it is pulled towards
+    dark = L.local_contrast_target(_t(0.2 * ir), _t(0.2 * vis))
+    np.testing.assert_allclose(dark.numpy(), 0.2 * t.numpy(), atol=1e-9)
+    # the fixed-pivot complement target fails exactly this (it sends dark scenes below the weaker source)
+    comp = L.complement_target(_t(0.2 * ir), _t(0.2 * vis), 0.4, 0.45, 1.2)
+    assert float(L.dark_fraction(_t(0.2 * ir), _t(0.2 * vis), comp)) > 0.5
+    assert float(L.dark_fraction(_t(0.2 * ir), _t(0.2 * vis), dark)) == 0.0
+    # where the weaker source is flat, the target is the plain max
+    flat = L.local_contrast_target(_t(ir), _t(np.zeros_like(vis)))
+    np.testing.assert_allclose(flat.numpy(), _t(ir).numpy(), atol=1e-12)
+
+
+def test_local_losses_registered_and_zero_at_target(imgs):
+    ir, vis, _ = imgs
+    a, b = _t(ir), _t(vis)
+    t = L.local_contrast_target(a, b, 0.3, 5.0)
+    ctx = L.StepContext(ir=a, vis=b, out={"fused": t}, options={"intensity_local": {"alpha": 0.3, "sigma": 5.0},
+                                                                  "gradient_local": {"alpha": 0.3, "sigma": 5.0}})
+    total, parts = L.total_loss({"intensity_local": 1.0, "gradient_local": 10.0}, ctx)
+    assert float(total) == pytest.approx(0.0, abs=1e-12)
+    _, parts = L.total_loss({"intensity_local": 1.0, "gradient_local": 1.0}, L.StepContext(ir=a, vis=b,
+                                                                                           out={"fused": a}))
+    assert parts["intensity_local"] > 0.01 and parts["gradient_local"] > 0.01
+
+
+def test_dark_fraction_counts_pixels_below_both_sources():
+    ir = torch.full((1, 1, 4, 5), 0.5)
+    vis = torch.full((1, 1, 4, 5), 0.3)
+    fused = vis.clone()
+    fused[..., 0, :] = 0.3 - 11 / 255  # one row of 4: more than 10 grey levels darker than both
+    fused[..., 1, :] = 0.3 - 9 / 255  # not counted
+    assert float(L.dark_fraction(ir, vis, fused)) == pytest.approx(0.25)
+
+
+def test_robust_config_names_every_loss():
+    from crossfuse.config import load_config
+
+    cfg = load_config("robust")
+    assert set(cfg["phase2"]["losses"]) == {n for n in L.list_losses() if L.get_loss(n).phase == 2}
+    assert cfg["ssl"]["beta0_schedule"] == "constant" and "misregistration" not in cfg["ssl"]["corruptions"]

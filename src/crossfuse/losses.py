@@ -5,6 +5,8 @@ Pure functions (each documents the reference it follows, ``../shared/docs/METHOD
 * :func:`intensity_max` - ``||max(V, I) - F||_1`` (CDDFuse / SeAFusion fusion intensity term);
 * :func:`gradient_max` - ``||max(|grad V|, |grad I|) - |grad F|||_1`` with ``|grad X| = |Sobel_x X| + |Sobel_y X|``;
 * :func:`ssim_sources` - ``(1 - SSIM(F, V))/2 + (1 - SSIM(F, I))/2`` (structure kept from both sources);
+* :func:`intensity_local`, :func:`gradient_local` - L1 to :func:`local_contrast_target` (max of the sources plus the
+  weaker one's variation about its own local mean, never below the weaker source: no fixed intensity pivot);
 * :func:`rec_ssim`, :func:`rec_mse`, :func:`rec_gradient` - CDDFuse phase-I reconstruction terms;
 * :func:`decomposition` - ``CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))`` (CDDFuse's decomposition loss);
 * the two self-supervised terms of :mod:`crossfuse.augment` (paper-code and consistency views).
@@ -16,6 +18,7 @@ The trainer calls every term through :data:`LOSSES`: a :class:`LossSpec` whose `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,6 +79,36 @@ def gradient_complement(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0
                         contrast: float = 1.0) -> Tensor:
     """L1 between the Sobel gradient vectors of the fused image and of :func:`complement_target`."""
     return F.l1_loss(sobel_xy(fused), sobel_xy(complement_target(ir, vis, alpha, pivot, contrast)))
+
+
+def local_contrast_target(ir: Tensor, vis: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
+    """``max(V, I) + alpha * (m - G_sigma * m)`` with ``m = min(V, I)``, clipped to ``[m, 1]``.
+
+    Like :func:`complement_target` it keeps the weaker source's variation where the other one is brighter, but
+    about the weaker source's own *local* mean (Gaussian, ``sigma`` pixels) instead of a fixed grey pivot, so a dark
+    scene keeps its level (no global offset), and the floor ``m`` means the target is never darker than both
+    sources. No constant depends on the image's overall brightness."""
+    m = torch.minimum(ir, vis)
+    k = 2 * math.ceil(3 * sigma) + 1
+    local = kornia.filters.gaussian_blur2d(m, (k, k), (sigma, sigma), border_type="reflect")
+    target = torch.maximum(ir, vis) + alpha * (m - local)
+    return torch.minimum(torch.maximum(target, m), torch.ones_like(m))
+
+
+def intensity_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
+    """Mean absolute error between the fused image and :func:`local_contrast_target`."""
+    return F.l1_loss(fused, local_contrast_target(ir, vis, alpha, sigma))
+
+
+def gradient_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
+    """L1 between the Sobel gradient vectors of the fused image and of :func:`local_contrast_target`."""
+    return F.l1_loss(sobel_xy(fused), sobel_xy(local_contrast_target(ir, vis, alpha, sigma)))
+
+
+def dark_fraction(ir: Tensor, vis: Tensor, fused: Tensor, margin: float = 10 / 255) -> Tensor:
+    """Fraction of pixels of ``fused`` more than ``margin`` darker than both sources (the crushed-dark statistic
+    of docs/protocol.md; a measurement, not a training term)."""
+    return (fused < torch.minimum(ir, vis) - margin).float().mean()
 
 
 def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
@@ -235,6 +268,12 @@ LOSSES: dict[str, LossSpec] = {
     "gradient_complement": LossSpec(
         lambda c: gradient_complement(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_complement")), 2,
         description="||grad F - grad(complement target)||_1 (signed Sobel)"),
+    "intensity_local": LossSpec(
+        lambda c: intensity_local(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_local")), 2,
+        description="||clip(max(V, I) + alpha (m - G_sigma m), m, 1) - F||_1, m = min(V, I) (no fixed pivot)"),
+    "gradient_local": LossSpec(
+        lambda c: gradient_local(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_local")), 2,
+        description="||grad F - grad(local-contrast target)||_1 (signed Sobel)"),
     "out_of_range": LossSpec(lambda c: out_of_range(_need(c, "raw")[0]), 2,
                              description="mean(relu(raw - 1) + relu(-raw)) of the unclamped output"),
     "weight_binary": LossSpec(lambda c: weight_binary(_need(c, "weight")[0]), 2,
@@ -288,7 +327,8 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 
 __all__ = [
     "sobel_magnitude", "intensity_max", "complement_target", "intensity_complement", "gradient_complement",
-    "gradient_max", "sobel_xy", "gradient_select", "ssim", "ssim_sources",
+    "gradient_max", "sobel_xy", "local_contrast_target", "intensity_local", "gradient_local",
+    "dark_fraction", "gradient_select", "ssim", "ssim_sources",
     "scd_loss", "out_of_range", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
     "total_loss",
