@@ -161,3 +161,25 @@ def test_real_data_matches_cddfuse_golden_means(tmp_path: Path):
     assert summary["n"] == 5 and summary["profile"] == "cddfuse"
     for metric, values in gold.items():
         assert summary["mean"][metric] == pytest.approx(np.mean(values), rel=1e-4), metric
+
+
+def test_eval_states_the_profile_conventions_under_the_table_and_in_json(folders: Path, capsys):
+    json_path = folders / "s.json"
+    assert main(_args(folders, "--json", str(json_path), "--metrics", "SSIM,MI")) == 0  # default profile cddfuse
+    out = capsys.readouterr().out
+    table, _, notes = out.partition("\nnotes:\n")
+    assert "SSIM" in table and notes, out
+    assert "SSIM, VIF and MI are sums over the two sources" in notes and "SSIM up to 2" in notes
+    assert "population standard deviation" in notes and "one image shows std 0" in notes
+    summary = json.loads(json_path.read_text())
+    from crossfuse.metrics.registry import conventions
+
+    assert summary["conventions"] == conventions("cddfuse")  # the registry's data, not a CLI string
+    assert summary["mean"]["SSIM"] > 1.0  # a sum of two SSIMs: the note is what explains this number
+
+
+def test_eval_help_names_the_conventions(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "sums over the two sources" in text and "population std" in text

@@ -166,3 +166,144 @@ def test_real_data_folders_keep_size_colour_and_evaluate(tmp_path, capsys, datas
               for stem, f in matched.items[:count]]
     for m in ("EN", "SD"):
         assert summary["mean"][m] == pytest.approx(np.mean([d[m] for d in direct]), rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """For checks that must fail before the model is loaded: loading it is an error here."""
+
+    def refuse(args):
+        raise AssertionError("the model was loaded before the bad option/output was found")
+
+    monkeypatch.setattr(fuse_cmd, "make_fuser", refuse)
+
+
+def _pair(tmp_path, h=40, w=48):
+    sc = make_scene(h, w, seed=2)
+    return cio.write_image(tmp_path / "ir.png", sc.ir), cio.write_image(tmp_path / "vi.png", sc.vis)
+
+
+def test_corrupt_jpeg_pair_is_reported_failed(tmp_path, capsys):
+    root = require_data("LLVIP")
+    ir = root / "ir" / "010001.jpg"
+    data = bytearray((root / "vi" / "010001.jpg").read_bytes())
+    data[len(data) // 10] ^= 0xFF  # one flipped byte in the scan: OpenCV alone decodes it half grey, silently
+    (tmp_path / "vi.jpg").write_bytes(bytes(data))
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(tmp_path / "vi.jpg"), "--out", str(tmp_path / "f.png"),
+                     "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "fused: 0 written, 1 failed" in out
+    assert "FAILED 010001:" in out and "vi.jpg: corrupt or truncated JPEG" in out
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_output_location_is_checked_before_the_model_loads(tmp_path, capsys, no_model):
+    ir, vi = _pair(tmp_path)
+    base = ["fuse", "--ir", str(ir), "--vi", str(vi), "--quiet"]
+    assert cli.main(base + ["--out", str(tmp_path / "new.txt")]) == 1
+    err = capsys.readouterr().err
+    assert "--out" in err and "new.txt: not an image file name" in err
+    assert not (tmp_path / "new.txt").exists()  # no folder made
+    (tmp_path / "old.txt").write_text("keep")
+    assert cli.main(base + ["--out", str(tmp_path / "old.txt"), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "old.txt: exists and is neither a folder nor an image file" in err and "Errno" not in err
+    assert (tmp_path / "old.txt").read_text() == "keep"
+    assert cli.main(base + ["--out", str(tmp_path / "old.txt" / "f.png")]) == 1
+    assert "old.txt: exists and is not a folder" in capsys.readouterr().err
+    (tmp_path / "pairs" / "ir").mkdir(parents=True)
+    (tmp_path / "pairs" / "vi").mkdir()
+    cio.write_image(tmp_path / "pairs" / "ir" / "a.png", make_scene(40, 48, seed=1).ir)
+    cio.write_image(tmp_path / "pairs" / "vi" / "a.png", make_scene(40, 48, seed=1).vis)
+    assert cli.main(["fuse", "--ir", str(tmp_path / "pairs" / "ir"), "--vi", str(tmp_path / "pairs" / "vi"),
+                     "--out", str(tmp_path / "old.txt"), "--quiet"]) == 1
+    assert "--out" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder_is_found_before_fusing(tmp_path, capsys, no_model, monkeypatch):
+    ir, vi = _pair(tmp_path)
+    out = tmp_path / "ro"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(out) else real_access(p, mode))
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(out / "f.png"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out}: folder is not writable" in err and ".part" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--tile", "64"], "--tile 64 must be larger than --overlap (128) + 32 = 160"),
+    (["--tile", "100", "--overlap", "80"], "--tile 100 must be larger than --overlap (80) + 32 = 112"),
+    (["--overlap", "-1"], "--overlap must be >= 0"),
+    (["--max-memory", "-1GB"], "--max-memory -1GB: not a positive size; use e.g. 1.5GB or 800MB"),
+    (["--max-memory", "lots"], "--max-memory lots: not a positive size"),
+    (["--ir-window", "p9,1"], "--ir-window p9,1:"),
+])
+def test_bad_options_fail_at_the_cli_before_the_model_loads(tmp_path, capsys, no_model, argv, message):
+    ir, vi = _pair(tmp_path)
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "f.png"), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("crossfuse fuse: error:") and message in err and "expected one argument" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_tile_checked_against_the_loaded_model_too(tmp_path, capsys):
+    ir, vi = _pair(tmp_path, 200, 240)
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "f.png"), "--quiet",
+                     "--tile", "192", "--overlap", "32"]) == 0  # a valid tile is used
+    assert cio.read_image(tmp_path / "f.png").shape == (200, 240, 3)
+
+
+def test_broken_symlinks_in_input_folders_are_failures(tmp_path, capsys):
+    for stem in ("a", "b"):
+        sc = make_scene(32, 40, seed=len(stem))
+        cio.write_image(tmp_path / "ir" / f"{stem}.png", sc.ir)
+        cio.write_image(tmp_path / "vi" / f"{stem}.png", sc.vis)
+    os.symlink(tmp_path / "gone.png", tmp_path / "ir" / "c.png")
+    os.symlink("d.png", tmp_path / "vi" / "d.png")  # a loop
+    assert cli.main(["fuse", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"), "--out",
+                     str(tmp_path / "out"), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "fused: 2 written, 2 failed" in out
+    assert "FAILED c: ir/c.png is a broken symbolic link" in out and "FAILED d: vi/d.png is a broken symbolic" in out
+
+
+def test_float_tiff_visible_is_accepted(tmp_path, capsys):
+    import cv2
+
+    sc = make_scene(40, 48, seed=4)
+    cio.write_image(tmp_path / "ir.png", sc.ir)
+    cio.write_image(tmp_path / "vi.png", sc.vis)
+    vis = sc.vis.astype(np.float32)  # float on the 0-255 scale, as docs/fuse.md says
+    cv2.imwrite(str(tmp_path / "vi.tif"), np.ascontiguousarray(vis[:, :, ::-1]))
+    base = ["fuse", "--ir", str(tmp_path / "ir.png"), "--quiet", "--out"]
+    assert cli.main(base + [str(tmp_path / "f.png"), "--vi", str(tmp_path / "vi.tif")]) == 0
+    assert cli.main(base + [str(tmp_path / "u.png"), "--vi", str(tmp_path / "vi.png")]) == 0
+    fused, from_u8 = cio.read_image(tmp_path / "f.png"), cio.read_image(tmp_path / "u.png")
+    assert fused.shape == (40, 48, 3) and fused.dtype == np.uint8  # colour in, colour out
+    assert np.abs(fused.astype(int) - from_u8.astype(int)).max() <= 1  # the same pixels as the 8-bit file
+
+
+def test_summary_mentions_skips_only_when_there_were_some():
+    s = fuse_cmd.Summary(written=["a", "b"])
+    assert s.line() == "fused: 2 written, 0 failed"
+    s.skipped.append("c")
+    assert s.line() == "fused: 2 written, 1 skipped (output exists; --overwrite replaces), 0 failed"
+
+
+def test_fuse_help_states_the_colour_rule(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["fuse", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "three equal channels, as all of TNO is - gives a gray output" in text
+    assert "true colour gives a colour output" in text
+
+
+def test_existing_output_message_uses_cli_words(tmp_path):
+    p = cio.write_image(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
+    with pytest.raises(FileExistsError) as err:
+        cio.write_image(p, np.zeros((2, 2), np.uint8))
+    assert "--overwrite" in str(err.value) and "overwrite=True" not in str(err.value)

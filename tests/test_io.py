@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -179,3 +180,134 @@ def test_channels_equal_every_dtype(dtype) -> None:
     h[3, 4] += 1
     assert not io.channels_equal(np.dstack([g, g, h]))
     assert not io.channels_equal(np.dstack([g, h, g]))
+
+
+# --------------------------------------------------------------------------------------------------- bad input
+
+
+def _flip_bytes(src: Path, dst: Path, positions: list[float]) -> Path:
+    data = bytearray(src.read_bytes())
+    for frac in positions:  # inside the entropy-coded data, well past the headers
+        data[int(len(data) * frac)] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_corrupt_and_truncated_jpeg_are_refused_by_name(tmp_path: Path) -> None:
+    src = require_data("LLVIP", "vi", "010001.jpg")
+    assert io.read_image(src).shape == (1024, 1280, 3)  # the clean file reads
+    bad = _flip_bytes(src, tmp_path / "flipped.jpg", [0.1])
+    # OpenCV alone decodes it with half the pixels wrong (grey from the damage on): the damage is silent there
+    decoded = cv2.imdecode(np.fromfile(str(bad), np.uint8), cv2.IMREAD_UNCHANGED)
+    clean = cv2.imdecode(np.fromfile(str(src), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None and np.mean(np.abs(decoded.astype(int) - clean.astype(int)) > 20) > 0.3
+    with pytest.raises(io.ImageError, match=r"flipped\.jpg: corrupt or truncated JPEG"):
+        io.read_image(bad)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(io.ImageError, match=r"cut\.jpg: corrupt or truncated JPEG"):
+        io.read_image(cut)
+
+
+def test_errors_are_project_errors_and_value_errors() -> None:
+    from crossfuse.errors import CrossfuseError, InputError
+
+    for cls in (io.ImageError, io.PairingError):
+        assert issubclass(cls, InputError) and issubclass(cls, CrossfuseError) and issubclass(cls, ValueError)
+    assert issubclass(io.OutputExistsError, FileExistsError) and issubclass(io.OutputExistsError, CrossfuseError)
+
+
+def test_rgba_write_keeps_channels_and_alpha_needs_png(tmp_path: Path) -> None:
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[...] = [200, 100, 50, 255]
+    io.write_image(tmp_path / "a.png", rgba)
+    assert io.read_image(tmp_path / "a.png")[0, 0].tolist() == [200, 100, 50]
+    bgra = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert bgra[0, 0].tolist() == [50, 100, 200, 255]  # alpha written, not dropped into a colour channel
+    with pytest.raises(io.ImageError, match=r"a\.jpg: an RGBA image needs a \.png or \.tif"):
+        io.write_image(tmp_path / "a.jpg", rgba)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_refused_at_write(tmp_path: Path, bad: float) -> None:
+    img = np.full((3, 4), 100.0)
+    img[1, 2] = bad
+    with pytest.raises(io.ImageError, match=r"n\.png: image contains 1 NaN or infinite values"):
+        io.write_image(tmp_path / "n.png", img)
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary file
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint32, np.int64, np.bool_])
+def test_pixel_types_read_image_refuses_are_refused_at_write(tmp_path: Path, dtype) -> None:
+    with pytest.raises(io.ImageError, match=f"cannot write pixel type {np.dtype(dtype)}"):
+        io.write_image(tmp_path / "i.png", np.ones((3, 4), dtype))
+    assert not list(tmp_path.iterdir())
+
+
+def test_float_tiff_colour_and_gray_are_read(tmp_path: Path) -> None:
+    rgb = RNG.uniform(0, 255, size=(6, 7, 3)).astype(np.float32)
+    cv2.imwrite(str(tmp_path / "c.tif"), np.ascontiguousarray(rgb[:, :, ::-1]))
+    back = io.read_image(tmp_path / "c.tif")
+    assert back.dtype == np.float32 and back.shape == (6, 7, 3)
+    np.testing.assert_array_equal(back, rgb)  # RGB order, values as stored
+    cv2.imwrite(str(tmp_path / "g.tif"), np.dstack([rgb[:, :, 0]] * 3))
+    assert io.read_image(tmp_path / "g.tif").shape == (6, 7)  # equal channels: gray, as for integer files
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_outputs_get_mode_from_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        img = io.write_image(tmp_path / "m.png", np.zeros((3, 3), np.uint8))
+        txt = io.write_bytes_atomic(tmp_path / "sub" / "m.txt", "x")
+        folder = io.temp_beside(tmp_path / "d", folder=True)
+    finally:
+        os.umask(old)
+    assert _mode(img) == _mode(txt) == 0o666 & ~mask  # not 0600 as tempfile.mkstemp made them
+    assert _mode(folder) == 0o777 & ~mask
+
+
+def test_unwritable_output_names_the_output_not_the_temp_file(tmp_path: Path, monkeypatch) -> None:
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(io.os, "open", refuse)
+    with pytest.raises(io.OutputError, match=r"out\.png: cannot write \(Permission denied\)") as err:
+        io.write_image(tmp_path / "out.png", np.zeros((3, 3), np.uint8))
+    assert ".part" not in str(err.value)
+    monkeypatch.undo()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(io.OutputError, match="file: exists and is not a folder"):
+        io.write_image(tmp_path / "file" / "out.png", np.zeros((3, 3), np.uint8))
+    with pytest.raises(io.OutputExistsError, match=r"file: already exists \(--overwrite replaces it\)"):
+        io.write_bytes_atomic(tmp_path / "file", "y")
+
+
+def test_broken_symlinks_are_reported_by_name(tmp_path: Path) -> None:
+    for sub in ("ir", "vi"):
+        io.write_image(tmp_path / sub / "a.png", np.zeros((4, 4), np.uint8))
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "ir" / "dangling.png")
+    os.symlink("loop.png", tmp_path / "vi" / "loop.png")  # points at itself
+    m = io.match_folders({"ir": tmp_path / "ir", "vi": tmp_path / "vi"})
+    assert [s for s, _ in m.items] == ["a"]
+    assert "dangling: ir/dangling.png is a broken symbolic link (dangling or looping)" in m.problems
+    assert "loop: vi/loop.png is a broken symbolic link (dangling or looping)" in m.problems
+    with pytest.raises(io.PairingError, match="dangling.png is a broken symbolic link"):
+        io.paired_folder(tmp_path)
+    with pytest.raises(io.ImageError, match=r"dangling\.png: no such file \(broken symbolic link\)"):
+        io.read_image(tmp_path / "ir" / "dangling.png")
+
+
+def test_one_sixteen_to_eight_and_one_luma() -> None:
+    u16 = np.array([[0, 128, 129, 257, 65535]], np.uint16)
+    assert io.to_uint8(u16).tolist() == [[0, 0, 1, 1, 255]]  # round(v / 257), half to even
+    assert io.to_uint8(np.array([[-2.0, 0.5, 254.6, 300.0]])).tolist() == [[0, 0, 255, 255]]
+    img = _rgb(40, 40)
+    ref = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float32)
+    assert np.abs(io.luma(img) - ref).max() <= 0.51  # OpenCV's fixed-point path rounds the same Y
+    assert np.array_equal(io.luma_u8(img), io.quantize(io.rgb_to_ycrcb(img)[..., 0]))
+    assert np.array_equal(io.luma_u8(img[..., 0]), img[..., 0])  # gray passes through

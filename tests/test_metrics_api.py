@@ -91,3 +91,28 @@ def test_import_is_cheap():
     code = "import sys, crossfuse.metrics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("profile", ["cddfuse", "canonical", "vifb"])
+def test_values_outside_0_255_are_refused_naming_the_range(profile):
+    # before: cddfuse tried to allocate ~50 GiB of histogram, canonical returned EN = SD = SF = MI = 0 silently
+    big = RNG.uniform(0, 1e6, (48, 64))
+    with pytest.raises(ValueError, match=r"fused image has values from [0-9.e+]+ to [0-9.e+]+; metrics take uint8, "
+                                         r"uint16 or float images on the 0-255 scale"):
+        M.compute_metrics(IR, VI, big, profile=profile, metrics=["EN", "MI"] if profile != "vifb" else ["EN"])
+    with pytest.raises(ValueError, match="infrared image has values from -5 to"):
+        M.compute_metrics(IR.astype(np.float32) - 5, VI, FUSED, profile=profile)
+    with pytest.raises(ValueError, match="visible image has values from 0 to 70000"):
+        M.compute_metrics(IR, np.full((48, 64), 70000, np.int32) * (np.arange(64) > 0), FUSED, profile=profile)
+    ok = M.compute_metrics(IR, VI, FUSED.astype(np.float64) + 0.4, profile=profile)  # rounding slack is fine
+    assert all(np.isfinite(v) for v in ok.values())
+
+
+def test_every_profile_states_its_conventions_as_data():
+    cdd = registry.conventions("cddfuse")
+    assert any("SSIM, VIF and MI are sums over the two sources" in c for c in cdd)
+    assert any("population standard deviation" in c and "one image shows std 0" in c for c in cdd)
+    for name in M.list_profiles():
+        notes = registry.conventions(name)
+        assert len(notes) >= 2 and registry.SUMMARY_CONVENTIONS[0] in notes
+        assert any("sums over the two sources" in c for c in notes)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +94,54 @@ def test_video_errors(clips, tmp_path, capsys):
     assert cli.main(["fuse", "--ir", str(tmp_path / "bad.mp4"), "--vi", str(vi), "--out",
                      str(tmp_path / "o2.mp4")]) == 1
     assert "bad.mp4" in capsys.readouterr().err
+
+
+def test_video_output_mode_follows_umask(clips, tmp_path):
+    _, ir, vi = clips
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "m.mp4"), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.mp4").stat().st_mode & 0o777 == 0o644  # not 0600 as with tempfile.mkstemp
+
+
+_SLOW_FUSE = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import torch
+from _fusetools import random_net
+import crossfuse.cli.fuse_cmd as fuse_cmd
+from crossfuse import cli
+from crossfuse.infer import Fuser
+
+torch.set_num_threads(1)
+net = random_net("fast", seed=3)
+
+class SlowFuser(Fuser):
+    def fuse_planes(self, ir01, y01):
+        time.sleep(0.05)  # ~3 s for the clip: time to be killed mid-way
+        return super().fuse_planes(ir01, y01)
+
+fuse_cmd.make_fuser = lambda args: SlowFuser(net, device="cpu")
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_video_fusion_leaves_no_temporary_file(clips, tmp_path):
+    _, ir, vi = clips
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    script = tmp_path / "slow_fuse.py"
+    script.write_text(_SLOW_FUSE.format(tests=str(Path(__file__).parent)))
+    proc = subprocess.Popen([sys.executable, str(script), "fuse", "--ir", str(ir), "--vi", str(vi), "--out",
+                             str(out_dir / "f.mp4"), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    temp = [p.name for p in out_dir.iterdir()]
+    assert temp and temp[0].startswith(".f.mp4."), (temp, proc.poll())  # killed while the temp video is written
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=60)
+    assert rc == 128 + signal.SIGTERM, proc.stderr.read().decode()
+    assert list(out_dir.iterdir()) == []  # neither the temporary video nor a half output
