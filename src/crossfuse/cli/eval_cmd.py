@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", type=Path, default=None, help="write per-image values here (image,<metric>,...)")
     p.add_argument("--json", type=Path, default=None,
                    help="write the summary (mean, std, skipped, the profile's conventions) here")
+    p.add_argument("--report", type=Path, default=None,
+                   help="write a self-contained HTML page here (profile, summary, sortable per-image rows with "
+                        "IR | VIS | fused thumbnails; docs/report.md)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --csv/--json files")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any triplet was skipped")
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    for path in (args.csv, args.json):
+    for path in (args.csv, args.json, args.report):
         if path is not None:
             check_overwrite(path, args.overwrite)  # before the (long) scoring, not after it
     resolve_metrics(args.profile, args.metrics)  # unknown names fail before any work
@@ -59,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"per-image values: {result.to_csv(args.csv, overwrite=args.overwrite)}")
     if args.json is not None:
         print(f"summary: {result.to_json(args.json, overwrite=args.overwrite)}")
+    if args.report is not None:
+        from crossfuse.report import write_eval_report
+
+        print(f"report: {write_eval_report(result, args.report, overwrite=args.overwrite)}")
     if result.skipped:
         print(f"crossfuse eval: warning: {len(result.skipped)} triplet(s) skipped (listed above)", file=sys.stderr)
         return 1 if args.strict else 0
