@@ -1,0 +1,397 @@
+"""Robustness benchmark: fuse a corrupted tree with several methods and score every output against the CLEAN sources.
+
+Layout (the one ``../shared/bench/make_corrupted.py`` and ``crossfuse corrupt`` write)::
+
+    CLEAN/{ir,vi}/<stem>.png                 the reference: every fused image is scored against these
+    TREE/<condition>@<severity>/{ir,vi}/<stem>.png
+    FUSED_TREE/<condition>@<severity>/<stem>.png   outputs of an external method (optional FUSED_TREE/clean/)
+
+Methods are crossfuse models (fused through the one inference path, :class:`crossfuse.infer.Fuser`, gray output),
+baselines (:data:`BASELINES`: pixel-wise max / mean of IR gray and visible Y, rounded) and external folders. The
+clean pairs are a condition of their own (``clean``, severity 0), so each method's drop from its clean-input output
+is measured. Per-image rows are cached in ``OUT/cache.jsonl`` (a re-run scores only what is new); problems (missing
+conditions or images, size mismatches, unreadable files) are collected by name and never stop the run.
+Aggregation, ranks and the bootstrap live in :mod:`crossfuse.robust_stats`; the report in
+:mod:`crossfuse.robust_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from crossfuse import io as cio
+from crossfuse.errors import InputError, UnknownNameError
+
+# Source-referenced metrics: the only ones that rank (PEERS_ROBUST.md). EXTRA are source-referenced but not
+# ranked (not in the reference tables); INFO rise with noise, so they are shown only beside a noise estimate.
+RANK_METRICS = ("MI", "SCD", "VIF", "Qabf", "SSIM")
+EXTRA_METRICS = ("CC", "PSNR")
+INFO_METRICS = ("EN", "SD", "SF", "AG")
+NOISE = "noise_sigma"
+CLEAN = "clean"
+_COND_RE = re.compile(r"^(?P<base>[A-Za-z0-9_\-]+)@(?P<sev>[0-9]+(?:\.[0-9]+)?)$")
+
+
+def _max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum(a, b)
+
+
+def _average(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a + b) / 2.0
+
+
+# name -> fn(ir_gray, vis_y) on float64 0-255 planes; the result is rounded and clipped to uint8
+BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"max": _max, "average": _average}
+
+
+def get_baseline(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    if name not in BASELINES:
+        raise UnknownNameError(f"unknown baseline {name!r}; valid baselines: {', '.join(BASELINES)}")
+    return BASELINES[name]
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str  # folder name, e.g. "vis_noise@1" ("clean" for the clean sources)
+    base: str
+    severity: float
+    ir_dir: Path
+    vi_dir: Path
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kind: str  # "model" | "baseline" | "external"
+    spec: str  # model name/file, baseline name, or the external FUSED_TREE
+
+
+@dataclass
+class Plan:
+    """What to score: conditions, methods, the clean pairs, and the problems found while planning."""
+
+    clean: dict[str, dict[str, Path]]  # stem -> {"ir": path, "vi": path}
+    conditions: list[Condition]
+    methods: list[Method]
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_condition(name: str) -> tuple[str, float] | None:
+    """``"vis_noise@1"`` -> ``("vis_noise", 1.0)``; ``None`` for a name not of that form."""
+    m = _COND_RE.match(name)
+    return (m.group("base"), float(m.group("sev"))) if m else None
+
+
+def discover_conditions(tree: Path, problems: list[str]) -> list[Condition]:
+    """The ``<condition>@<severity>`` folders of ``tree`` that hold ``ir/`` and ``vi/``; the rest become problems,
+    as do conditions a ``manifest.json`` lists but the tree lacks."""
+    if not tree.is_dir():
+        raise InputError(f"{tree}: corrupted tree not found (expected <condition>@<severity>/{{ir,vi}}/ folders)")
+    found = []
+    for d in sorted(p for p in tree.iterdir() if p.is_dir()):
+        parsed = parse_condition(d.name)
+        if parsed is None:
+            problems.append(f"{d}: not a <condition>@<severity> folder, ignored")
+        elif not ((d / "ir").is_dir() and (d / "vi").is_dir()):
+            problems.append(f"{d}: condition without ir/ and vi/ folders, skipped")
+        else:
+            found.append(Condition(d.name, parsed[0], parsed[1], d / "ir", d / "vi"))
+    manifest = tree / "manifest.json"
+    if manifest.is_file():
+        try:
+            listed = json.loads(manifest.read_text()).get("conditions", [])
+        except (json.JSONDecodeError, AttributeError) as exc:
+            problems.append(f"{manifest}: unreadable manifest ({exc})")
+            listed = []
+        have = {c.name for c in found}
+        problems += [f"{tree / name}: condition listed in manifest.json is missing" for name in listed
+                     if name not in have]
+    if not found:
+        raise InputError(f"{tree}: no <condition>@<severity>/{{ir,vi}} folders")
+    return sorted(found, key=lambda c: (c.base, c.severity))
+
+
+def parse_methods(models: list[str], baselines: list[str], external: list[str]) -> list[Method]:
+    """Methods from the CLI lists; ``external`` items are ``NAME=FUSED_TREE``. Names must be unique."""
+    out = [Method(Path(m).stem if m.lower().endswith((".pt", ".onnx")) else m, "model", m) for m in models]
+    for b in baselines:
+        get_baseline(b)
+        out.append(Method(b, "baseline", b))
+    for item in external:
+        name, sep, tree = item.partition("=")
+        if not sep or not name or not tree:
+            raise InputError(f"--method {item!r}: expected NAME=FUSED_TREE")
+        out.append(Method(name, "external", tree))
+    names = [m.name for m in out]
+    for m in out:
+        if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", m.name):
+            raise InputError(f"method name {m.name!r}: use letters, digits and _.+- only")
+    if len(set(names)) != len(names):
+        raise InputError(f"method names must be unique, got {', '.join(names)}")
+    if not out:
+        raise InputError("no methods: give --models, --baselines or --method")
+    return out
+
+
+def plan(clean: Path, tree: Path, methods: list[Method], conditions: list[str] | None = None) -> Plan:
+    """Match the clean pairs, discover the conditions (optionally only those named) and check their pairs."""
+    clean_match = cio.match_folders({"ir": clean / "ir", "vi": clean / "vi"})
+    problems = [f"clean {p}" for p in clean_match.problems]
+    if not clean_match.items:
+        raise InputError(f"{clean}: no ir/vi pairs")
+    conds = discover_conditions(tree, problems)
+    if conditions:
+        unknown = sorted(set(conditions) - {c.name for c in conds} - {c.base for c in conds})
+        problems += [f"{tree / u}: asked for with --conditions but not in the tree" for u in unknown]
+        conds = [c for c in conds if c.name in conditions or c.base in conditions]
+    clean_cond = Condition(CLEAN, CLEAN, 0.0, clean / "ir", clean / "vi")
+    return Plan(dict(clean_match.items), [clean_cond, *conds], methods, problems)
+
+
+def condition_pairs(p: Plan, cond: Condition) -> dict[str, dict[str, Path]]:
+    """The condition's pairs that have a clean reference; missing and extra stems are recorded as problems."""
+    if cond.name == CLEAN:
+        return p.clean
+    matched = cio.match_folders({"ir": cond.ir_dir, "vi": cond.vi_dir})
+    p.problems += [f"{cond.name}: {x}" for x in matched.problems]
+    have = dict(matched.items)
+    missing = sorted(set(p.clean) - set(have))
+    extra = sorted(set(have) - set(p.clean))
+    if missing:
+        p.problems.append(f"{cond.name}: {len(missing)} clean pair(s) missing from the tree: {_names(missing)}")
+    if extra:
+        p.problems.append(f"{cond.name}: {len(extra)} pair(s) without a clean source, not scored: {_names(extra)}")
+    return {s: v for s, v in have.items() if s in p.clean}
+
+
+def _names(stems: list[str], limit: int = 8) -> str:
+    return ", ".join(stems[:limit]) + (f", ... ({len(stems) - limit} more)" if len(stems) > limit else "")
+
+
+# --------------------------------------------------------------------------------------------------- fusing
+
+
+def gray_planes(ir: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IR gray and visible Y (BT.601), float64 0-255, rounded as the evaluator reads them."""
+    return cio.rgb_to_gray(cio.to_float255(ir)), cio.rgb_to_gray(cio.to_float255(vi))
+
+
+def fused_path(out: Path, method: Method, cond: Condition, stem: str) -> Path:
+    return out / "fused" / method.name / cond.name / f"{stem}.png"
+
+
+def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]],
+            fuser_factory: Callable[[str], object], progress: bool = True) -> dict[tuple[str, str], Path]:
+    """Fused files of ``method`` per ``(condition, stem)``: existing ones are reused (resume), models and baselines
+    fuse what is missing into ``OUT/fused/<method>/<condition>/``, external methods are looked up in their tree."""
+    if method.kind == "external":
+        return _external_outputs(p, method, pairs)
+    from tqdm import tqdm
+
+    from crossfuse.infer import read_pair
+
+    done: dict[tuple[str, str], Path] = {}
+    todo = []
+    for cond, items in pairs.items():
+        for stem, src in items.items():
+            target = fused_path(out, method, cond, stem)
+            (done.__setitem__((cond.name, stem), target) if target.is_file() else todo.append((cond, stem, src)))
+    fuser = fuser_factory(method.spec) if todo and method.kind == "model" else None
+    for cond, stem, src in tqdm(todo, desc=f"fuse {method.name}", unit="img", disable=not progress or not todo):
+        try:
+            ir, vi = read_pair(src["ir"], src["vi"])
+            if fuser is not None:
+                fused = fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
+            else:
+                fused = cio.quantize(get_baseline(method.spec)(*gray_planes(ir, vi)))
+            done[(cond.name, stem)] = cio.write_image(fused_path(out, method, cond, stem), fused, overwrite=True)
+        except (ValueError, OSError) as exc:
+            p.problems.append(f"{method.name} {cond.name}/{stem}: not fused: {exc}")
+    return done
+
+
+def _external_outputs(p: Plan, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]]
+                      ) -> dict[tuple[str, str], Path]:
+    root = Path(method.spec)
+    if not root.is_dir():
+        raise InputError(f"--method {method.name}={root}: folder not found")
+    done: dict[tuple[str, str], Path] = {}
+    for cond, items in pairs.items():
+        folder = root / cond.name
+        if not folder.is_dir():
+            if cond.name != CLEAN:  # clean outputs are optional (only the drop needs them)
+                p.problems.append(f"{method.name}: no outputs for condition {cond.name} ({folder} missing)")
+            continue
+        try:
+            files = cio.list_images(folder)
+        except cio.PairingError as exc:
+            p.problems.append(f"{method.name}: {exc}")
+            continue
+        missing = sorted(set(items) - set(files))
+        if missing:
+            p.problems.append(f"{method.name} {cond.name}: {len(missing)} fused image(s) missing in {folder}: "
+                              f"{_names(missing)}")
+        done.update({(cond.name, s): files[s] for s in items if s in files})
+    return done
+
+
+# --------------------------------------------------------------------------------------------------- scoring
+
+
+def noise_sigma(img: np.ndarray) -> float:
+    """Immerkaer's fast noise estimate (CVIU 1996): sigma of white Gaussian noise from a Laplacian-difference
+    filter, on the 0-255 scale. Shown beside EN/SD/SF/AG, which noise inflates."""
+    x = np.asarray(img, dtype=np.float64)
+    h, w = x.shape
+    if h < 3 or w < 3:
+        return float("nan")
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+    import cv2
+
+    r = cv2.filter2D(x, -1, k, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2.0) * np.abs(r).sum() / (6.0 * (w - 2) * (h - 2)))
+
+
+def score_item(item: tuple[str, Path, Path, Path, str, list[str]]) -> tuple[str, dict[str, float] | None, str]:
+    """Worker: score one fused file against its clean pair; an error becomes a reason naming the files."""
+    from crossfuse.metrics import compute_metrics
+    from crossfuse.metrics.cddfuse import to_gray_cddfuse
+
+    key, ir_p, vi_p, fused_p, profile, names = item
+    try:
+        arrays = {role: (p, cio.read_image(p, keep_channels=True)) for role, p in
+                  (("ir", ir_p), ("vi", vi_p), ("fused", fused_p))}
+        cio.check_same_size(arrays)
+        vals = compute_metrics(arrays["ir"][1], arrays["vi"][1], arrays["fused"][1], profile, names)
+        vals[NOISE] = noise_sigma(to_gray_cddfuse(arrays["fused"][1]))
+        return key, vals, ""
+    except (ValueError, OSError) as exc:
+        return key, None, str(exc)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def cache_key(method: str, cond: str, stem: str, fused: Path, profile: str) -> str:
+    """Identifies one score: a changed fused file (size or mtime) or another profile is scored again."""
+    st = fused.stat()
+    return f"{method}|{cond}|{stem}|{profile}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def load_cache(path: Path) -> dict[str, dict[str, float]]:
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            out[rec["key"]] = rec["values"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut by an interrupted run
+    return out
+
+
+def score_all(work: list[tuple[str, Path, Path, Path, str, list[str]]], cache_path: Path, jobs: int = 1,
+              progress: bool = True) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Score the work items not in the cache (``jobs`` processes), appending each new row to the cache as it
+    arrives so an interrupted run resumes. Returns values by key and the failures (named)."""
+    from tqdm import tqdm
+
+    cached = load_cache(cache_path)
+    todo = [w for w in work if w[0] not in cached]
+    failures: list[str] = []
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache_path, "a", encoding="utf-8") as fh, \
+            tqdm(total=len(todo), desc="score", unit="img", disable=not progress or not todo) as bar:
+        def take(key: str, vals: dict[str, float] | None, reason: str) -> None:
+            if vals is None:
+                failures.append(f"{key.rsplit('|', 3)[0].replace('|', ' ', 1).replace('|', '/')}: not scored: "
+                                f"{reason}")
+            else:
+                cached[key] = vals
+                fh.write(json.dumps({"key": key, "values": vals}) + "\n")
+                fh.flush()
+            bar.update()
+
+        if jobs <= 1 or len(todo) <= 1:
+            for w in todo:
+                take(*score_item(w))
+        else:
+            ctx = multiprocessing.get_context("spawn")  # forking a process with OpenCV/BLAS threads can deadlock
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool:
+                for res in pool.map(score_item, todo, chunksize=max(1, len(todo) // (16 * jobs))):
+                    take(*res)
+    return cached, failures
+
+
+# --------------------------------------------------------------------------------------------------- run
+
+
+@dataclass
+class BenchResult:
+    """Per-image rows ``{condition, method, image, <metric>: value}`` plus everything the report needs."""
+
+    profile: str
+    metrics: list[str]
+    conditions: list[Condition]
+    methods: list[Method]
+    rows: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[tuple[str, str], Path]] = field(default_factory=dict)  # method -> (cond, stem) -> file
+    pairs: dict[str, dict[str, dict[str, Path]]] = field(default_factory=dict)  # cond -> stem -> {ir, vi}
+
+
+def score_metrics(profile: str) -> list[str]:
+    """The benchmark's metric columns that ``profile`` defines (ranked, extra, then the noise-inflated ones)."""
+    from crossfuse.metrics import list_metrics
+
+    have = set(list_metrics(profile))
+    return [m for m in (*RANK_METRICS, *EXTRA_METRICS, *INFO_METRICS) if m in have]
+
+
+def run_benchmark(clean: str | os.PathLike, tree: str | os.PathLike, out: str | os.PathLike, methods: list[Method],
+                  *, profile: str = "cddfuse", jobs: int = 1, conditions: list[str] | None = None,
+                  fuser_factory: Callable[[str], object] | None = None, progress: bool = True) -> BenchResult:
+    """Fuse every condition of ``tree`` (and the clean pairs) with each method and score each output against the
+    clean sources of ``clean``. Fused files go to ``OUT/fused/``, per-image scores to ``OUT/cache.jsonl``."""
+    from crossfuse.metrics import get_profile
+
+    prof = get_profile(profile)
+    out = Path(out)
+    p = plan(Path(clean), Path(tree), methods, conditions)
+    pairs = {c: condition_pairs(p, c) for c in p.conditions}
+    factory = fuser_factory or _default_fuser
+    names = score_metrics(prof.name)
+    res = BenchResult(prof.name, names, p.conditions, methods, pairs={c.name: v for c, v in pairs.items()})
+    work = []
+    for m in methods:
+        res.outputs[m.name] = produce(p, out, m, pairs, factory, progress)
+        for (cond, stem), f in sorted(res.outputs[m.name].items()):
+            ref = p.clean[stem]
+            work.append((cache_key(m.name, cond, stem, f, prof.name), ref["ir"], ref["vi"], f, prof.name, names))
+    values, failures = score_all(work, out / "cache.jsonl", jobs, progress)
+    p.problems += failures
+    for key, *_ in work:
+        if key in values:
+            method, cond, stem = key.split("|")[:3]
+            res.rows.append({"condition": cond, "method": method, "image": stem, **values[key]})
+    res.problems = p.problems
+    return res
+
+
+def _default_fuser(spec: str) -> object:
+    from crossfuse.infer import Fuser
+
+    return Fuser(spec, device="cpu")
