@@ -161,7 +161,7 @@ def test_paper_code_view_and_loss():
 def test_consistency_views_geometry_and_corruptions():
     ir, vis = batch(b=6, c=1, h=56, w=60, seed=4), batch(b=6, c=3, h=56, w=60, seed=5)
     v = A.consistency_views(ir, vis, gen(1), crop=40, severity=1.0)
-    assert isinstance(v, A.WeakAggressive)
+    assert isinstance(v, A.Views)
     assert v.ir_weak.shape == v.ir_aggr.shape == (6, 1, 40, 40)
     assert v.vis_weak.shape == v.vis_aggr.shape == (6, 3, 40, 40)
     t, l, h, w = v.region

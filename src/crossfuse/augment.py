@@ -40,7 +40,7 @@ from crossfuse.corruptions import (
 )
 
 __all__ = [
-    "CORRUPTIONS", "list_corruptions", "corrupt", "paper_code_view", "paper_code_loss", "Views", "WeakAggressive",
+    "CORRUPTIONS", "list_corruptions", "corrupt", "paper_code_view", "paper_code_loss", "Views",
     "consistency_views", "shared_region", "consistency_loss", "cosine_weight", "MODALITY_OF",
 ]
 
@@ -123,9 +123,6 @@ class Views:
     vis_aggr: Tensor
     region: tuple[int, int, int, int]
     applied: tuple[tuple[str, ...], ...] = ()
-
-
-WeakAggressive = Views
 
 
 def consistency_views(ir: Tensor, vis: Tensor, generator: torch.Generator | None = None, crop: int | None = None,

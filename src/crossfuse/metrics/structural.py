@@ -258,8 +258,6 @@ def vif(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------------------------------- Qabf / Nabf
 
-_SOBEL_H1 = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64)  # y response
-_SOBEL_H3 = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)  # x response
 _TG, _KG, _DG = 0.9994, -15.0, 0.5
 _TA, _KA, _DA = 0.9879, -22.0, 0.8
 
