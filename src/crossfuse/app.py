@@ -41,7 +41,7 @@ class Limits:
 
 @dataclass
 class FuseResult:
-    ir: np.ndarray  # display copies (uint8)
+    ir: np.ndarray  # 8-bit copies for the browser (crossfuse.io.to_uint8)
     vi: np.ndarray
     fused: np.ndarray
     metrics: dict[str, float]
@@ -78,11 +78,6 @@ def load_upload(path: str | os.PathLike | None, role: str, limits: Limits) -> np
         raise InputError(f"{role} image {p.name}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-def display(img: np.ndarray) -> np.ndarray:
-    """An 8-bit copy for the browser (16-bit scaled by 1/257, as crossfuse.io.to_float255)."""
-    return img if img.dtype == np.uint8 else cio.quantize(cio.to_float255(img), 8)
-
-
 class FuserCache:
     """One loaded :class:`~crossfuse.infer.Fuser` per model name, shared by the page's requests."""
 
@@ -114,7 +109,7 @@ def fuse_pair(ir_path: str | None, vi_path: str | None, model: str, profile: str
     stem = Path(str(vi_path)).stem
     path = cio.write_image(Path(tempfile.mkdtemp(dir=out_dir)) / f"{stem}_fused.png", fused)
     msg = f"fused {stem} ({vi.shape[1]}x{vi.shape[0]}) with {model}; metrics: profile {profile}"
-    return FuseResult(display(ir), display(vi), display(fused), metrics, path, msg)
+    return FuseResult(cio.to_uint8(ir), cio.to_uint8(vi), cio.to_uint8(fused), metrics, path, msg)
 
 
 def load_report(path: str | os.PathLike | None) -> str:

@@ -186,10 +186,10 @@ def normalise(img: np.ndarray, modality: str, bit_depth: str) -> tuple[np.ndarra
             img = np.ascontiguousarray(img[:, :, 0])
             notes.append("3-channel gray IR -> 1 channel")
         else:
-            img = cio.quantize(cio.rgb_to_gray(cio.to_float255(img)), 16 if img.dtype == np.uint16 else 8)
+            img = cio.quantize(cio.luma(cio.to_float255(img)), 16 if img.dtype == np.uint16 else 8)
             notes.append("colour IR -> BT.601 luma")
     if img.dtype == np.uint16 and bit_depth == "8":
-        img = cio.quantize(cio.to_float255(img), 8)
+        img = cio.to_uint8(img)
         notes.append("16-bit -> 8-bit (value / 257)")
     return img, notes
 

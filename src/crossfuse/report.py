@@ -41,7 +41,7 @@ def data_uri(data: bytes, mime: str) -> str:
 def thumbnail_uri(image: np.ndarray | str | os.PathLike, width: int = 160, quality: int = 85) -> str:
     """A JPEG data URI of an image (array as crossfuse.io returns it, or a file) scaled to ``width`` pixels."""
     img = cio.read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
-    img = cio.quantize(cio.to_float255(img))
+    img = cio.to_uint8(img)
     h, w = img.shape[:2]
     if w > width:
         img = cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
