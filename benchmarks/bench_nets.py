@@ -21,9 +21,7 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 DEFAULT_SIZES = "256x256,480x640,768x1024,1024x1280"
 
@@ -39,64 +37,41 @@ def _parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+def _time(fuser, ir, vis, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    times, cpu = [], []
+    for i in range(warmup + repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fuser.fuse_planes(ir, vis)  # the inference path: pad (reflect) -> backend -> crop, no tiles
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return times, cpu
+
+
 def _measure(name: str, h: int, w: int, threads: int, warmup: int, repeats: int, onnx: bool) -> dict:
-    """Runs in a child process: build, pad to the net's multiple, time, report."""
+    """Runs in a child process: a Fuser per backend on random planes, timed without tiling."""
+    import numpy as np
     import torch
-    import torch.nn.functional as F
 
     from crossfuse import models
-    from crossfuse.nets import build
+    from crossfuse.infer import Fuser
     from crossfuse.nets.common import count_parameters
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if name in models.list_models():  # a shipped model: its own config (e.g. the complement head)
-        net = models.load_model(name)
-    else:
-        net = build(name).eval()
-    m = net.pad_multiple
-    ir, vis = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
-
-    def run(a, b):  # end to end as the inference code does it: pad (reflect) → net → crop
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            a, b = F.pad(a, (0, pw, 0, ph), mode="reflect"), F.pad(b, (0, pw, 0, ph), mode="reflect")
-        return net(a, b)[..., :h, :w]
-
-    times, cpu = [], []
-    with torch.no_grad():
-        for i in range(warmup + repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            run(ir, vis)
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-    out = {"net": name, "size": f"{h}x{w}", "mpx": h * w / 1e6, "params": count_parameters(net),
-           "median_s": statistics.median(times), "min_s": min(times), "n": repeats,
-           "cpu_s": statistics.median(cpu),
+    # a shipped model keeps its own config (e.g. the complement head); other names are untrained networks
+    spec = name if name in models.list_models() else f"net:{name}"
+    fuser = Fuser(spec, device="cpu", max_memory="64GB")
+    rng = np.random.default_rng(0)
+    ir, vis = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+    times, cpu = _time(fuser, ir, vis, warmup, repeats)
+    out = {"net": name, "size": f"{h}x{w}", "mpx": h * w / 1e6,
+           "params": count_parameters(models.load_model(spec)), "median_s": statistics.median(times),
+           "min_s": min(times), "n": repeats, "cpu_s": statistics.median(cpu),
            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if onnx:
-        import onnxruntime as ort
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "net.onnx")
-            axes = {0: "batch", 2: "height", 3: "width"}
-            hp, wp = h + (-h) % m, w + (-w) % m
-            example = (torch.rand(1, 1, hp, wp), torch.rand(1, 1, hp, wp))
-            torch.onnx.export(net, example, path, input_names=["ir", "vis_y"], output_names=["fused"],
-                              opset_version=17, dynamo=False, dynamic_axes={"ir": axes, "vis_y": axes, "fused": axes})
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-            feed = {"ir": example[0].numpy(), "vis_y": example[1].numpy()}
-            ort_times = []
-            for i in range(warmup + repeats):
-                t0 = time.perf_counter()
-                sess.run(None, feed)
-                if i >= warmup:
-                    ort_times.append(time.perf_counter() - t0)
-        out["onnx_median_s"] = statistics.median(ort_times)
+        onnx_fuser = Fuser(spec, device="cpu", backend="onnx", threads=threads, max_memory="64GB")
+        out["onnx_median_s"] = statistics.median(_time(onnx_fuser, ir, vis, warmup, repeats)[0])
     return out
 
 
@@ -122,7 +97,8 @@ def _run_isolated(*args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nets", default="fast,fast-s,paper", help="comma-separated registry names or shipped model names (crossfuse-fast)")
+    ap.add_argument("--nets", default="fast,fast-s,paper",
+                    help="comma-separated registry names or shipped model names (crossfuse-fast)")
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help=f"HxW list for the fast nets (default {DEFAULT_SIZES})")
     ap.add_argument("--paper-sizes", default="256x256", help="HxW list for 'paper' (slow: tens of s per Mpx)")
     ap.add_argument("--threads", type=int, default=2)
@@ -168,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         if net != "paper" and ("paper", size) in by:
             ratio = by[("paper", size)]["median_s"] / r["median_s"]
             cpu_ratio = by[("paper", size)]["cpu_s"] / r["cpu_s"]
-            print(f"\n{net} is {ratio:.0f}× faster than paper at {size} (median wall clock; {cpu_ratio:.0f}× in CPU time)")
+            print(f"\n{net} is {ratio:.0f}× faster than paper at {size} (median wall clock; {cpu_ratio:.0f}× in CPU "
+                  "time)")
     return 0
 
 

@@ -4,15 +4,23 @@ crossfuse eval gives the model card's numbers")."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import require_data
 
 from crossfuse import cli
+from crossfuse.io import write_image
 from crossfuse.models import DEFAULT_MODEL
+from crossfuse.synthetic import make_scene
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import eval_model  # noqa: E402
 
 CARD = Path(__file__).resolve().parents[1] / "src" / "crossfuse" / "weights" / f"{DEFAULT_MODEL}.md"
 METRICS = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
@@ -62,3 +70,24 @@ def test_card_names_its_command_and_data():
     assert re.search(r"crossfuse train \S+ --out", text), "the card must give the training command"
     for word in ("RoadScene", "cddfuse_test50", "LLVIP", "MSRS", "K = 1000"):
         assert word in text, word
+
+
+def test_card_script_and_fuse_gray_give_byte_identical_images(tmp_path):
+    """benchmarks/eval_model.py (where the card's numbers come from) fuses exactly as `crossfuse fuse --gray`, for
+    8-bit colour pairs and a 16-bit pair alike (no private rules in the script)."""
+    root = tmp_path / "data"
+    for i in range(3):
+        sc = make_scene(120, 152, seed=20 + i)
+        ir, vi = sc.ir, sc.vis
+        if i == 2:  # 16-bit radiometric-like IR and 16-bit visible
+            ir, vi = (ir.astype(np.uint16) * 180 + 3000), vi.astype(np.uint16) * 257
+        write_image(root / "TNO" / "ir" / f"p{i}.png", ir)
+        write_image(root / "TNO" / "vi" / f"p{i}.png", vi)
+    fuser = eval_model.make_fuser(argparse.Namespace(rule=None, checkpoint=None, weights=None, model=DEFAULT_MODEL))
+    means, n, _ = eval_model.evaluate_dataset(fuser, root, "TNO", tmp_path / "card")
+    assert n == 3 and all(np.isfinite(v) for v in means.values())
+    assert cli.main(["fuse", "--ir", str(root / "TNO" / "ir"), "--vi", str(root / "TNO" / "vi"), "--out",
+                     str(tmp_path / "cli"), "--gray", "--bit-depth", "8", "--device", "cpu", "--quiet"]) == 0
+    for i in range(3):
+        a, b = (tmp_path / "card" / "TNO" / f"p{i}.png").read_bytes(), (tmp_path / "cli" / f"p{i}.png").read_bytes()
+        assert a == b, f"p{i}.png differs"

@@ -2,40 +2,32 @@
 
 Pipeline, one module each: ``io`` -> ``align`` -> ``augment`` -> ``nets`` -> ``losses`` -> ``train`` -> ``infer``
 -> ``metrics`` -> ``bench`` -> ``cli``. The names below are the public API; importing this package does not import
-torch (the functions import what they need when called).
+torch: each name is imported from its module when first used (``crossfuse.fuse`` *is* :func:`crossfuse.infer.fuse`,
+so ``help()`` and ``inspect.signature`` show its real parameters).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "fuse", "Fuser", "load_model"]
+# public name -> the module that defines it
+_API = {"evaluate": "crossfuse.metrics", "fuse": "crossfuse.infer", "Fuser": "crossfuse.infer",
+        "load_model": "crossfuse.models", "resolve_model": "crossfuse.models"}
+_ATTR = {"resolve_model": "resolve"}
+
+__all__ = ["__version__", *_API]
 
 
-def evaluate(*args, **kwargs):
-    """See :func:`crossfuse.metrics.evaluate`."""
-    from crossfuse.metrics import evaluate as _evaluate
-
-    return _evaluate(*args, **kwargs)
-
-
-def fuse(*args, **kwargs):
-    """See :func:`crossfuse.infer.fuse`."""
-    from crossfuse.infer import fuse as _fuse
-
-    return _fuse(*args, **kwargs)
-
-
-def load_model(*args, **kwargs):
-    """See :func:`crossfuse.models.load_model`."""
-    from crossfuse.models import load_model as _load_model
-
-    return _load_model(*args, **kwargs)
-
-
-def __getattr__(name: str):
-    if name == "Fuser":
-        from crossfuse.infer import Fuser
-
-        return Fuser
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), _ATTR.get(name, name))
+        globals()[name] = value  # cached: later lookups do not come back here
+        return value
     raise AttributeError(f"module 'crossfuse' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

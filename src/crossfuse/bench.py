@@ -7,8 +7,10 @@ synthetic pair of the requested size (or reads a pair of files), runs ``warmup``
 timed ones, and prints one JSON line. Peak RSS therefore includes the Python/torch runtime (~0.3 GB), the inputs
 and the output: what a user's process needs.
 
-Model specs: a model name for :func:`crossfuse.models.load_model`, an ``.onnx`` file, or ``net:NAME`` (an
-*untrained* network from :mod:`crossfuse.nets`, for timing before weights exist; latency does not depend on weights).
+Model specs: anything :func:`crossfuse.models.resolve` takes (a shipped name, an exported weights ``.pt``, a training
+checkpoint or run folder, an ``.onnx`` file) or ``net:NAME`` (an *untrained* network from :mod:`crossfuse.nets`, for
+timing before weights exist; latency does not depend on weights). :func:`recommend` turns the rows into one line:
+the fastest backend and thread count measured on this machine.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from crossfuse.errors import CrossfuseError
+
 
 def parse_sizes(spec: str) -> list[tuple[int, int]]:
     """``"640x480,1280x1024"`` -> ``[(640, 480), (1280, 1024)]`` (W x H)."""
@@ -40,29 +44,17 @@ def parse_sizes(spec: str) -> list[tuple[int, int]]:
     return out
 
 
-def load_module(spec: str | None):
-    """``net:NAME`` -> untrained network; otherwise :func:`crossfuse.models.load_model`."""
-    if spec and spec.startswith("net:"):
-        from crossfuse.nets import build
-
-        return build(spec[4:]).eval()
-    from crossfuse import models
-
-    return models.load_model(spec or models.DEFAULT_MODEL, device="cpu")
-
-
-def make_fuser(spec: str | None, backend: str = "torch", device: str = "cpu", **kwargs: Any):
+def make_fuser(spec: str | None, backend: str = "torch", device: str = "cpu", threads: int = 0, **kwargs: Any):
     from crossfuse.infer import Fuser
 
-    if spec and spec.lower().endswith(".onnx"):
-        return Fuser(spec, device=device, **kwargs)
-    return Fuser(load_module(spec), device=device, backend=backend, **kwargs)
+    return Fuser(spec, device=device, backend=backend, threads=threads, **kwargs)
 
 
 def count_parameters(spec: str | None) -> int | None:
-    if spec and spec.lower().endswith(".onnx"):
-        return None
-    return int(sum(p.numel() for p in load_module(spec).parameters()))
+    from crossfuse.models import resolve
+
+    r = resolve(spec)
+    return None if r.module is None else int(sum(p.numel() for p in r.module.parameters()))
 
 
 def synthetic_pair(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +85,8 @@ def run_child(argv: list[str]) -> dict[str, Any]:
         err = errfile.read()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark child failed ({' '.join(argv)}): {err.strip().splitlines()[-1:]}")
+        last = (err.strip().splitlines() or ["no error output"])[-1]
+        raise CrossfuseError(f"benchmark child failed ({' '.join(argv)}): {last}")
     result = json.loads(out.strip().splitlines()[-1])
     result["wall_s"] = round(wall, 2)
     return result
@@ -128,9 +121,9 @@ def child_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     import torch
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    fuser = make_fuser(a.model, a.backend, a.device, max_memory=a.max_memory, tile=a.tile)
+    threads = a.threads or torch.get_num_threads()  # one known count for both backends (torch's default otherwise)
+    torch.set_num_threads(threads)
+    fuser = make_fuser(a.model, a.backend, a.device, threads, max_memory=a.max_memory, tile=a.tile)
     if a.pair:
         from crossfuse.infer import read_pair
 
@@ -145,8 +138,7 @@ def child_main(argv: list[str]) -> int:
     for _ in range(a.repeats):
         t0 = time.perf_counter()
         fused = fuser(ir, vi)
-        if fuser.runner.__class__.__name__ == "TorchBackend" and fuser.runner.device.type == "cuda":
-            torch.cuda.synchronize()
+        fuser.runner.synchronize()
         times.append(time.perf_counter() - t0)
     if a.out and fused is not None:
         from crossfuse.io import write_image
@@ -154,33 +146,52 @@ def child_main(argv: list[str]) -> int:
         write_image(a.out, fused, overwrite=True)
     print(json.dumps({"size": f"{vi.shape[1]}x{vi.shape[0]}", "backend": fuser.backend, "model": a.model,
                       "median_s": float(np.median(times)) if times else None, "repeats": a.repeats,
-                      "warmup": a.warmup, "tiles": fuser.last_tiles, "threads": torch.get_num_threads()}))
+                      "warmup": a.warmup, "tiles": fuser.last_tiles, "threads": threads}))
     return 0
 
 
 def bench(sizes: list[tuple[int, int]], backends: list[str], model: str | None = None, *, repeats: int = 5,
-          warmup: int = 2, device: str = "cpu", threads: int = 0, max_memory: str = "1GB") -> list[dict]:
-    """One child process per (size, backend); returns the rows (see the module docstring)."""
+          warmup: int = 2, device: str = "cpu", threads: int | list[int] = 0, max_memory: str = "1GB") -> list[dict]:
+    """One child process per (size, backend, thread count); returns the rows (see the module docstring)."""
     params = count_parameters(model)
     rows = []
     for w, h in sizes:
         for backend in backends:
-            argv = ["--size", f"{w}x{h}", "--backend", backend, "--device", device, "--repeats", str(repeats),
-                    "--warmup", str(warmup), "--threads", str(threads), "--max-memory", max_memory]
-            if model:
-                argv += ["--model", model]
-            row = run_child(argv)
-            row["params"] = params
-            row["mpx_per_s"] = round(w * h / 1e6 / row["median_s"], 2) if row.get("median_s") else None
-            rows.append(row)
+            for t in threads if isinstance(threads, list) else [threads]:
+                argv = ["--size", f"{w}x{h}", "--backend", backend, "--device", device, "--repeats", str(repeats),
+                        "--warmup", str(warmup), "--threads", str(t), "--max-memory", max_memory]
+                if model:
+                    argv += ["--model", str(model)]
+                row = run_child(argv)
+                row["params"] = params
+                row["mpx_per_s"] = round(w * h / 1e6 / row["median_s"], 2) if row.get("median_s") else None
+                rows.append(row)
     return rows
 
 
+def recommend(rows: list[dict], device: str = "cpu") -> str:
+    """One line: the fastest (backend, threads) measured at the largest size, for this machine."""
+    timed = [r for r in rows if r.get("median_s")]
+    if not timed:
+        return "recommendation: none (nothing was timed)"
+    area = lambda r: int(r["size"].split("x")[0]) * int(r["size"].split("x")[1])  # noqa: E731
+    largest = [r for r in timed if area(r) == max(area(r) for r in timed)]
+    best = min(largest, key=lambda r: r["median_s"])
+    tried = sorted({r["threads"] for r in largest})
+    line = (f"recommendation for this machine ({os.cpu_count()} CPUs, device {device}): --backend {best['backend']} "
+            f"--threads {best['threads']} ({1000 * best['median_s']:.0f} ms at {best['size']}, fastest of "
+            f"{len(largest)} measured)")
+    if len(tried) == 1:
+        line += "; compare thread counts with e.g. --threads 1,2,4"
+    return line
+
+
 def format_table(rows: list[dict]) -> str:
-    lines = ["| size (W×H) | backend | median latency (ms) | Mpx/s | peak RSS (MB) | tiles | parameters |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| size (W×H) | backend | threads | median latency (ms) | Mpx/s | peak RSS (MB) | tiles | parameters |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['backend']} | {1000 * r['median_s']:.1f} | {r['mpx_per_s']} | "
+        lines.append(f"| {r['size']} | {r['backend']} | {r['threads']} | {1000 * r['median_s']:.1f} | "
+                     f"{r['mpx_per_s']} | "
                      f"{r['peak_rss_mb']:.0f} | {r['tiles']} | {r['params'] if r['params'] is not None else '-'} |")
     return "\n".join(lines)
 

@@ -370,15 +370,15 @@ def check_pair(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return ir, vis
 
 
-def fuse(ir: np.ndarray, vis: np.ndarray, model: Any = None, **kwargs: Any) -> np.ndarray:
-    """Fuse one pair with a one-off :class:`Fuser` (use a Fuser for repeated calls).
-
-    Keyword arguments go to :class:`Fuser` (device, precision, backend, tile, overlap, max_memory, ir_window,
-    stretch) or to :meth:`Fuser.fuse` (gray, dtype).
-    """
-    call_keys = {"gray", "dtype"}
-    call = {k: kwargs.pop(k) for k in list(kwargs) if k in call_keys}
-    return Fuser(model, **kwargs).fuse(ir, vis, **call)
+def fuse(ir: np.ndarray, vis: np.ndarray, model: Any = None, *, gray: bool = False, dtype: Any = None,
+         device: str = "auto", precision: str = "auto", backend: str = "torch", tile: int | None = None,
+         overlap: int = DEFAULT_OVERLAP, max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto",
+         stretch: bool = False) -> np.ndarray:
+    """Fuse one pair with a one-off :class:`Fuser` (use a Fuser for repeated calls); ``model``: any spec of
+    :func:`crossfuse.models.resolve`. ``gray`` and ``dtype`` go to :meth:`Fuser.fuse`, the rest to :class:`Fuser`."""
+    fuser = Fuser(model, device=device, precision=precision, backend=backend, tile=tile, overlap=overlap,
+                  max_memory=max_memory, ir_window=ir_window, stretch=stretch)
+    return fuser.fuse(ir, vis, gray=gray, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------------- files

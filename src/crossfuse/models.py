@@ -79,10 +79,11 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 def _short(exc: BaseException) -> str:
     """The informative line of a torch/pickle error (the safe loader's message is a page long)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for ln in lines:
-        if ln.startswith(("Unsupported global", "Unsupported operand", "Trying to load unsupported")):
-            return ln[:200]
+    text = str(exc)
+    for key in ("Unsupported global", "Unsupported operand", "Trying to load unsupported"):
+        if key in text:
+            return text[text.index(key):].splitlines()[0].split(". Please")[0][:200]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
@@ -96,8 +97,10 @@ def safe_load(path: str | os.PathLike) -> Any:
     except OSError:
         raise
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for foreign files
-        raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint, or refused by the safe "
-                              f"loader ({_short(exc)})") from None
+        if "Unsupported global" in str(exc):
+            raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint: refused by the safe "
+                                  f"loader, it would run code when loaded ({_short(exc)})") from None
+        raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint ({_short(exc)})") from None
 
 
 def read_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:

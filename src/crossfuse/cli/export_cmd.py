@@ -1,4 +1,7 @@
-"""``crossfuse export --format onnx --model NAME --out model.onnx``: deployable model with dynamic H/W."""
+"""``crossfuse export --format onnx --model MODEL --out model.onnx``: deployable model with dynamic H/W.
+
+``MODEL`` is any spec of :func:`crossfuse.models.resolve` that holds a torch network: a shipped name, an exported
+weights ``.pt``, a training checkpoint (``last.pt`` / ``best.pt``) or a run folder."""
 
 from __future__ import annotations
 
@@ -12,25 +15,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(B, 1, H, W) float32 in [0, 1], dynamic B/H/W). The result is checked against PyTorch on a "
                     "random pair; use it with `crossfuse fuse --model FILE.onnx`.")
     p.add_argument("--format", default="onnx", choices=("onnx",), help="export format (onnx)")
-    p.add_argument("--model", default=None, help="model name (default: the default model)")
+    p.add_argument("--model", default=None,
+                   help="shipped model name (default: the default model), exported weights .pt, training checkpoint "
+                        "(last.pt / best.pt) or run folder")
     p.add_argument("--out", required=True, help="output file (.onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=run)
 
 
-def load(name: str | None):
-    """The model to export (a seam for tests)."""
+def load(spec: str | None):
+    """``(name, network)`` of the model to export."""
     from crossfuse import models
 
-    return (name or models.DEFAULT_MODEL), models.load_model(name or models.DEFAULT_MODEL, device="cpu")
+    r = models.resolve(spec, device="cpu")
+    if r.module is None:
+        raise ValueError(f"--model {spec}: already an ONNX model (export takes a name, weights, checkpoint or run)")
+    return r.name, r.module
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from crossfuse.export import OnnxBackend, export_onnx
-    from crossfuse.infer import TorchBackend
+    from crossfuse.backends import OnnxBackend, TorchBackend
+    from crossfuse.export import export_onnx
 
     if not args.out.lower().endswith(".onnx"):
         raise ValueError(f"--out {args.out}: use a .onnx file name")
