@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, require_data
+
 from crossfuse import align as AL
 from crossfuse.io import luma_u8, read_stem_list, rgb_to_ycrcb, write_image
 from crossfuse.patches import extract_candidates, load_pairs

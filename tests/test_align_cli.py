@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_align import make_dataset as _make_dataset
 
 from crossfuse.cli import main
 from crossfuse.io import write_image
-from test_align import make_dataset as _make_dataset
 
 
 def make_dataset(root: Path, sizes, lo: int = 0, hi: int = 256, seed: int = 0, gray: bool = False) -> Path:

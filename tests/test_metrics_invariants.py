@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from crossfuse.metrics import compute_metrics, list_metrics
-from crossfuse.metrics import core, perceptual, structural
+from crossfuse.metrics import compute_metrics, core, list_metrics, perceptual, structural
 
 RNG = np.random.default_rng(7)
 
@@ -138,7 +137,8 @@ def test_constant_images_give_defined_values_without_warnings(profile):
     assert all_const["SSIM"] == pytest.approx(2.0)
     assert all_const["PSNR"] == math.inf
     assert const_fused["CC"] == 0.0 and const_fused["EN"] == 0.0
-    assert black["PSNR"] == (-math.inf if profile == "cddfuse" else pytest.approx(10 * math.log10(255 ** 2 / black["MSE"])))
+    expected_black = -math.inf if profile == "cddfuse" else pytest.approx(10 * math.log10(255 ** 2 / black["MSE"]))
+    assert black["PSNR"] == expected_black
 
 
 def test_sizes_and_shapes_are_checked():

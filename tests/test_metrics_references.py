@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from crossfuse.io import read_image
-from crossfuse.metrics import compute_metrics, get_profile
-from crossfuse.metrics import core, structural
+from crossfuse.metrics import compute_metrics, core, get_profile, structural
 from tests.conftest import require_data
 
 skm = pytest.importorskip("skimage.metrics")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require_data
+
 from crossfuse.metrics.registry import get_metric, get_profile
 from crossfuse.metrics.vifb import ALIASES, METRIC_NAMES, prepare, score, score_methods
 from crossfuse.metrics.vifb_quality import _ssim_1, _ssim_source, _ssim_stats

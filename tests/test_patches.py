@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_data
-from crossfuse.io import ImageError, PairingError, read_image, read_stem_list, write_image
+from crossfuse.io import ImageError, PairingError, read_stem_list, write_image
 from crossfuse.patches import (
     channel_histograms,
     coverage_histogram,

@@ -274,7 +274,10 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
     if isinstance(target, PairedDataset) and (split is not None or exclude is not None):
         raise ValueError("split/exclude apply when the target is read from a folder; filter the loaded dataset "
                          "with load_pairs(include=..., exclude=...) instead")
-    as_list = (lambda s: None if s is None else list(s) if isinstance(s, (list, tuple)) else read_stem_list(s))
+
+    def as_list(s: list[str] | str | os.PathLike | None) -> list[str] | None:
+        return None if s is None else list(s) if isinstance(s, (list, tuple)) else read_stem_list(s)
+
     t0 = time.perf_counter()
     tgt = _as_dataset(target, include=as_list(split), exclude=as_list(exclude), skip_unpaired=skip_unpaired,
                       lazy_ir=True)

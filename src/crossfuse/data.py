@@ -135,8 +135,9 @@ class PatchDataset(Dataset):
         else:
             j = int(rng.choice(len(self.weights), p=self.weights))
             h, w = self.pairs.ir[j].shape
-            t, l = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-            ir, vis = self.pairs.ir[j][t:t + p, l:l + p], self.pairs.vis_y[j][t:t + p, l:l + p]
+            top, left = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+            window = (slice(top, top + p), slice(left, left + p))
+            ir, vis = self.pairs.ir[j][window], self.pairs.vis_y[j][window]
         if self.flip and rng.random() < 0.5:
             ir, vis = ir[:, ::-1], vis[:, ::-1]
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / 255.0)[None]  # noqa: E731

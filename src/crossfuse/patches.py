@@ -17,7 +17,6 @@ replicated to three channels and flagged ``gray``); IR is uint8 ``(H, W)`` (a co
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +118,10 @@ def window_sums(s: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> np
     y-major."""
     y0, x0 = ys[:, None], xs[None, :]
     y1, x1 = y0 + patch, x0 + patch
-    g = (lambda yy, xx: s[yy, xx].astype(np.int64))
+
+    def g(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return s[yy, xx].astype(np.int64)
+
     out = g(y1, x1) - g(y0, x1) - g(y1, x0) + g(y0, x0)
     return out.reshape((-1,) + s.shape[2:])
 
@@ -204,7 +206,10 @@ def extract_candidates(images: list[PairedImage], patch: int, stride: int, squar
         ys_all.append(gy.ravel())
         xs_all.append(gx.ravel())
         idx.append(np.full(gy.size, i, dtype=np.int64))
-    cat = (lambda a, shape: np.concatenate(a) if a else np.zeros(shape, dtype=np.int64))
+
+    def cat(a: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        return np.concatenate(a) if a else np.zeros(shape, dtype=np.int64)
+
     return Candidates(images, patch, stride, cat(idx, (0,)), cat(ys_all, (0,)), cat(xs_all, (0,)),
                       cat(sums, (0, 3)), cat(sqs, (0, 3)) if squares else None)
 

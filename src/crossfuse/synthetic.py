@@ -197,7 +197,8 @@ def make_scene(height: int = 480, width: int = 640, seed: int = 0) -> Scene:
     return Scene(ir=ir8, vis=vis8, targets=mask, hidden=hidden, boxes=boxes)
 
 
-def scene_frames(n_frames: int, height: int = 240, width: int = 320, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def scene_frames(n_frames: int, height: int = 240, width: int = 320,
+                 seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``n_frames`` (ir, vis) pairs of one scene with targets moving horizontally (about 1 pixel per frame)."""
     rng = np.random.default_rng(seed)
     layers = _background(rng, height, width)

@@ -5,10 +5,11 @@ Everything here works on NumPy ``float32`` planes ``(H, W)`` and a ``run(ir, vis
 
 Padding follows BasicSR's pad-to-multiple-and-crop inference (reflect padding at the bottom/right, output cropped
 back to the input size exactly). Tiling follows the usual overlap-and-blend scheme: tiles overlap by ``overlap``
-pixels and start on multiples of the network's stride (``align``); inside each overlap the two tiles' weights are complementary raised-cosine ramps (``cos²``/``sin²``) that
-span only the *middle half* of the overlap, so every output pixel comes from tile pixels at least ``overlap / 4``
-away from the tile's cut edge (where the network sees zero padding instead of the real neighbourhood). Weights
-of all tiles sum to 1 everywhere; the result is normalised by the weight sum anyway.
+pixels and start on multiples of the network's stride (``align``); inside each overlap the two tiles' weights are
+complementary raised-cosine ramps (``cos²``/``sin²``) that span only the *middle half* of the overlap, so every
+output pixel comes from tile pixels at least ``overlap / 4`` away from the tile's cut edge (where the network sees
+zero padding instead of the real neighbourhood). Weights of all tiles sum to 1 everywhere; the result is
+normalised by the weight sum anyway.
 """
 
 from __future__ import annotations

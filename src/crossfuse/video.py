@@ -16,7 +16,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crossfuse.infer import Fuser, apply_stretch, compose_output, normalize_ir, resolve_ir_window, stretch_window, visible_y
+from crossfuse.infer import (
+    Fuser,
+    apply_stretch,
+    compose_output,
+    normalize_ir,
+    resolve_ir_window,
+    stretch_window,
+    visible_y,
+)
 from crossfuse.io import channels_equal, check_overwrite, commit_temp, sigterm_raises, temp_beside
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")

@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"crossfuse align: warning: {w.message}", file=sys.stderr)
     save_alignment(result, out, overwrite=args.overwrite)
     r = result.report
-    fmt = (lambda v: "[" + ", ".join(f"{x:.2f}" for x in v) + "]")
+
+    def fmt(v: list[float]) -> str:
+        return "[" + ", ".join(f"{x:.2f}" for x in v) + "]"
+
     print(f"selected {r['k']} of {r['n_candidates']} external patches "
           f"({', '.join(f'{n}: {c}' for n, c in r['selected_per_dataset'].items())})")
     print(f"target means (RGB) {fmt(r['target_means'])}; selected before {fmt(r['selected_means_before'])}, "

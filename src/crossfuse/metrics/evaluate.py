@@ -83,8 +83,9 @@ def compute_metrics(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, profile: 
 
     Arrays as :func:`crossfuse.io.read_image` returns them: uint8, uint16 or float on the 0-255 scale (other
     values are refused with a :class:`ValueError` naming the range: they would score as garbage or exhaust memory
-    in histogram metrics), ``(H, W)`` or ``(H, W, 3)`` RGB, all of one height and width. The profile's ``prepare`` turns them into float64 gray
-    triplets (or per-channel triplets); a metric's value is the mean over those.
+    in histogram metrics), ``(H, W)`` or ``(H, W, 3)`` RGB, all of one height and width. The profile's
+    ``prepare`` turns them into float64 gray triplets (or per-channel triplets); a metric's value is the mean over
+    those.
     """
     prof = _profile(profile)
     names = resolve_metrics(prof, metrics)
@@ -224,12 +225,13 @@ def _init_worker() -> None:
 
 def evaluate(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, fused_dir: str | os.PathLike,
              profile: str = "cddfuse", metrics: list[str] | tuple[str, ...] | str | None = None, jobs: int = 1,
-             progress: bool = True) -> EvalResult:
+             progress: bool = True, shard: tuple[int, int] | None = None) -> EvalResult:
     """Score every triplet of ``ir_dir``, ``vi_dir`` and ``fused_dir`` matched by file stem (extensions may differ).
 
     Unpaired files, unreadable images and size mismatches are skipped with a reason (``result.skipped``); a
     missing folder or folders without a single complete triplet raise :class:`crossfuse.io.PairingError`, an
     unknown profile or metric :class:`KeyError`. ``jobs > 1`` scores images in that many worker processes.
+    ``shard=(rank, world)`` scores only every ``world``-th triplet from ``rank`` (:mod:`crossfuse.shard`).
     """
     prof = get_profile(profile)
     names = resolve_metrics(prof, metrics)
@@ -244,6 +246,8 @@ def evaluate(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, fused_dir: st
         raise PairingError(f"no complete ir/vi/fused triplets in {', '.join(folders.values())} "
                            f"({len(matched.problems)} unpaired files)")
     work = [(stem, paths, prof.name, names) for stem, paths in matched.items]
+    if shard is not None:
+        work = work[shard[0]::shard[1]]
     from tqdm import tqdm
 
     bar = tqdm(total=len(work), desc=f"eval [{prof.name}]", unit="img", disable=not progress)

@@ -263,8 +263,9 @@ _TA, _KA, _DA = 0.9879, -22.0, 0.8
 
 
 def _edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Input: a strip of rows with a one-row halo above and below; output: the maps of its inner rows.) Sobel strength and orientation as the Qabf references compute them: ``conv2(x, h, 'same')`` (true
-    convolution, zero padding), ``atan(Sy / Sx)`` (not atan2) and ``pi / 2`` where ``Sx == 0``.
+    """(Input: a strip of rows with a one-row halo above and below; output: the maps of its inner rows.) Sobel
+    strength and orientation as the Qabf references compute them: ``conv2(x, h, 'same')`` (true convolution, zero
+    padding), ``atan(Sy / Sx)`` (not atan2) and ``pi / 2`` where ``Sx == 0``.
 
     ``conv2`` with ``h3`` equals minus OpenCV's ``Sobel(dx=1)`` correlation and ``conv2`` with ``h1`` equals
     ``Sobel(dy=1)``, both with a zero border (``BORDER_CONSTANT``; the caller adds zero rows at the top and bottom

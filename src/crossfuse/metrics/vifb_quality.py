@@ -192,8 +192,9 @@ def _gauss31(sigma: float) -> np.ndarray:
 
 
 def _qcb_contrast(x: np.ndarray) -> np.ndarray:
-    """Local contrast ``abs(filter2(G_s2, x, 'same') ./ filter2(G_s4, x, 'same') - 1)`` then the masking response ``C^3 / (C^2 + 1e-4)`` (k = h = 1, p = 3, q = 2, Z = 1e-4). Where the wide filter gives
-    exactly 0 (e.g. an all-zero image) the contrast is taken as 0 (MATLAB: 0/0 = NaN)."""
+    """Local contrast ``abs(filter2(G_s2, x, 'same') ./ filter2(G_s4, x, 'same') - 1)`` then the masking
+    response ``C^3 / (C^2 + 1e-4)`` (k = h = 1, p = 3, q = 2, Z = 1e-4). Where the wide filter gives exactly 0
+    (e.g. an all-zero image) the contrast is taken as 0 (MATLAB: 0/0 = NaN)."""
     num, den = _correlate_sep(x, _gauss31(2.0)), _correlate_sep(x, _gauss31(4.0))
     c = np.abs(_safe_div(num, den, 1.0) - 1.0)
     c2 = c * c
