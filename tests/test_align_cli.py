@@ -65,6 +65,7 @@ def test_cli_writes_the_documented_outputs(data, capsys):
     ("missing_vi", r"no vi/ sub-folder"),
     ("exists", r"exists and is not empty"),
     ("distance", r"invalid choice: 'l2'"),
+    ("no_exclude", r"--exclude \S*nofile.txt: file not found \(a text file with one image name per line\)"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(data, capsys, case, pattern):
     root, t, e1, _ = data
@@ -90,6 +91,8 @@ def test_cli_errors_are_one_line_and_write_nothing(data, capsys, case, pattern):
         (root / "out" / "keep.txt").write_text("mine")
     elif case == "distance":
         extra = ["--distance", "l2"]
+    elif case == "no_exclude":  # CLI words, not the library's "split manifest not found"
+        extra = ["--exclude", str(root / "nofile.txt")]
     if case == "distance":
         with pytest.raises(SystemExit):
             run("--target", t, "--external", ext, "--out", root / "out", *extra)
@@ -115,3 +118,18 @@ def test_cli_skip_unpaired_warns_and_runs(data, capsys):
     assert "warning:" in capsys.readouterr().err
     rep = json.loads((root / "out" / "report.json").read_text())
     assert rep["skipped_unpaired"] == {"ext1": ["extra: no ir partner for vi/extra.png"]}
+
+
+def test_cli_output_folder_and_files_follow_umask(data):
+    import os
+
+    root, t, e1, _ = data
+    old = os.umask(0o022)
+    try:
+        assert run("--target", t, "--external", e1, "--patch", 16, "--stride", 16, "--k", 5, "--out",
+                   root / "o") == 0
+    finally:
+        os.umask(old)
+    assert (root / "o").stat().st_mode & 0o777 == 0o755  # not 0700 as with tempfile.mkdtemp
+    assert {p.name: p.stat().st_mode & 0o777 for p in (root / "o").iterdir()} == {
+        "patches.npz": 0o644, "report.json": 0o644, "histograms.png": 0o644}

@@ -44,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        raise FileExistsError(f"--out {out}: exists and is not empty (--overwrite replaces it)")
+    for opt, path in (("--split", args.split), ("--exclude", args.exclude)):
+        if path is not None and not path.is_file():  # say which option, not the library's "list of image names"
+            raise FileNotFoundError(f"{opt} {path}: file not found (a text file with one image name per line)")
     k = args.k if args.k is not None or args.k_fraction is not None else 1000
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
