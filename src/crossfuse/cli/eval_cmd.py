@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from crossfuse.io import check_overwrite
     from crossfuse.metrics import evaluate, resolve_metrics
+    from crossfuse.shard import Shard, merge_eval
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
@@ -51,8 +52,12 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             check_overwrite(path, args.overwrite)  # before the (long) scoring, not after it
     resolve_metrics(args.profile, args.metrics)  # unknown names fail before any work
+    shard = Shard.from_env()  # under torchrun: score this rank's share, rank 0 merges and writes (docs/sharding.md)
     result = evaluate(args.ir, args.vi, args.fused, profile=args.profile, metrics=args.metrics, jobs=args.jobs,
-                      progress=not args.quiet)
+                      progress=not args.quiet, shard=(shard.rank, shard.world) if shard.active else None)
+    result = shard.merged(result, merge_eval)
+    if result is None:
+        return 0
     print(result.table())
     if result.n == 0:
         print(f"crossfuse eval: error: none of the {len(result.skipped)} triplets could be scored (see above)",

@@ -183,11 +183,14 @@ def _fuse_all(args: argparse.Namespace, todo: list[tuple[str, Path, Path, Path]]
 
 
 def run_images(args: argparse.Namespace) -> int:
+    from crossfuse.shard import Shard
+
+    shard = Shard.from_env()  # under torchrun: this rank's share of the pairs (docs/sharding.md)
     summary = Summary()
     jobs = _plan(args, summary)
     _check_depth(args, [j[3] for j in jobs])
     todo = []
-    for job in jobs:
+    for job in shard.take(jobs):
         if job[3].exists() and not args.overwrite:
             summary.skipped.append(job[0])
         else:
@@ -197,6 +200,9 @@ def run_images(args: argparse.Namespace) -> int:
             summary.written.append(name)
         else:
             summary.failed.append((name, err))
+    summary = shard.merged(summary)  # rank 0 reports for all ranks
+    if summary is None:
+        return 0
     summary.report()
     return 1 if summary.failed else 0
 
