@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import require_data
+
 from crossfuse import io as cio
 from crossfuse.app import Limits, error_text, load_report, load_upload
 from crossfuse.errors import InputError

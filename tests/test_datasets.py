@@ -7,8 +7,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-
 from conftest import require_data
+
 from crossfuse import io as cio
 from crossfuse.cli import main
 from crossfuse.datasets import DATASETS, get_manifest, normalise, pixel_sha256, prepare, verify

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import require_data
+
 from crossfuse import io as cio
 from crossfuse.cli import main
 from crossfuse.report import fmt, page, table, td, thumbnail_uri
@@ -56,6 +56,7 @@ def test_page_helpers():
     uri = thumbnail_uri(np.full((40, 80, 3), 200, np.uint8), width=20)
     assert uri.startswith("data:image/jpeg;base64,")
     import base64
+
     import cv2
     small = cv2.imdecode(np.frombuffer(base64.b64decode(uri.split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
     assert small.shape[:2] == (10, 20) and abs(int(small.mean()) - 200) <= 1

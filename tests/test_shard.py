@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import require_data
+
 from crossfuse.cli.fuse_cmd import Summary
 from crossfuse.errors import InputError
 from crossfuse.metrics.evaluate import EvalResult

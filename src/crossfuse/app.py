@@ -213,7 +213,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = T
     page = build_app(**kwargs)
     page.queue(default_concurrency_limit=1)  # one fusion at a time: the model is shared
     # system fonts: the default theme would fetch web fonts, and the page must work offline
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
     page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, share=False, quiet=not block,
                 max_file_size=f"{limits.max_upload_mb:g}mb", show_error=False, footer_links=[], ssr_mode=False,
                 theme=theme)

@@ -101,7 +101,7 @@ def merge_lists(parts: list[list[T]]) -> list[T]:
 
 
 def merge_fields(parts: list[Any]) -> Any:
-    """A dataclass whose fields are all lists (e.g. the fuse summary), merged field by field with :func:`merge_lists`."""
+    """A dataclass whose fields are all lists (e.g. the fuse summary), merged field by field (:func:`merge_lists`)."""
     return dataclasses.replace(parts[0], **{f.name: merge_lists([getattr(p, f.name) for p in parts])
                                             for f in dataclasses.fields(parts[0])})
 

@@ -74,7 +74,7 @@ def run_verify(args: argparse.Namespace) -> int:
           f"{f' ({reencoded} re-encoded with the same pixels)' if reencoded else ''}")
     if not report.ok:
         print(f"crossfuse data verify: error: {report.dataset} check failed ({len(report.failures)} file(s))"
-              if report.checks else f"crossfuse data verify: error: nothing to verify", file=sys.stderr)
+              if report.checks else "crossfuse data verify: error: nothing to verify", file=sys.stderr)
         return 1
     return 0
 
