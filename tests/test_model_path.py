@@ -130,7 +130,9 @@ def test_resolver_forms(run_dir):
 
 
 def test_export_weights_of_a_run_loads_back(run_dir, tmp_path):
-    out = models.export_weights(run_dir, tmp_path / "w.pt")
+    out = tmp_path / "w.pt"
+    assert cli.main(["export", "--model", str(run_dir), "--format", "pt", "--out", str(out)]) == 0
+    assert models.read_checkpoint(out)["kind"] == "weights"
     net, ref = models.load_model(out), models.load_model(run_dir / "best.pt")
     x = torch.rand(1, 1, 32, 40)
     with torch.no_grad():
@@ -238,3 +240,18 @@ def test_top_level_api_has_real_signatures():
     assert {"ir", "vis", "model", "gray", "device"} <= set(inspect.signature(crossfuse.fuse).parameters)
     assert {"spec", "device"} <= set(inspect.signature(crossfuse.load_model).parameters)
     assert "profile" in inspect.signature(crossfuse.evaluate).parameters
+
+
+def test_checkpoints_of_older_versions_still_load(run_dir, tmp_path):
+    """Before this version the NumPy RNG state (an array) was pickled as is; such files load through a NumPy-only
+    allowlist, and a resume from one continues."""
+    ck = torch.load(run_dir / "last.pt", weights_only=True)
+    n = ck["rng"]["numpy"]
+    ck["rng"]["numpy"] = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                          np.float64(n["cached_gaussian"]))
+    torch.save(ck, tmp_path / "old.pt")
+    with pytest.raises(Exception, match="Unsupported global"):
+        torch.load(tmp_path / "old.pt", weights_only=True)
+    blob = models.read_checkpoint(tmp_path / "old.pt")
+    assert blob["kind"] == "checkpoint" and isinstance(blob["checkpoint"]["rng"]["numpy"][1], np.ndarray)
+    assert models.resolve(tmp_path / "old.pt").module is not None

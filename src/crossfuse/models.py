@@ -87,6 +87,28 @@ def _short(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
+# Checkpoints written before the RNG state was stored as tensors hold NumPy arrays and scalars. These NumPy
+# constructors (plain numeric arrays; object arrays would still go through the same restricted unpickler) are the
+# only globals allowed on top of torch's weights_only set, and only when a file needs nothing else.
+_NUMPY_GLOBALS = ("numpy._core.multiarray._reconstruct", "numpy._core.multiarray.scalar", "numpy.ndarray",
+                  "numpy.dtype", *(f"numpy.dtypes.{t}DType" for t in ("UInt32", "Int64", "Int32", "Float64",
+                                                                      "Float32", "Bool")))
+
+
+def _numpy_globals(names: list[str]) -> list[Any] | None:
+    """The allowed NumPy objects if ``names`` (the file's globals) are all among them, else ``None``; the dtype
+    classes are added because the unpickler builds them without naming them as globals."""
+    import importlib
+
+    if not names or not set(names) <= set(_NUMPY_GLOBALS):
+        return None
+    objs = []
+    for name in _NUMPY_GLOBALS:
+        module, _, attr = name.rpartition(".")
+        objs.append(getattr(importlib.import_module(module), attr))
+    return objs
+
+
 def safe_load(path: str | os.PathLike) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; anything it refuses or cannot read -> CheckpointError."""
     p = Path(path)
@@ -97,6 +119,11 @@ def safe_load(path: str | os.PathLike) -> Any:
     except OSError:
         raise
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for foreign files
+        legacy = _numpy_globals(torch.serialization.get_unsafe_globals_in_checkpoint(p)) if (
+            "Unsupported global" in str(exc)) else None
+        if legacy is not None:  # an older crossfuse checkpoint (NumPy RNG state)
+            with torch.serialization.safe_globals(legacy):
+                return torch.load(p, map_location="cpu", weights_only=True)
         if "Unsupported global" in str(exc):
             raise CheckpointError(f"{p}: not a crossfuse weights file or training checkpoint: refused by the safe "
                                   f"loader, it would run code when loaded ({_short(exc)})") from None

@@ -1,4 +1,5 @@
-"""``crossfuse export --format onnx --model MODEL --out model.onnx``: deployable model with dynamic H/W.
+"""``crossfuse export --format onnx --model MODEL --out model.onnx``: deployable model with dynamic H/W;
+``--format pt``: the fp16 weights file of a training run (:func:`crossfuse.models.export_weights`).
 
 ``MODEL`` is any spec of :func:`crossfuse.models.resolve` that holds a torch network: a shipped name, an exported
 weights ``.pt``, a training checkpoint (``last.pt`` / ``best.pt``) or a run folder."""
@@ -10,15 +11,17 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "export", help="export a fusion model (ONNX, dynamic height/width)",
+        "export", help="export a fusion model (ONNX with dynamic height/width, or a weights .pt of a training run)",
         description="Export a fusion model to ONNX (opset >= 17, inputs ir and vis_y, output fused, all "
                     "(B, 1, H, W) float32 in [0, 1], dynamic B/H/W). The result is checked against PyTorch on a "
-                    "random pair; use it with `crossfuse fuse --model FILE.onnx`.")
-    p.add_argument("--format", default="onnx", choices=("onnx",), help="export format (onnx)")
+                    "random pair; use it with `crossfuse fuse --model FILE.onnx`. --format pt writes the model of a "
+                    "training checkpoint or run folder as a small fp16 weights file (no optimizer state).")
+    p.add_argument("--format", default="onnx", choices=("onnx", "pt"),
+                   help="onnx (default) or pt (fp16 crossfuse weights file)")
     p.add_argument("--model", default=None,
                    help="shipped model name (default: the default model), exported weights .pt, training checkpoint "
                         "(last.pt / best.pt) or run folder")
-    p.add_argument("--out", required=True, help="output file (.onnx)")
+    p.add_argument("--out", required=True, help="output file (.onnx, or .pt with --format pt)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=run)
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from crossfuse.backends import OnnxBackend, TorchBackend
     from crossfuse.export import export_onnx
 
+    if args.format == "pt":
+        return export_pt(args)
     if not args.out.lower().endswith(".onnx"):
         raise ValueError(f"--out {args.out}: use a .onnx file name")
     name, model = load(args.model)
@@ -55,4 +60,17 @@ def run(args: argparse.Namespace) -> int:
     if diff > 1e-3:
         print(f"warning: ONNX and PyTorch differ by {diff:.2e} (> 1e-3)")
         return 1
+    return 0
+
+
+def export_pt(args: argparse.Namespace) -> int:
+    from crossfuse import models
+
+    if not args.out.lower().endswith(".pt"):
+        raise ValueError(f"--out {args.out}: use a .pt file name with --format pt")
+    src = args.model or models.DEFAULT_MODEL
+    if src in models.MODELS:
+        raise ValueError(f"--model {src}: a shipped model is already a weights file ({models.weights_path(src)})")
+    path = models.export_weights(src, args.out, overwrite=args.overwrite)
+    print(f"exported {src} to {path} (fp16 weights; use it with --model {path})")
     return 0
