@@ -250,11 +250,16 @@ def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, meta: 
     out_blob = {"format": FORMAT, "net": blob["net"], "config": dict(blob["config"]),
                 "state_dict": {k: v.detach().half() if v.is_floating_point() else v
                                for k, v in blob["state_dict"].items()}, "meta": info}
+    return save_pt(out_blob, out, overwrite=overwrite)
+
+
+def save_pt(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``torch.save`` through the project's atomic writer (a crash never leaves half a checkpoint)."""
     buf = io.BytesIO()
-    torch.save(out_blob, buf)
-    return write_bytes_atomic(out, buf.getvalue(), overwrite=overwrite)
+    torch.save(obj, buf)
+    return write_bytes_atomic(path, buf.getvalue(), overwrite=overwrite)
 
 
 __all__ = ["resolve", "Resolved", "load_model", "list_models", "DEFAULT_MODEL", "MODELS", "Shipped", "model_info",
-           "export_weights", "read_checkpoint", "safe_load", "network_from", "run_file", "weights_path",
+           "export_weights", "save_pt", "read_checkpoint", "safe_load", "network_from", "run_file", "weights_path",
            "WEIGHTS_DIR", "SPEC_FORMS"]

@@ -52,6 +52,7 @@ from crossfuse.augment import cosine_weight
 from crossfuse.errors import CheckpointError
 from crossfuse.io import write_bytes_atomic
 from crossfuse.metrics import compute_metrics
+from crossfuse.models import read_checkpoint, save_pt
 from crossfuse.nets import build
 
 MASK64 = (1 << 63) - 1
@@ -181,12 +182,6 @@ def _write_csv(history: list[dict], path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
-def _save(obj: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
-
-
 class _TrainForward(torch.nn.Module):
     """DDP runs its gradient-sync hooks only through the wrapped module's ``forward``: route ``forward_train``
     (``phase`` given) and the plain forward (losses that fuse extra views) through this one."""
@@ -299,8 +294,6 @@ def _build_model(cfg: dict, device: torch.device, world: int) -> tuple[torch.nn.
 
 def _resume(path: str | os.PathLike, run: Run) -> State:
     """Restore a training checkpoint (read with the safe loader) into ``run``; returns the saved progress."""
-    from crossfuse.models import read_checkpoint
-
     blob = read_checkpoint(path)
     if blob["kind"] != "checkpoint" or not {"optimizer", "scheduler", "rng"} <= set(blob["checkpoint"]):
         raise CheckpointError(f"{path}: not a training checkpoint (last.pt / best.pt of crossfuse train)")
@@ -399,11 +392,11 @@ def _save_checkpoints(run: Run, epoch: int, state: State, row: dict[str, Any]) -
           "val_reference": plain(state.reference), "config": plain({k: v for k, v in cfg.items()
                                                                     if not k.startswith("_")})}
     if improved:
-        _save(ck, run.out / "best.pt")
-    _save(ck, run.out / "last.pt")
+        save_pt(ck, run.out / "best.pt", overwrite=True)
+    save_pt(ck, run.out / "last.pt", overwrite=True)
     keep = int(cfg["output"]["keep_every"])
     if keep and (epoch + 1) % keep == 0:
-        _save(ck, run.out / f"epoch{epoch + 1:04d}.pt")
+        save_pt(ck, run.out / f"epoch{epoch + 1:04d}.pt", overwrite=True)
     return improved
 
 
