@@ -11,8 +11,10 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
 from crossfuse import cli  # noqa: E402
-from crossfuse.export import OnnxBackend, export_onnx  # noqa: E402
-from crossfuse.infer import Fuser, TorchBackend  # noqa: E402
+from crossfuse.backends import OnnxBackend, TorchBackend  # noqa: E402
+from crossfuse.errors import CheckpointError  # noqa: E402
+from crossfuse.export import export_onnx  # noqa: E402
+from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.synthetic import make_scene  # noqa: E402
 
 torch.set_num_threads(1)
@@ -66,15 +68,20 @@ def test_export_refuses_to_overwrite(onnx_file, net):
         export_onnx(net, onnx_file)
     with pytest.raises(FileNotFoundError):
         OnnxBackend(onnx_file.with_name("missing.onnx"))
+    junk = onnx_file.with_name("junk.onnx")
+    junk.write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="junk.onnx: not a usable ONNX model"):
+        Fuser(junk, device="cpu")
 
 
-def test_export_cli(tmp_path, net, monkeypatch, capsys):
-    import crossfuse.cli.export_cmd as export_cmd
-
-    monkeypatch.setattr(export_cmd, "load", lambda name: ("fast-random", net))
+def test_export_cli(tmp_path, net, capsys):
+    ck = tmp_path / "last.pt"  # a training checkpoint of the random network
+    torch.save({"model": net.state_dict(), "net": "fast", "net_config": dict(net.config)}, ck)
     out = tmp_path / "m.onnx"
-    assert cli.main(["export", "--format", "onnx", "--out", str(out)]) == 0
+    assert cli.main(["export", "--format", "onnx", "--model", str(ck), "--out", str(out)]) == 0
     assert "max |onnx - torch|" in capsys.readouterr().out and out.is_file()
+    assert cli.main(["export", "--model", str(out), "--out", str(tmp_path / "again.onnx")]) == 1
+    assert "already an ONNX model" in capsys.readouterr().err
     assert cli.main(["export", "--out", str(out)]) == 1  # exists
     assert "exists" in capsys.readouterr().err
     assert cli.main(["export", "--out", str(tmp_path / "m.txt")]) == 1
