@@ -71,8 +71,8 @@ class Condition:
 @dataclass(frozen=True)
 class Method:
     name: str
+    spec: str  # model spec (name, weights, checkpoint, run folder, .onnx), baseline name, or the external FUSED_TREE
     kind: str  # "model" | "baseline" | "external"
-    spec: str  # model name/file, baseline name, or the external FUSED_TREE
 
 
 @dataclass
@@ -120,17 +120,28 @@ def discover_conditions(tree: Path, problems: list[str]) -> list[Condition]:
     return sorted(found, key=lambda c: (c.base, c.severity))
 
 
+def _model_name(item: str) -> tuple[str, str]:
+    """``NAME=SPEC`` -> (NAME, SPEC); a bare spec is named by itself, or by its file/folder name if it is a path."""
+    name, sep, spec = item.partition("=")
+    if sep:
+        return name, spec
+    p = Path(item)
+    return (p.stem if p.suffix.lower() in (".pt", ".onnx") else p.name) if (os.sep in item or p.exists()) \
+        else item, item
+
+
 def parse_methods(models: list[str], baselines: list[str], external: list[str]) -> list[Method]:
-    """Methods from the CLI lists; ``external`` items are ``NAME=FUSED_TREE``. Names must be unique."""
-    out = [Method(Path(m).stem if m.lower().endswith((".pt", ".onnx")) else m, "model", m) for m in models]
+    """Methods from the CLI lists; models are ``SPEC`` or ``NAME=SPEC``, ``external`` items ``NAME=FUSED_TREE``.
+    Names must be unique."""
+    out = [Method(*_model_name(m), "model") for m in models]
     for b in baselines:
         get_baseline(b)
-        out.append(Method(b, "baseline", b))
+        out.append(Method(b, b, "baseline"))
     for item in external:
         name, sep, tree = item.partition("=")
         if not sep or not name or not tree:
             raise InputError(f"--method {item!r}: expected NAME=FUSED_TREE")
-        out.append(Method(name, "external", tree))
+        out.append(Method(name, tree, "external"))
     names = [m.name for m in out]
     for m in out:
         if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", m.name):

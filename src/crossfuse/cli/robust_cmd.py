@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corrupted", required=True, type=Path, help="tree of <condition>@<severity>/{ir,vi}/ folders")
     p.add_argument("--out", required=True, type=Path, help="output folder (fused images, tables, report)")
     p.add_argument("--models", default=None,
-                   help="comma-separated crossfuse models (names or .pt/.onnx files); default: the default model; "
+                   help="comma-separated crossfuse models, each SPEC or NAME=SPEC (a model name, weights, checkpoint, "
+                        "run folder or .onnx, as for fuse --model); default: the default model; "
                         "'none' for no model")
     p.add_argument("--baselines", default="max,average", help="comma-separated: max, average (default both); "
                                                               "'none' for none")
