@@ -93,7 +93,8 @@ def test_clear_errors(tmp_path):
         D.load_external(tmp_path / "bad.npz")
     _write_pairs(tmp_path / "set")
     write_image(tmp_path / "set" / "ir" / "lonely.png", np.zeros((40, 50), np.uint8))
-    with pytest.raises(PairingError, match="split manifest names images without an ir/vi pair: nope"):
+    with pytest.warns(UserWarning, match="skipping unpaired files: lonely: no vi partner for ir/lonely.png"), \
+            pytest.raises(PairingError, match="split manifest names images without an ir/vi pair: nope"):
         D.load_pairs(tmp_path / "set", ["nope"])
     write_image(tmp_path / "set" / "vi" / "lonely.png", np.zeros((30, 50), np.uint8))
     with pytest.raises(Exception, match="size mismatch"):
