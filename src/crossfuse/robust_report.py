@@ -3,7 +3,6 @@ self-contained report.html (images inlined as base64, no network access)."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from crossfuse import io as cio
+from crossfuse.report import data_uri, img_tag, thumbnail_uri
 from crossfuse.robust import CLEAN, INFO_METRICS, NOISE, RANK_METRICS, BenchResult
 from crossfuse.robust_stats import compare, drops, mean_ranks, summarize
 
@@ -109,19 +109,6 @@ def curves_png(res: BenchResult, summary: list[dict], metrics: list[str]) -> byt
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
-
-
-def thumbnail(path: Path, width: int = 180) -> str:
-    """A JPEG data URI of ``path`` scaled to ``width`` pixels (8-bit, colour kept)."""
-    import cv2
-
-    img = cio.quantize(cio.to_float255(cio.read_image(path)))
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
-    if small.ndim == 3:
-        small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
 def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, thumbs: int = 1,
@@ -231,7 +218,7 @@ def _grid(res: BenchResult, cond: str, thumbs: int) -> str:
         cells = []
         for f in files:
             try:
-                cells.append(f'<img src="{thumbnail(f)}" alt="{html.escape(stem)}">' if f else "(missing)")
+                cells.append(img_tag(thumbnail_uri(f, 180, quality=80), stem) if f else "(missing)")
             except (ValueError, OSError):
                 cells.append("(unreadable)")
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -254,7 +241,7 @@ def render_html(res: BenchResult, t: dict, cols: list[str], png: bytes, thumbs: 
     if res.problems:
         parts.append(f"<h2 class='bad'>Problems ({len(res.problems)}): skipped</h2><ul>"
                      + "".join(f"<li class='bad'>{html.escape(p)}</li>" for p in res.problems) + "</ul>")
-    parts += ["<h2>Curves</h2>", f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' "
+    parts += ["<h2>Curves</h2>", f"<img src='{data_uri(png, 'image/png')}' "
               "style='max-width:100%'>", "<h2>Mean rank per condition</h2>", _rank_table(res, t["summary"]),
               f"<h2>Paired bootstrap: {html.escape(str(t['reference']))} minus each method</h2>",
               "<p>Mean difference over the images both scored, [95 % CI] from 2000 seeded resamples of images; "
