@@ -250,17 +250,9 @@ def _as_dataset(d, **kw) -> PairedDataset:
     return d if isinstance(d, PairedDataset) else load_pairs(d, **kw)
 
 
-def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64, stride: int = 200,
-          k: int | None = 1000, *, k_fraction: float | None = None, distance: str = "mean", solver: str = "exact",
-          split: list[str] | str | os.PathLike | None = None, exclude: list[str] | str | os.PathLike | None = None,
-          skip_unpaired: bool = False) -> AlignResult:
-    """Select the K external patches nearest to the target's colour statistics and gamma-align them.
-
-    ``target`` / ``externals`` are dataset folders (``ir/`` + ``vi/``) or loaded :class:`PairedDataset`s;
-    ``split`` (stems or a manifest file) restricts the target to its training split, ``exclude`` drops target stems
-    (e.g. a test list). ``k`` is a count, or pass ``k=None, k_fraction=f``. See the module docstring for the order
-    of candidates, the tie rule and the solvers.
-    """
+def _load_for_align(target: str | os.PathLike | PairedDataset, externals, patch: int, stride: int, distance: str,
+                    solver: str, split, exclude, skip_unpaired: bool) -> tuple[PairedDataset, list[PairedDataset]]:
+    """The argument checks of :func:`align` and its datasets (target filtered by ``split`` / ``exclude``)."""
     if distance not in DISTANCES:
         raise KeyError(f"unknown distance {distance!r}; valid names: {', '.join(DISTANCES)}")
     if solver not in SOLVERS:
@@ -278,7 +270,6 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
     def as_list(s: list[str] | str | os.PathLike | None) -> list[str] | None:
         return None if s is None else list(s) if isinstance(s, (list, tuple)) else read_stem_list(s)
 
-    t0 = time.perf_counter()
     tgt = _as_dataset(target, include=as_list(split), exclude=as_list(exclude), skip_unpaired=skip_unpaired,
                       lazy_ir=True)
     exts = [_as_dataset(e, skip_unpaired=skip_unpaired, lazy_ir=True) for e in externals]
@@ -287,6 +278,36 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
         raise ValueError(f"external datasets must have distinct folder names, got {names}")
     for ds in (tgt, *exts):
         _colour_check(ds)
+    return tgt, exts
+
+
+def _solve(hist: np.ndarray, mu: np.ndarray, solver: str, patch: int, kk: int) -> tuple[np.ndarray, str, dict]:
+    """``(gamma, rounding, solver_info)`` from the chosen solver (a bound hit of the exact one is warned about)."""
+    if solver != "exact":
+        gamma, solver_info = solve_gamma_paper(hist, mu, patch, kk)
+        return gamma, "truncate", solver_info
+    gamma, bound_hit = solve_gamma_exact(hist, mu)
+    if any(bound_hit):
+        ch = [c for c, b in zip("RGB", bound_hit) if b]
+        warnings.warn(f"gamma for channel(s) {', '.join(ch)} hit the bounds {GAMMA_BOUNDS}: the target mean is "
+                      "out of reach of a gamma curve on the selected patches", GammaBoundWarning, stacklevel=3)
+    return gamma, "round", {"bound_hit": dict(zip("RGB", bound_hit))}
+
+
+def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64, stride: int = 200,
+          k: int | None = 1000, *, k_fraction: float | None = None, distance: str = "mean", solver: str = "exact",
+          split: list[str] | str | os.PathLike | None = None, exclude: list[str] | str | os.PathLike | None = None,
+          skip_unpaired: bool = False) -> AlignResult:
+    """Select the K external patches nearest to the target's colour statistics and gamma-align them.
+
+    ``target`` / ``externals`` are dataset folders (``ir/`` + ``vi/``) or loaded :class:`PairedDataset`s;
+    ``split`` (stems or a manifest file) restricts the target to its training split, ``exclude`` drops target stems
+    (e.g. a test list). ``k`` is a count, or pass ``k=None, k_fraction=f``. See the module docstring for the order
+    of candidates, the tie rule and the solvers.
+    """
+    t0 = time.perf_counter()
+    tgt, exts = _load_for_align(target, externals, patch, stride, distance, solver, split, exclude, skip_unpaired)
+    names = [e.name for e in exts]
     t1 = time.perf_counter()
     squares = distance == "meanstd"
     tc = extract_candidates(tgt.images, patch, stride, squares)
@@ -303,18 +324,7 @@ def align(target: str | os.PathLike | PairedDataset, externals, patch: int = 64,
     vis, ir = ec.pixels(sel)
     mu = target_means(tc)
     hist = pixel_histograms(vis)
-    solver_info: dict = {}
-    if solver == "exact":
-        gamma, bound_hit = solve_gamma_exact(hist, mu)
-        rounding = "round"
-        if any(bound_hit):
-            ch = [c for c, b in zip("RGB", bound_hit) if b]
-            warnings.warn(f"gamma for channel(s) {', '.join(ch)} hit the bounds {GAMMA_BOUNDS}: the target mean is "
-                          "out of reach of a gamma curve on the selected patches", GammaBoundWarning, stacklevel=2)
-        solver_info["bound_hit"] = dict(zip("RGB", bound_hit))
-    else:
-        gamma, solver_info = solve_gamma_paper(hist, mu, patch, kk)
-        rounding = "truncate"
+    gamma, rounding, solver_info = _solve(hist, mu, solver, patch, kk)
     t4 = time.perf_counter()
     vis_after = apply_gamma(vis, gamma, rounding)
     vis_y = luma_u8(vis_after)
