@@ -11,7 +11,7 @@ import numpy as np
 
 from crossfuse.io import rgb_to_gray, to_float255
 from crossfuse.metrics import core, perceptual, structural
-from crossfuse.metrics.registry import MetricSpec, Profile
+from crossfuse.metrics.registry import Profile
 
 REFERENCE = "crossfuse canonical definitions (METRICS.md; MI in bits, SSIM 11x11 Gaussian L=255 'valid')"
 COLOUR = "colour images scored on BT.601 luma Y (OpenCV BGR2GRAY), rounded to 8-bit levels; 16-bit / 257"
@@ -53,9 +53,8 @@ _SPECS = [
     ("Qcv", perceptual.qcv, False, True, "Chen-Varshney regional CSF-weighted distortion"),
 ]
 
-PROFILE = Profile(
-    name="canonical",
-    metrics={n: MetricSpec(n, fn, hib, src, d) for n, fn, hib, src, d in _SPECS},
+PROFILE = Profile.from_specs(
+    "canonical", _SPECS,
     prepare=prepare,
     colour=COLOUR,
     reference=REFERENCE,

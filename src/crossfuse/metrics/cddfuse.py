@@ -25,7 +25,7 @@ import numpy as np
 from crossfuse.io import rgb_to_gray
 from crossfuse.metrics import core, structural
 from crossfuse.metrics.core import as_triplet
-from crossfuse.metrics.registry import MetricSpec, Profile
+from crossfuse.metrics.registry import Profile
 
 REFERENCE = "MMIF-CDDFuse utils/Evaluator.py (scikit-image 0.19 SSIM, scikit-learn MI in nats)"
 COLOUR = "cv2.imread BGR -> float32 -> COLOR_BGR2GRAY -> round (colour scored on BT.601 gray)"
@@ -81,9 +81,8 @@ _SPECS = [
     ("MSE", core.mse, False, True, "mean of MSE(F,A), MSE(F,B)"),
 ]
 
-PROFILE = Profile(
-    name="cddfuse",
-    metrics={n: MetricSpec(n, fn, hib, src, d) for n, fn, hib, src, d in _SPECS},
+PROFILE = Profile.from_specs(
+    "cddfuse", _SPECS,
     prepare=prepare,
     colour=COLOUR,
     reference=REFERENCE,

@@ -48,6 +48,12 @@ class Profile:
     default_metrics: tuple[str, ...] = field(default=())
     conventions: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def from_specs(cls, name: str, specs: list[tuple[str, MetricFn, bool, bool, str]], **kw) -> Profile:
+        """A profile from rows ``(name, fn, higher_is_better, needs_sources, description)``; ``kw``: the other
+        fields."""
+        return cls(name=name, metrics={n: MetricSpec(n, fn, hib, src, d) for n, fn, hib, src, d in specs}, **kw)
+
 
 # How summaries over images are formed (crossfuse.metrics.evaluate), the same for every profile.
 SUMMARY_CONVENTIONS = ("mean and std over images; std is the population standard deviation (ddof = 0), so one image "
