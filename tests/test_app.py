@@ -55,7 +55,7 @@ def served():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    page = serve("127.0.0.1", port, block=False, limits=Limits(max_upload_mb=5))
+    page = serve("127.0.0.1", port, block=False, limits=Limits(max_upload_mb=5), pairs=require_data("TNO"))
     yield f"http://127.0.0.1:{port}/"
     page.close()
 
@@ -88,6 +88,16 @@ def test_client_pair_in_fused_and_metrics_out(served):
                        "registered (same size)") and bad[2] is None
     missing = client.predict(None, handle_file(str(vi_p)), "crossfuse-fast", "cddfuse", api_name="/fuse")
     assert missing[-1] == "**error:** no infrared image: upload one (or pick a pair)"
+
+
+def test_client_pick_a_pair_from_the_folder(served):
+    from gradio_client import Client, handle_file
+
+    client = Client(served, verbose=False)
+    ir_p, vi_p = client.predict("13", api_name="/on_pick")
+    assert cio.read_image(ir_p).shape == cio.read_image(require_data("TNO") / "ir" / "13.png").shape
+    out = client.predict(handle_file(ir_p), handle_file(vi_p), "crossfuse-fast", "canonical", api_name="/fuse")
+    assert out[-1].startswith("fused 13 (") and out[-1].endswith("metrics: profile canonical")
 
 
 def _chromium() -> tuple[str, str] | None:

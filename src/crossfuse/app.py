@@ -210,6 +210,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = T
     import gradio as gr
 
     limits = kwargs.get("limits", Limits())
+    pairs = kwargs.get("pairs")  # the picker hands out files of this folder (Gradio serves only allowed paths)
+    allowed = [str(Path(pairs, m).resolve()) for m in ("ir", "vi")] if pairs else None
     page = build_app(**kwargs)
     page.queue(default_concurrency_limit=1)  # one fusion at a time: the model is shared
     # system fonts: the default theme would fetch web fonts, and the page must work offline
@@ -217,5 +219,5 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = T
                               font_mono=["ui-monospace", "monospace"])
     page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, share=False, quiet=not block,
                 max_file_size=f"{limits.max_upload_mb:g}mb", show_error=False, footer_links=[], ssr_mode=False,
-                theme=theme)
+                theme=theme, allowed_paths=allowed)
     return page
