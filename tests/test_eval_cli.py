@@ -183,3 +183,13 @@ def test_eval_help_names_the_conventions(capsys):
         main(["eval", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "sums over the two sources" in text and "population std" in text
+
+
+def test_unusable_output_location_is_found_before_scoring(folders: Path, capsys, monkeypatch):
+    import crossfuse.metrics as metrics
+
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("scored before the output was checked"))
+    (folders / "afile").write_text("x")
+    assert main(_args(folders, "--json", str(folders / "afile" / "s.json"))) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("crossfuse eval: error:") and "afile: exists and is not a folder" in err

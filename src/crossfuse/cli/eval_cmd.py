@@ -42,15 +42,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossfuse.io import check_overwrite
+    from crossfuse.io import check_overwrite, ensure_folder
     from crossfuse.metrics import evaluate, resolve_metrics
     from crossfuse.shard import Shard, merge_eval
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     for path in (args.csv, args.json, args.report):
-        if path is not None:
-            check_overwrite(path, args.overwrite)  # before the (long) scoring, not after it
+        if path is not None:  # before the (long) scoring, not after it
+            check_overwrite(path, args.overwrite)
+            ensure_folder(path.parent)
     resolve_metrics(args.profile, args.metrics)  # unknown names fail before any work
     shard = Shard.from_env()  # under torchrun: score this rank's share, rank 0 merges and writes (docs/sharding.md)
     result = evaluate(args.ir, args.vi, args.fused, profile=args.profile, metrics=args.metrics, jobs=args.jobs,
