@@ -93,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     w_ref_pre = w_ref - r["read_s"]
 
     mu = np.array(res.report["target_means"])
-    err = lambda v: np.abs(np.array(v) - mu)  # noqa: E731
     same = res.ids == r["ids"]
-    fmt = (lambda v: ", ".join(f"{x:.4f}" for x in v))
+
+    def err(v: list[float]) -> np.ndarray:
+        return np.abs(np.array(v) - mu)
+
+    def fmt(v) -> str:
+        return ", ".join(f"{x:.4f}" for x in v)
+
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after; python {platform.python_version()}")
     print(f"inputs: RoadScene train ({res.report['n_target_images']} pairs, {res.report['n_target_patches']} "

@@ -21,8 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from calibrate_vifb import load_golden  # same CSV layout (image, method, metric, value)
+
 from crossfuse.io import read_image
 from crossfuse.metrics import compute_metrics
 

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 from scipy.optimize import minimize
 
-
 READ_SECONDS = [0.0]  # time spent in cv2.imread by cut_patches (wall), for the benchmark's decode-free figures
 
 
