@@ -120,6 +120,8 @@ def test_prepare_ambiguous_layout_is_one_clear_error(tmp_path, capsys):
     assert main(["data", "prepare", "M3FD", str(tmp_path / "M3FD"), str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "several folder pairs" in err and "pass --ir and --vi" in err
+    assert main(["data", "prepare", "TNO", str(tmp_path / "nowhere"), str(tmp_path / "o")]) == 1
+    assert "nowhere: not a folder" in capsys.readouterr().err
 
 
 def test_pixel_hash_separates_dtype_and_shape():

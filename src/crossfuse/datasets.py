@@ -158,6 +158,8 @@ def _children(d: Path) -> dict[str, Path]:
 def find_layout(src: Path, manifest: dict[str, Any]) -> tuple[Path, Path]:
     """The (ir, vi) folders of a release: the manifest's known layouts first, then alias names in SRC or one level
     down. Several candidates -> :class:`InputError` listing them (pass ``--ir``/``--vi``)."""
+    if not src.is_dir():
+        raise InputError(f"{src}: not a folder")
     for layout in manifest.get("layouts", []):
         ir, vi = src / layout["ir"], src / layout["vi"]
         if ir.is_dir() and vi.is_dir():
