@@ -1,0 +1,251 @@
+"""Misregistration of an infrared image against its visible partner, and warping IR onto visible.
+
+The two modalities look different (a warm object is bright in IR and may be dark in visible), so intensities are
+never matched directly: both images become **gradient-magnitude maps** (Gaussian-smoothed Sobel magnitude, then
+standardised), which share edges whatever their polarity. On those maps, coarse to fine over an image pyramid:
+phase correlation (OpenCV, Hann window) gives the translation at the coarsest level, then ECC
+(``cv2.findTransformECC``, Evangelidis & Psarakis 2008) refines a Euclidean (or similarity/affine) warp at every
+level. ECC's final correlation coefficient is the confidence.
+
+Convention: the warp ``W`` (2x3) maps visible pixel coordinates to IR pixel coordinates (the IR content that belongs
+at visible pixel ``p`` sits at ``W p``). It is reported as rotation/scale about the image centre plus the
+displacement of the centre: ``dx, dy`` is how far the IR content sits from where it should be, in visible pixels
+(IR moved right by 3 px -> ``dx = +3``); ``rotation_deg`` uses OpenCV's sign (``cv2.getRotationMatrix2D``: positive
+= counter-clockwise on screen), so an IR made with :func:`crossfuse.degrade.rigid_warp` ``(dx, dy, deg)`` is
+reported as exactly those numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+from scipy import fft as sfft
+
+from crossfuse import io as cio
+
+MOTIONS = {"euclidean": cv2.MOTION_EUCLIDEAN, "affine": cv2.MOTION_AFFINE, "translation": cv2.MOTION_TRANSLATION}
+DEFAULT_THRESHOLD = 2.0  # px: largest displacement of an image corner still called aligned
+SIGMA = 1.0
+FINE_SPREAD = 0.0
+COARSEST = 96
+GRID = (4, 3)  # px: the pyramid stops halving when the shorter side would fall below this
+
+
+@dataclass(frozen=True)
+class Alignment:
+    dx: float
+    dy: float
+    rotation_deg: float
+    scale: float
+    confidence: float
+    matrix: np.ndarray  # 2x3, visible -> IR pixel coordinates
+    displacement: float  # largest displacement over the four image corners, px
+
+    def aligned(self, threshold: float = DEFAULT_THRESHOLD) -> bool:
+        return self.displacement <= threshold
+
+
+def orientation_field(img: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Normalised gradient field squared, ``(gx + i gy)^2 / (|g|^2 + eps^2)`` (complex64): edge orientation with
+    unit weight on any clear edge, polarity-free (a bright-on-dark edge in IR matches a dark-on-bright one in the
+    visible image), ~0 in flat regions; eps is 0.25 of the mean gradient magnitude."""
+    x = np.asarray(img)
+    g = cio.rgb_to_gray(x) if x.ndim == 3 else x
+    g = cv2.GaussianBlur(g.astype(np.float32), (0, 0), sigma)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    mag2 = gx * gx + gy * gy
+    eps2 = (0.25 * float(np.sqrt(mag2).mean()) + 1e-3) ** 2
+    z = (gx + 1j * gy) ** 2 / (mag2 + eps2)
+    h, w = g.shape
+    return (z * cv2.createHanningWindow((w, h), cv2.CV_32F)).astype(np.complex64)
+
+
+def _pyramid(x: np.ndarray) -> list[np.ndarray]:
+    out = [np.asarray(x, dtype=np.float32)]
+    while min(out[-1].shape[:2]) // 2 >= COARSEST:
+        out.append(cv2.pyrDown(out[-1]))
+    return out[::-1]  # coarsest first
+
+
+def _peak(surface: np.ndarray, centre: tuple[float, float], radius: float) -> tuple[float, float, float]:
+    """Sub-pixel (parabolic) location and height of the highest value of a circular correlation surface within
+    ``radius`` of the shift ``centre`` (shifts wrap: index k stands for k or k - size)."""
+    h, w = surface.shape
+    sy = np.fft.fftfreq(h, 1.0 / h)[:, None]
+    sx = np.fft.fftfreq(w, 1.0 / w)[None, :]
+    masked = np.where((sx - centre[0]) ** 2 + (sy - centre[1]) ** 2 <= radius ** 2, surface, -np.inf)
+    iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
+
+    def sub(a: float, b: float, c: float) -> float:
+        den = a - 2 * b + c
+        return 0.5 * (a - c) / den if den < 0 else 0.0
+
+    fx = sub(surface[iy, ix - 1], surface[iy, ix], surface[iy, (ix + 1) % w])
+    fy = sub(surface[iy - 1, ix], surface[iy, ix], surface[(iy + 1) % h, ix])
+    return float(sx[0, ix] + fx), float(sy[iy, 0] + fy), float(surface[iy, ix])
+
+
+def _match(vis_field: np.ndarray, ir_img: np.ndarray, deg: float, centre: tuple[float, float],
+           radius: float) -> tuple[float, float, float]:
+    """IR rotated back by ``deg`` about the centre, then the translation of its best match with the visible field:
+    ``(tx, ty, score)``, the shift of the derotated IR content in this level's pixels."""
+    h, w = ir_img.shape[:2]
+    rot = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), -deg, 1.0)
+    back = cv2.warpAffine(ir_img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    f_ir = sfft.fft2(orientation_field(back, SIGMA))
+    surface = sfft.ifft2(np.conj(vis_field) * f_ir).real
+    return _peak(surface, centre, radius)
+
+
+def _best_angle(vis_f: np.ndarray, ir_img: np.ndarray, angles: np.ndarray, centre: tuple[float, float],
+                radius: float) -> tuple[float, tuple[float, float, float]]:
+    """The angle of ``angles`` (evenly spaced) with the highest match, refined by a parabola through its
+    neighbours, and the match there."""
+    scores = [_match(vis_f, ir_img, a, centre, radius) for a in angles]
+    k = int(np.argmax([sc[2] for sc in scores]))
+    best = float(angles[k])
+    if 0 < k < len(angles) - 1:
+        a, b, c = scores[k - 1][2], scores[k][2], scores[k + 1][2]
+        den = a - 2 * b + c
+        if den < 0:
+            best += 0.5 * (a - c) / den * float(angles[1] - angles[0])
+    return best, _match(vis_f, ir_img, best, centre, radius)
+
+
+def describe(warp: np.ndarray, shape: tuple[int, int], confidence: float) -> Alignment:
+    """Centre displacement, rotation and scale of a visible->IR warp on an image of ``shape`` (H, W)."""
+    h, w = shape
+    c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    lin = warp[:, :2]
+    d = lin @ c + warp[:, 2] - c
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64)
+    disp = np.hypot(*(corners @ lin.T + warp[:, 2] - corners).T).max()
+    return Alignment(float(d[0]), float(d[1]), math.degrees(math.atan2(lin[0, 1], lin[0, 0])),
+                     float(math.sqrt(abs(np.linalg.det(lin)))), confidence, warp, float(disp))
+
+
+def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, max_rotation: float) -> np.ndarray:
+    """Rotation and shift by exhaustive angle search on the coarsest level (0.5 deg steps, shifts within
+    ``max_shift`` full-resolution px), refined with halved angle steps on the finer levels given: the warp (2x3)
+    at the resolution of the last level given."""
+    deg, step = 0.0, 0.5
+    angles = np.arange(-max_rotation, max_rotation + 1e-9, step)
+    shift, radius = (0.0, 0.0), max_shift * 2.0 ** (1 - len(p_ir)) + 1
+    for l_ir, l_vi in zip(p_ir, p_vi):
+        vis_f = sfft.fft2(orientation_field(l_vi, SIGMA))
+        deg, (tx, ty, _) = _best_angle(vis_f, l_ir, angles, shift, radius)
+        step /= 2.0
+        angles = deg + step * np.arange(-1, 2)
+        shift, radius = (2 * tx, 2 * ty), 3.0  # next level: twice finer, search near the estimate
+    h, w = p_vi[-1].shape[:2]
+    warp = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, 1.0)
+    warp[:, 2] += warp[:, :2] @ np.array([tx, ty])  # the derotated shift back in the IR frame
+    return warp
+
+
+def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3), radius: float = 10.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block centres, the sub-pixel shift of ``ir`` against ``vi`` in each block, and the block's match score
+    (normalised correlation of the orientation fields, 0..1)."""
+    h, w = vi.shape[:2]
+    bs = int(min(h, w, max(h, w) / 2.5)) // 2 * 2
+    pts, shifts, scores = [], [], []
+    for cy in np.linspace(bs / 2, h - bs / 2, grid[1]):
+        for cx in np.linspace(bs / 2, w - bs / 2, grid[0]):
+            y0, x0 = int(round(cy - bs / 2)), int(round(cx - bs / 2))
+            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs], SIGMA)
+            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs], SIGMA)
+            energy = float(np.sqrt((np.abs(a) ** 2).sum() * (np.abs(b) ** 2).sum())) + 1e-9
+            tx, ty, peak = _peak(sfft.ifft2(np.conj(sfft.fft2(a)) * sfft.fft2(b)).real, (0.0, 0.0), radius)
+            pts.append((x0 + (bs - 1) / 2.0, y0 + (bs - 1) / 2.0))
+            shifts.append((tx, ty))
+            scores.append(peak / energy)
+    return np.array(pts), np.array(shifts), np.array(scores)
+
+
+def rigid_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted least-squares rotation + translation (no scale) taking ``src`` points to ``dst`` (2x3)."""
+    wts = np.clip(weights, 1e-6, None)[:, None]
+    ms, md = (wts * src).sum(0) / wts.sum(), (wts * dst).sum(0) / wts.sum()
+    cov = ((src - ms) * wts).T @ (dst - md)
+    ang = math.atan2(cov[0, 1] - cov[1, 0], cov[0, 0] + cov[1, 1])
+    rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+    return np.hstack([rot, (md - rot @ ms)[:, None]])
+
+
+def _aug(warp: np.ndarray) -> np.ndarray:
+    return np.vstack([warp, [0.0, 0.0, 1.0]])
+
+
+def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0) -> Alignment:
+    """The misregistration of ``ir`` against ``vi`` (same height and width): a coarse rotation + shift search on
+    the pyramid, then sub-pixel shifts of 4 x 3 blocks at full resolution, to which a similarity transform is
+    fitted with RANSAC (1 px). Confidence: the fraction of blocks that agree with the fit, times their mean match
+    score."""
+    ir, vi = np.asarray(ir), np.asarray(vi)
+    if ir.shape[:2] != vi.shape[:2]:
+        raise ValueError(f"IR {ir.shape[1]}x{ir.shape[0]} and visible {vi.shape[1]}x{vi.shape[0]} differ in size; "
+                         "check-align measures the misregistration of same-size pairs")
+    g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
+    g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
+    p_ir, p_vi = _pyramid(g_ir), _pyramid(g_vi)
+    n = max(1, len(p_ir) - 1)
+    warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation)
+    f = 2.0 ** (len(p_ir) - n)
+    warp[:, 2] *= f * (len(p_ir) > 1) or 1.0
+    conf, scale = 0.0, 1.0
+    for _ in range(2):
+        pts, d, score = _local_shifts(g_vi, register(g_ir, warp), GRID)
+        fit, inl = cv2.estimateAffinePartial2D(pts, pts + d, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                               maxIters=500, confidence=0.999, refineIters=10)
+        if fit is None or int(inl.sum()) < 3:
+            break
+        ok = inl.ravel().astype(bool)
+        scale = float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
+        warp = (_aug(warp) @ _aug(rigid_fit(pts[ok], pts[ok] + d[ok], score[ok])))[:2]
+        conf = float(ok.mean() * np.clip(score[ok], 0, 1).mean())
+    return replace(describe(warp, vi.shape[:2], conf), scale=scale)
+
+
+def register(ir: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """``ir`` resampled onto the visible frame: ``out(p) = ir(W p)`` (bilinear, border replicated), same dtype."""
+    h, w = ir.shape[:2]
+    src = ir.astype(np.float32)
+    out = cv2.warpAffine(src, warp.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return out if ir.dtype == np.float32 else np.clip(np.round(out), 0, np.iinfo(ir.dtype).max).astype(ir.dtype)
+
+
+# --------------------------------------------------------------------------------------------------- files
+
+CSV_HEADER = ("pair", "dx", "dy", "rotation_deg", "scale", "confidence", "aligned", "max_displacement")
+
+
+def list_pairs(ir: str | Path, vi: str | Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """``(stem, ir_file, vi_file)`` for two files or two folders matched by stem, and the unpaired files."""
+    ir, vi = Path(ir), Path(vi)
+    if ir.is_dir() and vi.is_dir():
+        m = cio.match_folders({"ir": ir, "vi": vi})
+        return [(s, p["ir"], p["vi"]) for s, p in m.items], list(m.problems)
+    for p in (ir, vi):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    if ir.is_dir() or vi.is_dir():
+        raise ValueError(f"--ir {ir} and --vi {vi} must both be files or both be folders")
+    return [(ir.stem, ir, vi)], []
+
+
+def check_pair(ir_path: Path, vi_path: Path) -> tuple[Alignment, np.ndarray, np.ndarray]:
+    """Read one pair (sizes must match) and estimate its misregistration; returns the arrays too."""
+    ir, vi = cio.read_image(ir_path), cio.read_image(vi_path)
+    cio.check_same_size({"ir": (ir_path, ir), "vi": (vi_path, vi)})
+    return estimate(ir, vi), ir, vi
+
+
+def csv_row(stem: str, a: Alignment, threshold: float) -> list[str]:
+    return [stem, f"{a.dx:.3f}", f"{a.dy:.3f}", f"{a.rotation_deg:.3f}", f"{a.scale:.4f}", f"{a.confidence:.3f}",
+            "yes" if a.aligned(threshold) else "no", f"{a.displacement:.3f}"]
