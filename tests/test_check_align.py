@@ -8,8 +8,8 @@ import math
 import cv2
 import numpy as np
 import pytest
-
 from conftest import require_data
+
 from crossfuse.cli import main
 from crossfuse.degrade import rigid_warp
 from crossfuse.io import read_image

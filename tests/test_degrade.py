@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, require_data
+
 from crossfuse.cli import main
 from crossfuse.degrade import SWEEPS, TNO_C, degrade_pair, get_degradation, list_degradations
 from crossfuse.io import read_image

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, require_data
+
 from crossfuse.cli import main
 from crossfuse.robust import noise_sigma, parse_condition
 from crossfuse.robust_stats import mean_ranks, paired_bootstrap

@@ -18,8 +18,8 @@ reported as exactly those numbers.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np

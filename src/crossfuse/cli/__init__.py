@@ -16,7 +16,8 @@ import sys
 from crossfuse.errors import CrossfuseError
 
 # Explicit list of sub-command modules (no folder scanning).
-COMMANDS = ("eval", "align", "train", "fuse", "export", "demo", "bench", "data", "app", "list", "corrupt", "check_align", "register")
+COMMANDS = ("eval", "align", "train", "fuse", "export", "demo", "bench", "data", "app", "list", "corrupt",
+            "check_align", "register")
 
 
 def build_parser() -> argparse.ArgumentParser:
