@@ -171,3 +171,23 @@ def test_noise_estimate_tracks_added_noise():
     for sigma in (2.0, 10.0):
         noisy = flat + np.random.default_rng(3).normal(0, sigma, flat.shape)
         assert noise_sigma(noisy) == pytest.approx(sigma, rel=0.05)
+
+
+def test_cross_dataset_mode_one_report_each(tiny):
+    import shutil
+
+    other = tiny["clean"].parent / "other"
+    shutil.copytree(tiny["clean"], other)
+    out = tiny["out"]
+    argv = ["bench", "robustness", "--clean", str(tiny["clean"]), "--corrupted", str(tiny["tree"]), "--clean",
+            str(other), "--corrupted", str(tiny["tree"]), "--out", str(out), "--models", "none", "--quiet"]
+    assert main(argv) == 0
+    for name in ("clean", "other"):
+        assert (out / name / "report.html").is_file()
+        rows = list(csv.DictReader(open(out / name / "summary.csv")))
+        assert {r["method"] for r in rows} == {"max", "average"}
+    table = list(csv.DictReader(open(out / "datasets.csv")))
+    assert [(r["dataset"], r["method"]) for r in table] == [("clean", "max"), ("clean", "average"), ("other", "max"),
+                                                           ("other", "average")]
+    assert table[0]["mean_rank"] == table[2]["mean_rank"]  # same images, same scores
+    assert main(argv[:6] + argv[8:]) == 1  # two --clean, one --corrupted

@@ -112,9 +112,9 @@ def curves_png(res: BenchResult, summary: list[dict], metrics: list[str]) -> byt
 
 
 def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, thumbs: int = 1,
-                  command: str = "") -> dict[str, Path]:
+                  command: str = "") -> tuple[dict[str, Path], dict]:
     """Write summary.csv, per_image.csv, summary.json, curves.png and report.html into ``out`` (atomically,
-    replacing the previous run's)."""
+    replacing the previous run's); returns the paths and the :func:`tables`."""
     from crossfuse.metrics import get_profile
 
     t = tables(res, reference)
@@ -137,7 +137,7 @@ def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, 
     }
     page = render_html(res, t, cols, png, thumbs, meta)
     paths["report.html"] = cio.write_bytes_atomic(out / "report.html", page, overwrite=True)
-    return paths
+    return paths, t
 
 
 # --------------------------------------------------------------------------------------------------- html

@@ -22,8 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fuse every <condition>@<severity>/{ir,vi} folder of a corrupted tree (and the clean pairs) "
                     "with each method and score each output against the CLEAN sources. Re-running the same command "
                     "resumes: existing fused files and cached scores are reused.")
-    p.add_argument("--clean", required=True, type=Path, help="clean dataset with ir/ and vi/ (the reference)")
-    p.add_argument("--corrupted", required=True, type=Path, help="tree of <condition>@<severity>/{ir,vi}/ folders")
+    p.add_argument("--clean", required=True, type=Path, action="append",
+                   help="clean dataset with ir/ and vi/ (the reference); repeat with --corrupted for several "
+                        "datasets (cross-dataset mode: one report each in OUT/<clean folder name>/)")
+    p.add_argument("--corrupted", required=True, type=Path, action="append",
+                   help="tree of <condition>@<severity>/{ir,vi}/ folders (one per --clean, same order)")
     p.add_argument("--out", required=True, type=Path, help="output folder (fused images, tables, report)")
     p.add_argument("--models", default=None,
                    help="comma-separated crossfuse models, each SPEC or NAME=SPEC (a model name, weights, checkpoint, "
@@ -56,8 +59,7 @@ def _list(value: str | None, default: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from crossfuse.models import DEFAULT_MODEL
-    from crossfuse.robust import parse_methods, run_benchmark
-    from crossfuse.robust_report import write_outputs
+    from crossfuse.robust import parse_methods
 
     if args.jobs < 1 or args.thumbs < 0 or args.threads < 0:
         raise ValueError("--jobs must be >= 1, --thumbs and --threads >= 0")
@@ -69,20 +71,50 @@ def run(args: argparse.Namespace) -> int:
     if args.reference and args.reference not in [m.name for m in methods]:
         raise KeyError(f"--reference {args.reference!r} is not one of the methods: "
                        f"{', '.join(m.name for m in methods)}")
-    res = run_benchmark(args.clean, args.corrupted, args.out, methods, profile=args.profile, jobs=args.jobs,
+    if len(args.clean) != len(args.corrupted):
+        raise ValueError(f"{len(args.clean)} --clean but {len(args.corrupted)} --corrupted: give one tree per dataset")
+    names = [c.resolve().name for c in args.clean]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--clean folders must have distinct names (they name the output folders): {names}")
+    single = len(args.clean) == 1
+    status, lines = 0, []
+    for clean, tree, name in zip(args.clean, args.corrupted, names):
+        out = args.out if single else args.out / name
+        code, ranks = _one(args, methods, clean, tree, out)
+        status = max(status, code)
+        lines += [f"{name},{m},{r!r}" for m, r in ranks.items()]
+    if not single:
+        from crossfuse.io import write_bytes_atomic
+
+        path = write_bytes_atomic(args.out / "datasets.csv", "dataset,method,mean_rank\n" + "\n".join(lines) + "\n",
+                                  overwrite=True)
+        print(f"mean rank per dataset and method (over its corrupted conditions): {path}")
+    return status
+
+
+def _one(args: argparse.Namespace, methods: list, clean: Path, tree: Path, out: Path) -> tuple[int, dict]:
+    """One dataset: run, write the outputs, report problems. Returns the exit status and the mean rank of each
+    method over the corrupted conditions."""
+    from crossfuse.robust import CLEAN, run_benchmark
+    from crossfuse.robust_report import write_outputs
+
+    res = run_benchmark(clean, tree, out, methods, profile=args.profile, jobs=args.jobs,
                         conditions=_list(args.conditions, []) or None, progress=not args.quiet)
     command = "crossfuse bench robustness " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["bench", "robustness"] else ""
-    paths = write_outputs(res, args.out, reference=args.reference, thumbs=args.thumbs, command=command)
-    print(f"scored {len(res.rows)} fused images ({len(res.methods)} methods x {len(res.conditions)} conditions "
-          f"incl. clean); report: {paths['report.html']}")
+    paths, t = write_outputs(res, out, reference=args.reference, thumbs=args.thumbs, command=command)
+    print(f"{clean}: scored {len(res.rows)} fused images ({len(res.methods)} methods x {len(res.conditions)} "
+          f"conditions incl. clean); report: {paths['report.html']}")
     for prob in res.problems:
         print(f"  skipped: {prob}", file=sys.stderr)
+    ranks = {m.name: [r["rank"] for r in t["summary"] if r["method"] == m.name and r["condition"] != CLEAN]
+             for m in methods}
+    mean = {m: sum(v) / len(v) for m, v in ranks.items() if v}
     if not res.rows:
-        print("crossfuse bench robustness: error: nothing could be scored", file=sys.stderr)
-        return 1
+        print(f"crossfuse bench robustness: error: nothing could be scored for {clean}", file=sys.stderr)
+        return 1, mean
     if res.problems:
         print(f"crossfuse bench robustness: warning: {len(res.problems)} problem(s), listed in the report",
               file=sys.stderr)
-        return 1 if args.strict else 0
-    return 0
+        return (1 if args.strict else 0), mean
+    return 0, mean
