@@ -39,7 +39,7 @@ from crossfuse.io import list_images, read_image, read_stem_list, write_image
 from crossfuse.metrics import compute_metrics
 
 METRICS = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
-PEERS = ["DIDFuse", "DenseFuse", "IFCNN", "SeAFusion", "TarDAL", "U2Fusion"]
+PEERS = ["CAF", "DATFuse", "DIDFuse", "DenseFuse", "IFCNN", "MMDRFuse", "SHIP", "SeAFusion", "TarDAL", "U2Fusion"]
 BASELINES = ["average", "max"]
 DATASETS = {"TNO": ("TNO", None, "TNO, all 42 pairs"),
             "RoadScene": ("RoadScene", "RoadScene/cddfuse_test50.txt", "RoadScene, the 50-pair test list")}

@@ -1,0 +1,230 @@
+"""The validation protocol of docs/protocol.md: held-out external pairs, the aligned pool, validation scores.
+
+    PYTHONPATH=src python benchmarks/robust_protocol.py --show                  # the split and hold-out stems
+    PYTHONPATH=src python benchmarks/robust_protocol.py --align runs/align128_ho  # aligned pool without hold-outs
+    PYTHONPATH=src python benchmarks/robust_protocol.py --validate crossfuse-fast runs/x/last.pt --json v.json
+    PYTHONPATH=src python benchmarks/robust_protocol.py --dark crossfuse-fast   # dark-pixel % on every dataset
+
+Validation = RoadScene-val (10) + LLVIP-val (6) + MSRS-val (3), clean and corrupted with ``crossfuse.corruptions``
+(six conditions at severity 1.5, two per pair, seeded per pair and condition). Every model is run through
+``crossfuse.infer.Fuser``; fused Y is rounded to 8 bits and scored with the ``cddfuse`` profile, corrupted results
+against the CLEAN sources. Score = mean over MI, SCD, VIF, Qabf, SSIM of model / max-fusion (same inputs), averaged
+over clean and corrupted. Test sets (TNO, RoadScene-test50, TNO-C) are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crossfuse.data import make_split
+from crossfuse.io import list_images, luma_u8, read_pair
+from crossfuse.metrics import compute_metrics
+
+RANKED = ["MI", "SCD", "VIF", "Qabf", "SSIM"]
+TEXTURE = ["EN", "SD", "SF"]
+HOLDOUT = {"LLVIP": 6, "MSRS": 3}  # validation pairs held out of the external pool (seeded draw, seed 0)
+CONDITIONS = [("gaussian_noise", "both"), ("low_light", "vis"), ("haze", "both"), ("blur", "both"),
+              ("stripe_noise", "ir"), ("jpeg", "both")]
+SEVERITY = 1.5
+DARK_MARGIN = 10  # grey levels
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("CROSSFUSE_DATA", "../shared/data"))
+
+
+def roadscene_split(root: Path):
+    """RoadScene train / val / test exactly as the trainer makes it (fast.toml: val_count 10, seed 0)."""
+    return make_split(root / "RoadScene", root / "RoadScene/cddfuse_test50.txt", 10, 0)
+
+
+def holdout(root: Path, name: str) -> list[str]:
+    """The held-out validation stems of an external dataset (same seeded draw as RoadScene's validation)."""
+    return make_split(root / name, None, HOLDOUT[name], 0).val
+
+
+def validation_stems(root: Path) -> dict[str, list[str]]:
+    return {"RoadScene": roadscene_split(root).val, **{n: holdout(root, n) for n in HOLDOUT}}
+
+
+def build_align(root: Path, out: Path) -> Path:
+    """Top-K aligned pool (K 1000, 128 px, stride 128) from LLVIP + MSRS minus their hold-outs; target statistics
+    on the RoadScene train split only."""
+    from crossfuse.align import align, save_alignment
+    from crossfuse.patches import load_pairs
+
+    sp = roadscene_split(root)
+    exts = [load_pairs(root / n, exclude=holdout(root, n), lazy_ir=True) for n in HOLDOUT]
+    res = align(root / "RoadScene", exts, patch=128, stride=128, k=1000, exclude=sp.test + sp.val)
+    return save_alignment(res, out)
+
+
+def dark_percent(ir: np.ndarray, vis_y: np.ndarray, fused: np.ndarray, margin: int = DARK_MARGIN) -> float:
+    """% of pixels of ``fused`` more than ``margin`` grey levels darker than both sources (all 0-255 gray)."""
+    floor = np.minimum(ir.astype(np.float64), vis_y.astype(np.float64)) - margin
+    return float(100.0 * np.mean(fused.astype(np.float64) < floor))
+
+
+def load_pair(root: Path, dataset: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """(IR gray uint8, stored visible uint8) of one pair."""
+    ir, vi = read_pair(list_images(root / dataset / "ir")[stem], list_images(root / dataset / "vi")[stem])
+    return luma_u8(ir), vi
+
+
+def _to_tensor(a: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(a.astype(np.float32) / 255.0)
+    return t.permute(2, 0, 1)[None] if a.ndim == 3 else t[None, None]
+
+
+def _to_u8(t: torch.Tensor) -> np.ndarray:
+    a = np.clip(np.round(t[0].permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
+    return a[..., 0] if a.shape[2] == 1 else a
+
+
+def corrupt_pair(ir: np.ndarray, vi: np.ndarray, cond: tuple[str, str], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pair with ``cond = (name, modality)`` applied at :data:`SEVERITY` (deterministic for ``seed``)."""
+    from crossfuse.corruptions import corrupt
+
+    name, mod = cond
+    g = torch.Generator().manual_seed(seed)
+    if mod in ("ir", "both"):
+        ir = _to_u8(corrupt(name, _to_tensor(ir), SEVERITY, g, "ir"))
+    if mod in ("vis", "both"):
+        vi = _to_u8(corrupt(name, _to_tensor(vi), SEVERITY, g, "vis"))
+    return ir, vi
+
+
+def fused_u8(fuser, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """Fused Y of one pair, 8-bit rounded (``fuser`` = a :class:`crossfuse.infer.Fuser`, or ``"max"``)."""
+    if fuser == "max":
+        return np.maximum(ir, luma_u8(vi))
+    return np.clip(np.round(fuser.fuse_y(ir, vi) * 255.0), 0, 255).astype(np.uint8)
+
+
+def validation_cases(root: Path):
+    """Yield (subset, stem, condition or None, clean ir, clean vi, input ir, input vi) for the validation set."""
+    i = 0
+    for subset, stems in validation_stems(root).items():
+        for stem in stems:
+            ir, vi = load_pair(root, subset, stem)
+            yield subset, stem, None, ir, vi, ir, vi
+            for c in (i % len(CONDITIONS), (i + 3) % len(CONDITIONS)):
+                seed = zlib.crc32(f"{subset}/{stem}/{CONDITIONS[c][0]}".encode())
+                yield (subset, stem, CONDITIONS[c][0], ir, vi, *corrupt_pair(ir, vi, CONDITIONS[c], seed))
+            i += 1
+
+
+def as_fuser(spec: str):
+    """``"max"`` (pixel-wise max fusion), or a Fuser for anything ``crossfuse.models.resolve`` takes; a run folder
+    means its ``last.pt`` (the protocol's checkpoint), not the resolver's default ``best.pt``."""
+    from crossfuse.infer import Fuser
+
+    if spec == "max":
+        return "max"
+    p = Path(spec)
+    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu")
+
+
+def score_rows(rows: list[dict], ref: list[dict]) -> float:
+    """Mean over RANKED of mean(model) / mean(max fusion) on the same cases."""
+    return float(np.mean([np.mean([r[m] for r in rows]) / np.mean([r[m] for r in ref]) for m in RANKED]))
+
+
+def summarize(rows: list[dict], ref: list[dict]) -> dict:
+    """Per subset and pooled: mean metrics, dark %, and the clean / corrupted / selection scores."""
+    out: dict = {}
+    for subset in ["all", *validation_stems(data_root())]:
+        pick = lambda rs, clean: [r for r in rs if (subset == "all" or r["subset"] == subset)  # noqa: E731
+                                  and (r["condition"] is None) == clean]
+        c, rc, k, rk = pick(rows, True), pick(ref, True), pick(rows, False), pick(ref, False)
+        s = {"clean": {m: float(np.mean([r[m] for r in c])) for m in RANKED + TEXTURE},
+             "corrupted": {m: float(np.mean([r[m] for r in k])) for m in RANKED},
+             "dark_pct": float(np.mean([r["dark"] for r in c])),
+             "score_clean": score_rows(c, rc), "score_corrupted": score_rows(k, rk)}
+        s["score"] = (s["score_clean"] + s["score_corrupted"]) / 2
+        out[subset] = s
+    return out
+
+
+def validate(specs: list[str]) -> dict[str, dict]:
+    root = data_root()
+    fusers = {s: as_fuser(s) for s in ["max", *specs]}
+    rows: dict[str, list[dict]] = {s: [] for s in fusers}
+    for subset, stem, cond, ir, vi, ir_in, vi_in in validation_cases(root):
+        for s, fu in fusers.items():
+            f = fused_u8(fu, ir_in, vi_in)
+            names = RANKED + (TEXTURE if cond is None else [])
+            r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=names)
+            r.update(subset=subset, stem=stem, condition=cond, dark=dark_percent(ir, luma_u8(vi), f))
+            rows[s].append(r)
+    return {s: summarize(rows[s], rows["max"]) for s in fusers}
+
+
+def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
+    """Dark-pixel % (clean inputs, mean over pairs) of each model on every dataset in the data root."""
+    from crossfuse.io import match_folders
+
+    root = data_root()
+    out: dict[str, dict[str, float]] = {}
+    fusers = {s: as_fuser(s) for s in ["max", *specs]}
+    for ds in sorted(d.name for d in root.iterdir() if (d / "ir").is_dir() and (d / "vi").is_dir()):
+        stems = sorted(st for st, _ in match_folders({"ir": root / ds / "ir", "vi": root / ds / "vi"}).items)
+        vals: dict[str, list[float]] = {s: [] for s in fusers}
+        for stem in stems:
+            ir, vi = load_pair(root, ds, stem)
+            for s, fu in fusers.items():
+                vals[s].append(dark_percent(ir, luma_u8(vi), fused_u8(fu, ir, vi)))
+        out[ds] = {s: float(np.mean(v)) for s, v in vals.items()} | {"n": len(stems)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--show", action="store_true", help="print the split and the hold-out stems")
+    ap.add_argument("--align", metavar="OUT", help="write the aligned pool (without hold-outs) to OUT")
+    ap.add_argument("--validate", nargs="+", metavar="MODEL", help="model names, weights files, checkpoints, runs")
+    ap.add_argument("--dark", nargs="+", metavar="MODEL", help="dark-pixel %% on every dataset of the data root")
+    ap.add_argument("--json", help="write the numbers here")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = data_root()
+    result: dict = {}
+    if args.show:
+        result["stems"] = validation_stems(root)
+        print(json.dumps(result["stems"], indent=1))
+    if args.align:
+        print(f"aligned pool written to {build_align(root, Path(args.align))}")
+    if args.validate:
+        result["validation"] = validate(args.validate)
+        print(format_validation(result["validation"]))
+    if args.dark:
+        result["dark"] = dark_table(args.dark)
+        print(json.dumps(result["dark"], indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def format_validation(val: dict[str, dict]) -> str:
+    lines = ["| model | subset | score | clean | corrupted | dark % | clean MI / SCD / VIF / Qabf / SSIM | "
+             "corrupted MI / SCD / VIF / Qabf / SSIM |", "|---|---|---|---|---|---|---|---|"]
+    for s, per in val.items():
+        for subset, v in per.items():
+            cl = " / ".join(f"{v['clean'][m]:.3f}" for m in RANKED)
+            co = " / ".join(f"{v['corrupted'][m]:.3f}" for m in RANKED)
+            lines.append(f"| {s} | {subset} | {v['score']:.4f} | {v['score_clean']:.4f} | {v['score_corrupted']:.4f} "
+                         f"| {v['dark_pct']:.2f} | {cl} | {co} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
