@@ -32,7 +32,9 @@ DEFAULT_THRESHOLD = 2.0  # px: largest displacement of an image corner still cal
 SIGMA = 1.0
 FINE_SPREAD = 0.0
 COARSEST = 96
-GRID = (4, 3)  # px: the pyramid stops halving when the shorter side would fall below this
+GRID = (5, 4)  # blocks matched at full resolution
+MOTION = "similarity"  # or "rigid" (rotation + shift; the scale is then only reported)
+RANSAC_PX = 1.5  # px: the pyramid stops halving when the shorter side would fall below this
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,9 @@ def _aug(warp: np.ndarray) -> np.ndarray:
 
 def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0) -> Alignment:
     """The misregistration of ``ir`` against ``vi`` (same height and width): a coarse rotation + shift search on
-    the pyramid, then sub-pixel shifts of 4 x 3 blocks at full resolution, to which a similarity transform is
-    fitted with RANSAC (1 px). Confidence: the fraction of blocks that agree with the fit, times their mean match
-    score."""
+    the pyramid (all levels but the finest), then sub-pixel shifts of 5 x 4 blocks at full resolution, to which a
+    similarity transform is fitted with RANSAC (1.5 px), twice. Confidence: the fraction of blocks that agree with
+    the fit, times their mean match score."""
     ir, vi = np.asarray(ir), np.asarray(vi)
     if ir.shape[:2] != vi.shape[:2]:
         raise ValueError(f"IR {ir.shape[1]}x{ir.shape[0]} and visible {vi.shape[1]}x{vi.shape[0]} differ in size; "
@@ -195,20 +197,22 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
     p_ir, p_vi = _pyramid(g_ir), _pyramid(g_vi)
     n = max(1, len(p_ir) - 1)
     warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation)
-    f = 2.0 ** (len(p_ir) - n)
-    warp[:, 2] *= f * (len(p_ir) > 1) or 1.0
+    if len(p_ir) > 1:
+        warp[:, 2] *= 2.0  # from the half-resolution level to full resolution
     conf, scale = 0.0, 1.0
     for _ in range(2):
         pts, d, score = _local_shifts(g_vi, register(g_ir, warp), GRID)
-        fit, inl = cv2.estimateAffinePartial2D(pts, pts + d, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+        fit, inl = cv2.estimateAffinePartial2D(pts, pts + d, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                                maxIters=500, confidence=0.999, refineIters=10)
         if fit is None or int(inl.sum()) < 3:
             break
         ok = inl.ravel().astype(bool)
         scale = float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
-        warp = (_aug(warp) @ _aug(rigid_fit(pts[ok], pts[ok] + d[ok], score[ok])))[:2]
+        step = fit if MOTION == "similarity" else rigid_fit(pts[ok], pts[ok] + d[ok], score[ok])
+        warp = (_aug(warp) @ _aug(step))[:2]
         conf = float(ok.mean() * np.clip(score[ok], 0, 1).mean())
-    return replace(describe(warp, vi.shape[:2], conf), scale=scale)
+    a = describe(warp, vi.shape[:2], conf)
+    return a if MOTION == "similarity" else replace(a, scale=scale)
 
 
 def register(ir: np.ndarray, warp: np.ndarray) -> np.ndarray:
