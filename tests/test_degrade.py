@@ -125,3 +125,6 @@ def test_corrupt_cli_layout_manifest_and_colour(tmp_path):
     stamp = (out / "vis_rain@1" / "vi" / "p1.png").stat().st_mtime_ns
     assert main(argv) == 0 and (out / "vis_rain@1" / "vi" / "p1.png").stat().st_mtime_ns == stamp  # kept
     assert main(["corrupt", "--data", str(data), "--out", str(out), "--conditions", "nope", "--quiet"]) == 1
+    assert main(["corrupt", "--data", str(data), "--out", str(out), "--conditions", "shift_px", "--severities", "4",
+                 "--quiet"]) == 0  # a second call adds to the tree and its manifest
+    assert json.loads((out / "manifest.json").read_text())["conditions"][-2:] == ["ir_stripe@3", "shift_px@4"]

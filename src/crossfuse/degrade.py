@@ -351,8 +351,20 @@ def corrupt_dataset(data: str | Path, out: str | Path, conditions: list[str] | N
         written += 1
     bar.close()
     manifest = {"source": str(data), "conditions": [t for _, _, t in tags], "severities": severities,
-                "pairs": written,
-                "seed": "numpy PCG64(crc32('<condition>|<severity:g>|<stem>'))",
+                "pairs": written, "seed": "numpy PCG64(crc32('<condition>|<severity:g>|<stem>'))",
                 "scales": {c: SCALES[c] for c in conditions}, "failed": failed}
-    cio.write_bytes_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n", overwrite=True)
+    _write_manifest(out / "manifest.json", manifest)
     return manifest
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    """Write the manifest; a tree written in several calls keeps the conditions and scales of the earlier ones."""
+    merged = dict(manifest)
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+            merged["conditions"] = list(dict.fromkeys([*old.get("conditions", []), *manifest["conditions"]]))
+            merged["scales"] = {**old.get("scales", {}), **manifest["scales"]}
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            pass  # an unreadable manifest is replaced
+    cio.write_bytes_atomic(path, json.dumps(merged, indent=1) + "\n", overwrite=True)
