@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "register", help="warp IR onto visible (rigid, estimated as by check-align) and write registered pairs",
+        "register", help="warp IR onto visible (similarity warp, estimated as by check-align); write registered pairs",
         description="For each pair (two files, or two folders matched by stem) estimate the IR misregistration and "
                     "write OUT/ir/<stem>.png (IR resampled onto the visible frame, bilinear, border replicated), "
                     "OUT/vi/<stem>.png (the visible image, unchanged pixels) and OUT/alignment.csv.")
