@@ -100,6 +100,28 @@ def test_client_pick_a_pair_from_the_folder(served):
     assert out[-1].startswith("fused 13 (") and out[-1].endswith("metrics: profile canonical")
 
 
+def test_check_alignment_finds_a_known_shift(tmp_path, served):
+    from gradio_client import Client, handle_file
+
+    from crossfuse.app import check_alignment
+    from crossfuse.degrade import rigid_warp
+
+    tno = require_data("TNO")
+    ir, vi_p = cio.read_image(tno / "ir" / "08.png"), str(tno / "vi" / "08.png")
+    shifted = cio.write_image(tmp_path / "08.png", rigid_warp(ir, 4.0, -3.0, 0.0))
+    base = dict(check_alignment(str(tno / "ir" / "08.png"), vi_p, 2.0).rows)
+    r = check_alignment(str(shifted), vi_p, 2.0)
+    got = dict(r.rows)  # the pair's own residual misregistration is subtracted: the added shift is found
+    assert abs(got["dx (px)"] - base["dx (px)"] - 4.0) < 0.3 and abs(got["dy (px)"] - base["dy (px)"] + 3.0) < 0.3
+    assert r.message.startswith("MISALIGNED: largest corner displacement")
+    assert r.before.shape == r.after.shape == ir.shape + (3,)
+    # the served tab answers the same numbers
+    client = Client(served, verbose=False)
+    rows, slider, status = client.predict(handle_file(str(shifted)), handle_file(vi_p), 2.0, api_name="/check_align")
+    assert status == r.message and [row[1] for row in rows["data"]] == [row[1] for row in r.rows]
+    assert len(slider) == 2
+
+
 def _chromium() -> tuple[str, str] | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
@@ -137,5 +159,13 @@ def test_headless_chromium_submits_a_pair(served, tmp_path):
         assert "fused 08 (256x256)" in driver.find_element(By.CSS_SELECTOR, "#status").text
         if SHOT:
             driver.save_screenshot(SHOT)
+        # the check-align tab on the same uploads
+        tab = [b for b in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if "Check alignment" in b.text]
+        tab[0].click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#align_btn").is_displayed())
+        driver.find_element(By.CSS_SELECTOR, "#align_btn").click()
+        wait.until(lambda d: "corner displacement" in d.find_element(By.CSS_SELECTOR, "#align_status").text)
+        if SHOT:
+            driver.save_screenshot(SHOT.replace(".png", "_align.png"))
     finally:
         driver.quit()
