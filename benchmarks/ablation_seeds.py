@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_protocol import RANKED, as_fuser, data_root, fused_u8, load_pair
+from robust_protocol import RANKED, as_fuser, data_root, emit, fused_u8, load_pair
 from crossfuse.io import list_images, luma_u8, read_image, read_stem_list
 from crossfuse.metrics import compute_metrics
 
@@ -138,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         name, runs = item.split("=", 1)
         results[name] = [cached(r, args.cache, root, args.tnoc, args.tnoc_every) for r in runs.split(",") if r]
     text = tables(results, args.contrast)
-    print(text)
-    if args.md:
-        args.md.write_text(text + "\n")
+    emit(text, args.md)
     return 0
 
 

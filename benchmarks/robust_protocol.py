@@ -4,6 +4,7 @@
     PYTHONPATH=src python benchmarks/robust_protocol.py --align runs/align128_ho  # aligned pool without hold-outs
     PYTHONPATH=src python benchmarks/robust_protocol.py --validate crossfuse-fast runs/x/last.pt --json v.json
     PYTHONPATH=src python benchmarks/robust_protocol.py --dark crossfuse-fast   # dark-pixel % on every dataset
+    PYTHONPATH=src python benchmarks/robust_protocol.py --sanity crossfuse-fast # LLVIP-32, MSRS-12 vs max/average
 
 Validation = RoadScene-val (10) + LLVIP-val (6) + MSRS-val (3), clean and corrupted with ``crossfuse.corruptions``
 (six conditions at severity 1.5, two per pair, seeded per pair and condition). Every model is run through
@@ -106,6 +107,8 @@ def fused_u8(fuser, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """Fused Y of one pair, 8-bit rounded (``fuser`` = a :class:`crossfuse.infer.Fuser`, or ``"max"``)."""
     if fuser == "max":
         return np.maximum(ir, luma_u8(vi))
+    if fuser == "average":
+        return np.round((ir.astype(np.float64) + luma_u8(vi)) / 2).astype(np.uint8)
     return np.clip(np.round(fuser.fuse_y(ir, vi) * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -123,12 +126,12 @@ def validation_cases(root: Path):
 
 
 def as_fuser(spec: str):
-    """``"max"`` (pixel-wise max fusion), or a Fuser for anything ``crossfuse.models.resolve`` takes; a run folder
+    """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything ``crossfuse.models.resolve`` takes; a run folder
     means its ``last.pt`` (the protocol's checkpoint), not the resolver's default ``best.pt``."""
     from crossfuse.infer import Fuser
 
-    if spec == "max":
-        return "max"
+    if spec in ("max", "average"):
+        return spec
     p = Path(spec)
     return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu")
 
@@ -186,12 +189,43 @@ def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def sanity_table(specs: list[str], datasets: tuple[str, ...] = ("LLVIP", "MSRS")) -> dict[str, dict]:
+    """All pairs of the partly seen external sets, clean, 8 metrics; mean rank among the models, max, average."""
+    from scipy.stats import rankdata
+
+    from crossfuse.io import match_folders
+
+    root = data_root()
+    fusers = {s: as_fuser(s) for s in ["max", "average", *specs]}
+    out: dict[str, dict] = {}
+    for ds in datasets:
+        stems = sorted(st for st, _ in match_folders({"ir": root / ds / "ir", "vi": root / ds / "vi"}).items)
+        sums = {s: dict.fromkeys(TEXTURE + RANKED, 0.0) for s in fusers}
+        for stem in stems:
+            ir, vi = load_pair(root, ds, stem)
+            for s, fu in fusers.items():
+                for k, v in compute_metrics(ir, vi, fused_u8(fu, ir, vi), profile="cddfuse",
+                                            metrics=TEXTURE + RANKED).items():
+                    sums[s][k] += v / len(stems)
+        rk = sum(rankdata([-sums[s][m] for s in fusers], method="average") for m in TEXTURE + RANKED) / 8
+        out[ds] = {s: {**sums[s], "rank": float(r)} for s, r in zip(fusers, rk)} | {"n": len(stems)}
+    return out
+
+
+def emit(text: str, md: Path | None) -> None:
+    """Print a report and also write it to ``md`` when given."""
+    print(text)
+    if md:
+        Path(md).write_text(text + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show", action="store_true", help="print the split and the hold-out stems")
     ap.add_argument("--align", metavar="OUT", help="write the aligned pool (without hold-outs) to OUT")
     ap.add_argument("--validate", nargs="+", metavar="MODEL", help="model names, weights files, checkpoints, runs")
     ap.add_argument("--dark", nargs="+", metavar="MODEL", help="dark-pixel %% on every dataset of the data root")
+    ap.add_argument("--sanity", nargs="+", metavar="MODEL", help="LLVIP-32 / MSRS-12 (partly seen): 8 metrics, rank")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -209,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dark:
         result["dark"] = dark_table(args.dark)
         print(json.dumps(result["dark"], indent=1))
+    if args.sanity:
+        result["sanity"] = sanity_table(args.sanity)
+        print(json.dumps(result["sanity"], indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 
 from ablation_seeds import cached
 from eval_model import parse_peers
-from robust_protocol import RANKED, data_root
+from robust_protocol import RANKED, data_root, emit
 
 
 def set_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = parse_peers(args.peers or root.parent / "docs" / "PEERS_ROBUST.md")
     rows = cached(args.model, args.cache, root, args.tnoc, 1)
     text, _, _ = report(args.name or args.model, set_means(rows), peers)
-    print(text)
-    if args.md:
-        args.md.write_text(text + "\n")
+    emit(text, args.md)
     return 0
 
 

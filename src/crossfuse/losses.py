@@ -254,33 +254,35 @@ def _ssl_consistency(ctx: StepContext) -> Tensor:
     return augment.consistency_loss(weak, aggr, views)
 
 
+def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
+    """A registry term ``fn(ir, vis, fused, **[loss_options.name])`` on the network's fused output."""
+    return lambda c: fn(c.ir, c.vis, _need(c, "fused")[0], **c.opts(name))
+
+
 LOSSES: dict[str, LossSpec] = {
-    "intensity_max": LossSpec(lambda c: intensity_max(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_max")),
-                              2, description="||max(V, I) - F||_1 (option contrast: stretched target)"),
-    "gradient_max": LossSpec(lambda c: gradient_max(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_max")), 2,
+    "intensity_max": LossSpec(_on_fused(intensity_max, "intensity_max"), 2,
+                              description="||max(V, I) - F||_1 (option contrast: stretched target)"),
+    "gradient_max": LossSpec(_on_fused(gradient_max, "gradient_max"), 2,
                              description="|| gain * max(|grad V|, |grad I|) - |grad F| ||_1 (Sobel; option gain)"),
-    "gradient_select": LossSpec(lambda c: gradient_select(c.ir, c.vis, _need(c, "fused")[0],
-                                                          **c.opts("gradient_select")), 2,
+    "gradient_select": LossSpec(_on_fused(gradient_select, "gradient_select"), 2,
                                 description="|| grad F - gain * grad(stronger source) ||_1 (signed Sobel)"),
     "intensity_complement": LossSpec(
-        lambda c: intensity_complement(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_complement")), 2,
+        _on_fused(intensity_complement, "intensity_complement"), 2,
         description="||max(V, I) + alpha (min(V, I) - pivot), stretched about pivot - F||_1"),
-    "gradient_complement": LossSpec(
-        lambda c: gradient_complement(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_complement")), 2,
-        description="||grad F - grad(complement target)||_1 (signed Sobel)"),
+    "gradient_complement": LossSpec(_on_fused(gradient_complement, "gradient_complement"), 2,
+                                    description="||grad F - grad(complement target)||_1 (signed Sobel)"),
     "intensity_local": LossSpec(
-        lambda c: intensity_local(c.ir, c.vis, _need(c, "fused")[0], **c.opts("intensity_local")), 2,
+        _on_fused(intensity_local, "intensity_local"), 2,
         description="||clip(max(V, I) + alpha (m - G_sigma m), m, 1) - F||_1, m = min(V, I) (no fixed pivot)"),
-    "gradient_local": LossSpec(
-        lambda c: gradient_local(c.ir, c.vis, _need(c, "fused")[0], **c.opts("gradient_local")), 2,
-        description="||grad F - grad(local-contrast target)||_1 (signed Sobel)"),
+    "gradient_local": LossSpec(_on_fused(gradient_local, "gradient_local"), 2,
+                               description="||grad F - grad(local-contrast target)||_1 (signed Sobel)"),
     "out_of_range": LossSpec(lambda c: out_of_range(_need(c, "raw")[0]), 2,
                              description="mean(relu(raw - 1) + relu(-raw)) of the unclamped output"),
     "weight_binary": LossSpec(lambda c: weight_binary(_need(c, "weight")[0]), 2,
                               description="4 mean(w (1 - w)) of the network's fusion weight (selection, not mixing)"),
     "scd": LossSpec(lambda c: scd_loss(c.ir, c.vis, _need(c, "fused")[0]), 2,
                     description="2 - CC(F - V, I) - CC(F - I, V)"),
-    "ssim_sources": LossSpec(lambda c: ssim_sources(c.ir, c.vis, _need(c, "fused")[0], **c.opts("ssim_sources")), 2,
+    "ssim_sources": LossSpec(_on_fused(ssim_sources, "ssim_sources"), 2,
                              description="(1 - SSIM(F, V))/2 + (1 - SSIM(F, I))/2"),
     "decomposition": LossSpec(_decomposition, 2, description="CC(D_V, D_I)^2 / (1.01 + CC(B_V, B_I))"),
     "ssl_paper": LossSpec(lambda c: augment.paper_code_loss(_need(c, "fused")[0], c.generator), 2, scheduled=True,
