@@ -71,12 +71,13 @@ def timed_estimate(ir: np.ndarray, vi: np.ndarray, times: list[float]):
 
 def run_dataset(ds: str, limit: int, warps: int) -> dict:
     items = match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items[:limit]
-    rel, ab, aligned, times, low = [], [], [], [], []
+    rel, ab, aligned, times, low, base = [], [], [], [], [], []
     for stem, p in items:
         ir, vi = _gray_ir(read_image(p["ir"])), read_image(p["vi"])
         h, w = ir.shape
         a0 = timed_estimate(ir, vi, times)
         aligned.append(a0.aligned(DEFAULT_THRESHOLD))
+        base.append(a0.displacement)
         for dx, dy, deg in warp_cases(ds, stem, warps):
             moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
             m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, 1.0)
@@ -92,7 +93,8 @@ def run_dataset(ds: str, limit: int, warps: int) -> dict:
             "shift_p50": float(np.median(rel_a[:, 0])), "shift_p95": float(np.percentile(rel_a[:, 0], 95)),
             "rot_p50": float(np.median(rel_a[:, 1])), "rot_p95": float(np.percentile(rel_a[:, 1], 95)),
             "aligned": 100.0 * float(np.mean(aligned)), "low_conf": 100.0 * float(np.mean(low)),
-            "size": f"{w}x{h}", "cpu_s": float(np.median(times))}
+            "size": f"{w}x{h}", "cpu_s": float(np.median(times)), "base_p50": float(np.median(base)),
+            "base_p95": float(np.percentile(base, 95))}
 
 
 def qabf_ratios(ds: str, n: int, fuser) -> list[tuple[float, float]]:
@@ -140,12 +142,14 @@ def main() -> int:
         rows.append(run_dataset(ds, a.limit, a.warps))
         ratios += qabf_ratios(ds, a.qabf_pairs, fuser)
     print("\n| dataset | pairs | warped cases | within 0.5 px & 0.2 deg (rel) | (abs) | shift err p50 / p95 px | "
-          "rot err p50 / p95 deg | confidence < 0.05 | unwarped aligned (<= 2 px) | size | CPU s / pair |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "rot err p50 / p95 deg | confidence < 0.05 | unwarped aligned (<= 2 px) | unwarped max displacement p50 / "
+          "p95 px | size | CPU s / pair |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['dataset']} | {r['pairs']} | {r['cases']} | {r['rel_ok']:.0f} % | {r['abs_ok']:.0f} % | "
               f"{r['shift_p50']:.2f} / {r['shift_p95']:.2f} | {r['rot_p50']:.3f} / {r['rot_p95']:.3f} | "
-              f"{r['low_conf']:.0f} % | {r['aligned']:.0f} % | {r['size']} | {r['cpu_s']:.3f} |")
+              f"{r['low_conf']:.0f} % | {r['aligned']:.0f} % | {r['base_p50']:.1f} / {r['base_p95']:.1f} | "
+              f"{r['size']} | {r['cpu_s']:.3f} |")
     rr = np.array(ratios)
     for k, what in enumerate(("raw sources", "registered unshifted pair as reference")):
         r = rr[:, k]
