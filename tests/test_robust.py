@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,7 @@ def tiny(tmp_path) -> dict[str, Path]:
             if not (s == 1 and stem == "b"):
                 _write(ext / f"noise@{s}" / f"{stem}.png", np.maximum(ir, noisy))
     (tree / "manifest.json").write_text(json.dumps({"conditions": ["noise@1", "noise@2", "blur@1"]}))
+    _write(ext / "blur@3" / "a.png", _scene(0))
     return {"clean": clean, "tree": tree, "ext": ext, "out": tmp_path / "out"}
 
 
@@ -116,6 +118,7 @@ def test_bad_input_named_skipped_and_strict(tiny, capsys):
     assert "noise@2: 1 clean pair(s) missing from the tree: c" in problems
     assert "ext noise@1: 1 fused image(s) missing" in problems and ": b" in problems
     assert "size mismatch" in problems and "noise@2" in problems
+    assert "ext: " in problems and "blur@3 has no counterpart" in problems  # an output folder the tree lacks
     rows = {(r["condition"], r["method"]): r for r in summary["summary"]}
     assert rows[("noise@1", "max")]["n"] == 3 and rows[("noise@1", "ext")]["n"] == 2
     assert rows[("noise@2", "max")]["n"] == 1  # b has mismatched sizes, c is missing
@@ -174,8 +177,6 @@ def test_noise_estimate_tracks_added_noise():
 
 
 def test_cross_dataset_mode_one_report_each(tiny):
-    import shutil
-
     other = tiny["clean"].parent / "other"
     shutil.copytree(tiny["clean"], other)
     out = tiny["out"]
@@ -191,3 +192,14 @@ def test_cross_dataset_mode_one_report_each(tiny):
                                                            ("other", "average")]
     assert table[0]["mean_rank"] == table[2]["mean_rank"]  # same images, same scores
     assert main(argv[:6] + argv[8:]) == 1  # two --clean, one --corrupted
+
+
+def test_hole_in_the_severity_grid_is_named(tiny):
+    """No manifest: noise has severities 1 and 2, so a lone jpeg@1 means jpeg@2 is missing."""
+    (tiny["tree"] / "manifest.json").unlink()
+    for sub in ("ir", "vi"):
+        shutil.copytree(tiny["tree"] / "noise@1" / sub, tiny["tree"] / "jpeg@1" / sub)
+    assert _run(tiny, "--strict") == 1
+    problems = json.loads((tiny["out"] / "summary.json").read_text())["problems"]
+    assert any("jpeg@2: missing (other conditions have severity 2)" in p for p in problems)
+    assert not any("blur@1" in p for p in problems)  # only the manifest named it

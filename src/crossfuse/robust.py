@@ -105,6 +105,7 @@ def discover_conditions(tree: Path, problems: list[str]) -> list[Condition]:
             problems.append(f"{d}: condition without ir/ and vi/ folders, skipped")
         else:
             found.append(Condition(d.name, parsed[0], parsed[1], d / "ir", d / "vi"))
+    _check_grid(tree, found, problems)
     manifest = tree / "manifest.json"
     if manifest.is_file():
         try:
@@ -128,6 +129,21 @@ def _model_name(item: str) -> tuple[str, str]:
     p = Path(item)
     return (p.stem if p.suffix.lower() in (".pt", ".onnx") else p.name) if (os.sep in item or p.exists()) \
         else item, item
+
+
+def _check_grid(tree: Path, found: list[Condition], problems: list[str]) -> None:
+    """Without a manifest, a hole in the condition x severity grid is the likeliest sign of a missing folder: name
+    every severity some condition has and another (of the same kind of scale) lacks. Sweeps are left alone."""
+    from crossfuse.degrade import SWEEPS
+
+    grid: dict[str, set[float]] = {}
+    for c in found:
+        if c.base not in SWEEPS:
+            grid.setdefault(c.base, set()).add(c.severity)
+    every = set().union(*grid.values()) if grid else set()
+    for base, sevs in sorted(grid.items()):
+        problems += [f"{tree / f'{base}@{s:g}'}: missing (other conditions have severity {s:g})"
+                     for s in sorted(every - sevs)]
 
 
 def parse_methods(models: list[str], baselines: list[str], external: list[str]) -> list[Method]:
@@ -235,6 +251,10 @@ def _external_outputs(p: Plan, method: Method, pairs: dict[Condition, dict[str, 
     root = Path(method.spec)
     if not root.is_dir():
         raise InputError(f"--method {method.name}={root}: folder not found")
+    known = {c.name for c in pairs}
+    p.problems += [f"{method.name}: {d} has no counterpart in the corrupted tree, not scored"
+                   for d in sorted(root.iterdir()) if d.is_dir() and d.name not in known
+                   and parse_condition(d.name) is not None]
     done: dict[tuple[str, str], Path] = {}
     for cond, items in pairs.items():
         folder = root / cond.name
