@@ -231,7 +231,10 @@ def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str,
     for cond, items in pairs.items():
         for stem, src in items.items():
             target = fused_path(out, method, cond, stem)
-            (done.__setitem__((cond.name, stem), target) if target.is_file() else todo.append((cond, stem, src)))
+            if target.is_file():
+                done[(cond.name, stem)] = target
+            else:
+                todo.append((cond, stem, src))
     fuser = fuser_factory(method.spec) if todo and method.kind == "model" else None
     for cond, stem, src in tqdm(todo, desc=f"fuse {method.name}", unit="img", disable=not progress or not todo):
         try:
