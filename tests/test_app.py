@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -32,6 +34,13 @@ def test_bad_uploads_are_one_line_messages(tmp_path):
     with pytest.raises(InputError, match=r"big.png: [0-9.]+ MB is over the app's 0.001 MB limit"):
         load_upload(img, "visible", Limits(max_upload_mb=0.001))
     assert load_upload(img, "visible", Limits()).shape == (2000, 1500)
+    # a PNG whose header claims 30000 x 30000 pixels is refused from the header, before any decoding
+    data = bytearray(img.read_bytes())
+    data[16:24] = struct.pack(">II", 30000, 30000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"bomb.png: .* over the app's 25 megapixel limit"):
+        load_upload(tmp_path / "bomb.png", "infrared", Limits())
     assert error_text(RuntimeError("boom")) == "**error:** unexpected RuntimeError: boom"
 
 

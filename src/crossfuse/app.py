@@ -52,11 +52,13 @@ class FuseResult:
 
 def pixel_size(path: Path) -> tuple[int, int] | None:
     """Width and height from the file header without decoding the pixels (None when the header is not readable)."""
-    try:
-        from PIL import Image  # installed with gradio; reads only the header here
+    from PIL import Image  # installed with gradio; reads only the header here
 
+    try:
         with Image.open(path) as im:
             return im.size
+    except Image.DecompressionBombError:  # a header claiming hundreds of megapixels
+        return (1 << 31, 1)
     except Exception:  # noqa: BLE001 -- unreadable headers are reported by the full decode that follows
         return None
 
@@ -71,7 +73,8 @@ def load_upload(path: str | os.PathLike | None, role: str, limits: Limits) -> np
         raise InputError(f"{role} image {p.name}: {size_mb:.1f} MB is over the app's {limits.max_upload_mb:g} MB limit")
     wh = pixel_size(p)
     if wh is not None and wh[0] * wh[1] > limits.max_megapixels * 1e6:
-        raise InputError(f"{role} image {p.name}: {wh[0]}x{wh[1]} is over the app's {limits.max_megapixels:g} "
+        size = f"{wh[0]}x{wh[1]}" if wh[1] > 1 else "its size"
+        raise InputError(f"{role} image {p.name}: {size} is over the app's {limits.max_megapixels:g} "
                          "megapixel limit (use `crossfuse fuse` for large frames)")
     try:
         return cio.read_image(p)
