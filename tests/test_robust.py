@@ -143,6 +143,27 @@ def test_resume_scores_only_new_rows(tiny):
     assert len(cache.read_text().splitlines()) == n + 1
 
 
+def test_outputs_of_another_model_under_the_same_name_are_redone(tiny, capsys):
+    """``--models m=FILE``: after FILE changes (a retrained model), m's fused images are made again."""
+    import torch
+
+    from crossfuse.models import weights_path
+
+    weights = tiny["out"].parent / "m.pt"
+    shutil.copy(weights_path("crossfuse-fast"), weights)
+    argv = ["bench", "robustness", "--clean", str(tiny["clean"]), "--corrupted", str(tiny["tree"]), "--out",
+            str(tiny["out"]), "--models", f"m={weights}", "--baselines", "none", "--conditions", "noise@1", "--quiet"]
+    assert main(argv) == 0
+    fused = tiny["out"] / "fused" / "m" / "noise@1" / "a.png"
+    stamp = fused.stat().st_mtime_ns
+    assert main(argv) == 0 and fused.stat().st_mtime_ns == stamp  # same model: reused
+    blob = torch.load(weights, weights_only=True)
+    torch.save(blob, weights)  # same content, new file: treated as a new model
+    capsys.readouterr()
+    assert main(argv) == 0 and fused.stat().st_mtime_ns != stamp
+    assert "fusing m again" in capsys.readouterr().err
+
+
 def test_drop_is_relative_to_clean_input(tiny):
     assert _run(tiny) == 0
     rows = {(r["condition"], r["method"]): r for r in csv.DictReader(open(tiny["out"] / "summary.csv"))}

@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,12 +227,13 @@ def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str,
 
     from crossfuse.infer import read_pair
 
+    fresh = _check_stamp(out / "fused" / method.name, method)
     done: dict[tuple[str, str], Path] = {}
     todo = []
     for cond, items in pairs.items():
         for stem, src in items.items():
             target = fused_path(out, method, cond, stem)
-            if target.is_file():
+            if target.is_file() and not fresh:
                 done[(cond.name, stem)] = target
             else:
                 todo.append((cond, stem, src))
@@ -247,6 +249,30 @@ def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str,
         except (ValueError, OSError) as exc:
             p.problems.append(f"{method.name} {cond.name}/{stem}: not fused: {exc}")
     return done
+
+
+def method_stamp(method: Method) -> dict:
+    """What made a method's fused files: its spec, and for a model file or run folder the size and mtime of the
+    files in it, so a retrained model under the same name is noticed."""
+    stamp: dict = {"kind": method.kind, "spec": method.spec}
+    path = Path(method.spec)
+    if method.kind == "model" and path.exists():
+        files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+        stamp["files"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files[:200]]
+    return stamp
+
+
+def _check_stamp(folder: Path, method: Method) -> bool:
+    """Record the stamp of ``folder``'s method; True when earlier outputs there came from something else (they are
+    then all fused again, with a note on stderr)."""
+    stamp, path = method_stamp(method), folder / "method.json"
+    old = json.loads(path.read_text()) if path.is_file() else None
+    cio.write_bytes_atomic(path, json.dumps(stamp, indent=1), overwrite=True)
+    if old is not None and old != stamp:
+        print(f"note: {folder} was made by {old.get('spec')!r} (or an older version of it); fusing "
+              f"{method.name} again", file=sys.stderr)
+        return True
+    return False
 
 
 def _external_outputs(p: Plan, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]]
