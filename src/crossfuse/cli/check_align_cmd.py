@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
-    flagged = 0
+    flagged = checked = 0
     for stem, ir, vi in pairs:
         try:
             a = check_pair(ir, vi)[0]
@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         row = csv_row(stem, a, args.threshold)
         w.writerow(row)
+        checked += 1
         flagged += row[6] == "no"
     print(buf.getvalue(), end="")
     if args.csv is not None:
         write_bytes_atomic(args.csv, buf.getvalue(), overwrite=args.overwrite)
-    print(f"check-align: {len(pairs) - len([p for p in problems if p])} pairs checked, {flagged} above "
-          f"{args.threshold:g} px", file=sys.stderr)
+    print(f"check-align: {checked} pairs checked, {flagged} above {args.threshold:g} px", file=sys.stderr)
     for prob in problems:
         print(f"  skipped: {prob}", file=sys.stderr)
     return 1 if problems else 0
