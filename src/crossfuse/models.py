@@ -44,12 +44,15 @@ class Shipped:
 
 # the explicit list of shipped models; the file is WEIGHTS_DIR / f"{name}.pt"
 MODELS: dict[str, Shipped] = {
-    "crossfuse-fast": Shipped("fast network (~0.1 M parameters), CPU-trained on RoadScene; the default",
+    "crossfuse-fast": Shipped("fast network (~0.1 M parameters), CPU-trained on RoadScene; the previous default",
                               "cd2d1876a612ea4af027b8b0467fc92176d212f06ce70416bad9eb1bbf1766c6"),
     "crossfuse-paper-short": Shipped("the paper's network, SHORTENED CPU schedule (see its model card)",
                                      "b2fb602345b082d62274b82ad53ae6a55b8155ef16fa27f1f64038e1db539d52"),
+    "crossfuse-robust": Shipped("fast network, local-contrast losses + both CrossFuse views, chosen on validation "
+                                "(docs/protocol.md); the default",
+                                "8e82f36a82af169d820d2df3c1f87fd02426ddfb3aae47c2655b484bd6d15d8e"),
 }
-DEFAULT_MODEL = "crossfuse-fast"
+DEFAULT_MODEL = "crossfuse-robust"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
