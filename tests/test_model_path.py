@@ -209,7 +209,9 @@ def test_python_m_cli_and_list(tmp_path):
 
     res = subprocess.run([sys.executable, "-m", "crossfuse.cli", "list", "models"], capture_output=True, text=True,
                          env={**os.environ, **env_src}, timeout=120)
-    assert res.returncode == 0 and res.stdout.startswith("crossfuse-fast (default): ")
+    from crossfuse.models import DEFAULT_MODEL
+
+    assert res.returncode == 0 and f"\n{DEFAULT_MODEL} (default): " in "\n" + res.stdout
     assert "a run folder" in res.stdout
 
 
