@@ -36,3 +36,13 @@ def test_table_title_and_notes_stay_clear_of_the_images():
         cells = texts[2:]  # title and notes must not overlap the table cells either
         for label in texts[:2]:
             assert not any(label.overlaps(c) for c in cells), (n_scenes, label)
+
+
+def test_demo_prints_and_stores_the_profile_conventions(tmp_path, capsys):
+    from crossfuse import cli
+
+    assert cli.main(["demo", "--out", str(tmp_path), "--scenes", "1", "--size", "160x120"]) == 0
+    printed = capsys.readouterr().out
+    stored = (tmp_path / "metrics.md").read_text()
+    for text in (printed, stored):  # SSIM above 1 must come with the reason next to the table
+        assert "sums over the two sources" in text and "values such as 1.15 are normal" in text

@@ -33,9 +33,15 @@ def test_readme_lists_crossfuse_commands():
 
 @pytest.mark.parametrize("command", _shell_commands(README.read_text()))
 def test_readme_command_parses(command):
-    parser = cli.build_parser()
+    parser, argv = cli.parser_for(shlex.split(command)[1:])
     try:
-        args = parser.parse_args(shlex.split(command)[1:])
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse rejected an option or value the README shows
         pytest.fail(f"README command does not parse ({exc.code}): {command}")
     assert callable(getattr(args, "func", None)), command
+
+
+def test_bench_help_names_the_robustness_mode(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "bench robustness" in capsys.readouterr().out

@@ -40,14 +40,17 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def parser_for(argv: list[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser that reads ``argv`` and the arguments left for it (``bench robustness`` has its own parser)."""
     if argv[:2] == ["bench", "robustness"]:  # a second benchmark under `bench`, with its own parser
         from crossfuse.cli.robust_cmd import build_parser as robustness_parser
 
-        parser, argv = robustness_parser(), argv[2:]
-    else:
-        parser = build_parser()
+        return robustness_parser(), argv[2:]
+    return build_parser(), argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, argv = parser_for(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -7,10 +7,13 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "bench", help="measure fusion latency and peak memory per image size and backend",
+        "bench", help="measure fusion latency and peak memory per image size and backend; "
+                      "`bench robustness` scores methods on corrupted inputs",
         description="Each case runs in its own process (peak RSS from wait4 is that process's own, including the "
                     "Python/torch runtime); latency is the median of --repeats timed calls after --warmup untimed "
-                    "ones, on a synthetic pair of each size.")
+                    "ones, on a synthetic pair of each size.",
+        epilog="The robustness benchmark is a second mode: `crossfuse bench robustness --clean DIR --corrupted TREE "
+               "--out OUT` (see `crossfuse bench robustness --help`).")
     p.add_argument("--sizes", default="640x480,1280x1024", help="comma-separated WxH (default 640x480,1280x1024)")
     p.add_argument("--backend", default="torch", help="comma-separated backends: torch, onnx (default torch)")
     p.add_argument("--model", default=None,

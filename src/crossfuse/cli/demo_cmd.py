@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from crossfuse.bench import parse_sizes
     from crossfuse.infer import compose_output, visible_y
     from crossfuse.io import write_bytes_atomic, write_image
-    from crossfuse.metrics import compute_metrics
+    from crossfuse.metrics import compute_metrics, get_profile
     from crossfuse.synthetic import make_scene
 
     if args.scenes < 1:
@@ -121,9 +121,11 @@ def run(args: argparse.Namespace) -> int:
     model_label = f"{fuser.model_name} (model)"
     table = [(model_label if m == "model" else f"{m} baseline",
               {c: float(np.mean([r[c] for r in rows])) for c in DEMO_METRICS}) for m, rows in methods.items()]
-    _write_figure(out / "figure.png", render_figure(shown, table), args.overwrite)
+    notes = list(get_profile("cddfuse").conventions)  # how to read the numbers (SSIM above 1 is a sum)
+    _write_figure(out / "figure.png", render_figure(shown, table, notes=notes[0]), args.overwrite)
     lines = ["| method | " + " | ".join(DEMO_METRICS) + " |", "|---|" + "---:|" * len(DEMO_METRICS)]
     lines += [f"| {name} | " + " | ".join(f"{vals[c]:.3f}" for c in DEMO_METRICS) + " |" for name, vals in table]
+    lines += ["", "notes (cddfuse profile):"] + [f"- {note}" for note in notes]
     write_bytes_atomic(out / "metrics.md", f"# crossfuse demo: {args.scenes} synthetic scenes, {w}x{h}, cddfuse "
                        "profile\n\n" + "\n".join(lines) + "\n", overwrite=args.overwrite)
     print("\n".join(lines))
