@@ -1,11 +1,14 @@
 """Misregistration of an infrared image against its visible partner, and warping IR onto visible.
 
 The two modalities look different (a warm object is bright in IR and may be dark in visible), so intensities are
-never matched directly: both images become **gradient-magnitude maps** (Gaussian-smoothed Sobel magnitude, then
-standardised), which share edges whatever their polarity. On those maps, coarse to fine over an image pyramid:
-phase correlation (OpenCV, Hann window) gives the translation at the coarsest level, then ECC
-(``cv2.findTransformECC``, Evangelidis & Psarakis 2008) refines a Euclidean (or similarity/affine) warp at every
-level. ECC's final correlation coefficient is the confidence.
+never matched directly: both images become **normalised gradient fields squared** (:func:`orientation_field`), edge
+orientation with unit weight on any clear edge and no polarity. Frames with a side above ``WORK_MAX_SIDE`` are
+halved first (less sensor noise, and 4x faster; the warp is scaled back). An exhaustive rotation search with FFT
+cross-correlation of the fields on the coarse pyramid levels gives a first rigid warp; then the sub-pixel shifts of
+5 x 4 blocks, RANSAC (``RANSAC_PX``) to drop blocks that disagree, and a score-weighted similarity fit on the
+others, twice (:func:`_refine`). Confidence: fraction of agreeing blocks times their mean match score; below
+``MIN_CONFIDENCE`` the verdict is ``unknown``. (ECC and phase correlation on gradient-magnitude maps, the first
+things tried, converged to wrong optima on most cross-modal pairs: docs/robustness.md.)
 
 Convention: the warp ``W`` (2x3) maps visible pixel coordinates to IR pixel coordinates (the IR content that belongs
 at visible pixel ``p`` sits at ``W p``). It is reported as rotation/scale about the image centre plus the
@@ -27,14 +30,16 @@ from scipy import fft as sfft
 
 from crossfuse import io as cio
 
-MOTIONS = {"euclidean": cv2.MOTION_EUCLIDEAN, "affine": cv2.MOTION_AFFINE, "translation": cv2.MOTION_TRANSLATION}
 DEFAULT_THRESHOLD = 2.0  # px: largest displacement of an image corner still called aligned
-SIGMA = 1.0
-FINE_SPREAD = 0.0
-COARSEST = 96
-GRID = (5, 4)  # blocks matched at full resolution
+MIN_CONFIDENCE = 0.05  # below: too little structure shared by the modalities, the verdict is "unknown"
+SIGMA = 1.0  # px: Gaussian blur before the gradients
+COARSEST = 96  # px: the pyramid stops halving when the shorter side would fall below this
+GRID = (5, 4)  # blocks matched at the working resolution
 MOTION = "similarity"  # or "rigid" (rotation + shift; the scale is then only reported)
-RANSAC_PX = 1.5  # px: the pyramid stops halving when the shorter side would fall below this
+ITERATIONS = 2  # block-fit rounds
+WORK_MAX_SIDE = 400  # px: larger frames are estimated at half resolution (repeatedly)
+WEIGHT_POWER = 1.0  # block weight in the final fit: match score ** this
+RANSAC_PX = 3.0  # px at the working resolution: blocks farther than this from the fit are left out
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class Alignment:
 
     def aligned(self, threshold: float = DEFAULT_THRESHOLD) -> bool:
         return self.displacement <= threshold
+
+    def verdict(self, threshold: float = DEFAULT_THRESHOLD) -> str:
+        """``yes`` / ``no`` (largest corner displacement within / above ``threshold``), or ``unknown`` when the
+        confidence is below :data:`MIN_CONFIDENCE`: a low-confidence estimate is not evidence of misregistration."""
+        if self.confidence < MIN_CONFIDENCE:
+            return "unknown"
+        return "yes" if self.aligned(threshold) else "no"
 
 
 def orientation_field(img: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -169,13 +181,15 @@ def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3)
     return np.array(pts), np.array(shifts), np.array(scores)
 
 
-def rigid_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares rotation + translation (no scale) taking ``src`` points to ``dst`` (2x3)."""
+def rigid_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, with_scale: bool = False) -> np.ndarray:
+    """Weighted least-squares rotation + translation (+ uniform scale with ``with_scale``; Umeyama 1991) taking
+    ``src`` points to ``dst`` (2x3)."""
     wts = np.clip(weights, 1e-6, None)[:, None]
     ms, md = (wts * src).sum(0) / wts.sum(), (wts * dst).sum(0) / wts.sum()
     cov = ((src - ms) * wts).T @ (dst - md)
     ang = math.atan2(cov[0, 1] - cov[1, 0], cov[0, 0] + cov[1, 1])
-    rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+    scale = math.hypot(cov[0, 1] - cov[1, 0], cov[0, 0] + cov[1, 1]) / float((wts * (src - ms) ** 2).sum())
+    rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]]) * (scale if with_scale else 1)
     return np.hstack([rot, (md - rot @ ms)[:, None]])
 
 
@@ -183,24 +197,12 @@ def _aug(warp: np.ndarray) -> np.ndarray:
     return np.vstack([warp, [0.0, 0.0, 1.0]])
 
 
-def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0) -> Alignment:
-    """The misregistration of ``ir`` against ``vi`` (same height and width): a coarse rotation + shift search on
-    the pyramid (all levels but the finest), then sub-pixel shifts of 5 x 4 blocks at full resolution, to which a
-    similarity transform is fitted with RANSAC (1.5 px), twice. Confidence: the fraction of blocks that agree with
-    the fit, times their mean match score."""
-    ir, vi = np.asarray(ir), np.asarray(vi)
-    if ir.shape[:2] != vi.shape[:2]:
-        raise ValueError(f"IR {ir.shape[1]}x{ir.shape[0]} and visible {vi.shape[1]}x{vi.shape[0]} differ in size; "
-                         "check-align measures the misregistration of same-size pairs")
-    g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
-    g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
-    p_ir, p_vi = _pyramid(g_ir), _pyramid(g_vi)
-    n = max(1, len(p_ir) - 1)
-    warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation)
-    if len(p_ir) > 1:
-        warp[:, 2] *= 2.0  # from the half-resolution level to full resolution
+def _refine(g_ir: np.ndarray, g_vi: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Block-shift refinement of ``warp``: sub-pixel shifts of ``GRID`` blocks, RANSAC (``RANSAC_PX``) for the
+    blocks that agree, a weighted fit on those, ``ITERATIONS`` times. Returns the warp, the confidence (fraction of
+    agreeing blocks times their mean match score) and the similarity fit's scale."""
     conf, scale = 0.0, 1.0
-    for _ in range(2):
+    for _ in range(ITERATIONS):
         pts, d, score = _local_shifts(g_vi, register(g_ir, warp), GRID)
         fit, inl = cv2.estimateAffinePartial2D(pts, pts + d, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                                maxIters=500, confidence=0.999, refineIters=10)
@@ -208,9 +210,33 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
             break
         ok = inl.ravel().astype(bool)
         scale = float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
-        step = fit if MOTION == "similarity" else rigid_fit(pts[ok], pts[ok] + d[ok], score[ok])
+        step = rigid_fit(pts[ok], pts[ok] + d[ok], np.clip(score[ok], 0, 1) ** WEIGHT_POWER, MOTION == "similarity")
         warp = (_aug(warp) @ _aug(step))[:2]
         conf = float(ok.mean() * np.clip(score[ok], 0, 1).mean())
+    return warp, conf, scale
+
+
+def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0) -> Alignment:
+    """The misregistration of ``ir`` against ``vi`` (same height and width). Frames with a side above
+    ``WORK_MAX_SIDE`` are halved first (repeatedly). Then a coarse rotation + shift search on the pyramid (all
+    levels but the finest), then :func:`_refine`."""
+    ir, vi = np.asarray(ir), np.asarray(vi)
+    if ir.shape[:2] != vi.shape[:2]:
+        raise ValueError(f"IR {ir.shape[1]}x{ir.shape[0]} and visible {vi.shape[1]}x{vi.shape[0]} differ in size; "
+                         "check-align measures the misregistration of same-size pairs")
+    g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
+    g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
+    if max(g_vi.shape) > WORK_MAX_SIDE:  # large frames: estimate at half resolution (less noise, 4x faster)
+        half = estimate(cv2.pyrDown(g_ir), cv2.pyrDown(g_vi), max_shift=max_shift / 2, max_rotation=max_rotation)
+        warp = half.matrix.copy()
+        warp[:, 2] *= 2.0  # pyrDown keeps pixel 2i at half-resolution pixel i
+        return replace(describe(warp, vi.shape[:2], half.confidence), scale=half.scale)
+    p_ir, p_vi = _pyramid(g_ir), _pyramid(g_vi)
+    n = max(1, len(p_ir) - 1)
+    warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation)
+    if len(p_ir) > 1:
+        warp[:, 2] *= 2.0  # from the half-resolution level to full resolution
+    warp, conf, scale = _refine(g_ir, g_vi, warp)
     a = describe(warp, vi.shape[:2], conf)
     return a if MOTION == "similarity" else replace(a, scale=scale)
 
@@ -252,4 +278,4 @@ def check_pair(ir_path: Path, vi_path: Path) -> tuple[Alignment, np.ndarray, np.
 
 def csv_row(stem: str, a: Alignment, threshold: float) -> list[str]:
     return [stem, f"{a.dx:.3f}", f"{a.dy:.3f}", f"{a.rotation_deg:.3f}", f"{a.scale:.4f}", f"{a.confidence:.3f}",
-            "yes" if a.aligned(threshold) else "no", f"{a.displacement:.3f}"]
+            a.verdict(threshold), f"{a.displacement:.3f}"]

@@ -13,9 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "check-align", help="estimate the misregistration of IR against visible for a pair or two folders",
         description="Per pair: dx, dy (how far the IR content sits from where it should be, in visible pixels; IR "
-                    "moved right by 3 px -> dx = +3), rotation (deg, OpenCV sign), scale, a confidence (0..1; "
-                    "below ~0.05 the estimate is unreliable: too little shared structure) and whether the largest "
-                    "corner displacement is within --threshold.")
+                    "moved right by 3 px -> dx = +3), rotation (deg, OpenCV sign), scale, a confidence (0..1) and "
+                    "aligned: yes / no (largest corner displacement within / above --threshold), or unknown when "
+                    "the confidence is below 0.05 (too little structure shared by the two images to tell).")
     p.add_argument("--ir", required=True, type=Path, help="infrared file or folder")
     p.add_argument("--vi", required=True, type=Path, help="visible file or folder (matched by stem)")
     p.add_argument("--csv", type=Path, default=None, help="write pair,dx,dy,rotation_deg,scale,confidence,aligned,"
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
-    flagged = checked = 0
+    flagged = checked = unknown = 0
     for stem, ir, vi in pairs:
         try:
             a = check_pair(ir, vi)[0]
@@ -50,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
         w.writerow(row)
         checked += 1
         flagged += row[6] == "no"
+        unknown += row[6] == "unknown"
     print(buf.getvalue(), end="")
     if args.csv is not None:
         write_bytes_atomic(args.csv, buf.getvalue(), overwrite=args.overwrite)
-    print(f"check-align: {checked} pairs checked, {flagged} above {args.threshold:g} px", file=sys.stderr)
+    print(f"check-align: {checked} pairs checked, {flagged} above {args.threshold:g} px, {unknown} unknown (low "
+          "confidence)", file=sys.stderr)
     for prob in problems:
         print(f"  skipped: {prob}", file=sys.stderr)
     return 1 if problems else 0
