@@ -31,6 +31,7 @@ import numpy as np
 
 from crossfuse import io as cio
 from crossfuse.errors import InputError, UnknownNameError
+from crossfuse.shard import Shard, merge_keyed
 
 # Source-referenced metrics: the only ones that rank (PEERS_ROBUST.md). EXTRA are source-referenced but not
 # ranked (not in the reference tables); INFO rise with noise, so they are shown only beside a noise estimate.
@@ -217,23 +218,22 @@ def fused_path(out: Path, method: Method, cond: Condition, stem: str) -> Path:
     return out / "fused" / method.name / cond.name / f"{stem}.png"
 
 
-def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]],
-            fuser_factory: Callable[[str], object], progress: bool = True) -> dict[tuple[str, str], Path]:
-    """Fused files of ``method`` per ``(condition, stem)``: existing ones are reused (resume), models and baselines
-    fuse what is missing into ``OUT/fused/<method>/<condition>/``, external methods are looked up in their tree."""
-    if method.kind == "external":
-        return _external_outputs(p, method, pairs)
+def produce(out: Path, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]],
+            fuser_factory: Callable[[str], object], progress: bool = True, redo: bool = False
+            ) -> tuple[dict[tuple[str, str], Path], list[tuple[tuple[str, str], str]]]:
+    """Fused files of a model or baseline ``method`` per ``(condition, stem)``, and the failures by the same key:
+    existing files are reused (resume) unless ``redo``; what is missing is fused into ``OUT/fused/<method>/``."""
     from tqdm import tqdm
 
     from crossfuse.infer import read_pair
 
-    fresh = _check_stamp(out / "fused" / method.name, method)
     done: dict[tuple[str, str], Path] = {}
+    failed: list[tuple[tuple[str, str], str]] = []
     todo = []
     for cond, items in pairs.items():
         for stem, src in items.items():
             target = fused_path(out, method, cond, stem)
-            if target.is_file() and not fresh:
+            if target.is_file() and not redo:
                 done[(cond.name, stem)] = target
             else:
                 todo.append((cond, stem, src))
@@ -247,8 +247,8 @@ def produce(p: Plan, out: Path, method: Method, pairs: dict[Condition, dict[str,
                 fused = cio.quantize(get_baseline(method.spec)(*gray_planes(ir, vi)))
             done[(cond.name, stem)] = cio.write_image(fused_path(out, method, cond, stem), fused, overwrite=True)
         except (ValueError, OSError) as exc:
-            p.problems.append(f"{method.name} {cond.name}/{stem}: not fused: {exc}")
-    return done
+            failed.append(((cond.name, stem), f"{method.name} {cond.name}/{stem}: not fused: {exc}"))
+    return done, failed
 
 
 def method_stamp(method: Method) -> dict:
@@ -262,17 +262,17 @@ def method_stamp(method: Method) -> dict:
     return stamp
 
 
-def _check_stamp(folder: Path, method: Method) -> bool:
-    """Record the stamp of ``folder``'s method; True when earlier outputs there came from something else (they are
-    then all fused again, with a note on stderr)."""
-    stamp, path = method_stamp(method), folder / "method.json"
+def stale_outputs(folder: Path, method: Method) -> str | None:
+    """The spec recorded in ``folder/method.json`` when it differs from ``method`` (its earlier outputs came from
+    something else and are all fused again), else ``None``. The stamp is written only once the method's files are
+    all made (:func:`write_stamp`), so an interrupted re-fusing is redone, and ranks never see each other's stamp."""
+    path = folder / "method.json"
     old = json.loads(path.read_text()) if path.is_file() else None
-    cio.write_bytes_atomic(path, json.dumps(stamp, indent=1), overwrite=True)
-    if old is not None and old != stamp:
-        print(f"note: {folder} was made by {old.get('spec')!r} (or an older version of it); fusing "
-              f"{method.name} again", file=sys.stderr)
-        return True
-    return False
+    return None if old is None or old == method_stamp(method) else str(old.get("spec"))
+
+
+def write_stamp(folder: Path, method: Method) -> None:
+    cio.write_bytes_atomic(folder / "method.json", json.dumps(method_stamp(method), indent=1), overwrite=True)
 
 
 def _external_outputs(p: Plan, method: Method, pairs: dict[Condition, dict[str, dict[str, Path]]]
@@ -350,7 +350,12 @@ def cache_key(method: str, cond: str, stem: str, fused: Path, profile: str) -> s
     return f"{method}|{cond}|{stem}|{profile}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def load_cache(path: Path) -> dict[str, dict[str, float]]:
+def rank_caches(path: Path) -> list[Path]:
+    """The per-rank cache files (``cache.rank<R>.jsonl`` beside ``path``) of a sharded run not yet folded in."""
+    return sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, float]]:
     if not path.is_file():
         return {}
     out = {}
@@ -363,22 +368,59 @@ def load_cache(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def load_cache(path: Path) -> dict[str, dict[str, float]]:
+    """Cached values by key: ``path`` and any per-rank files an interrupted sharded run left beside it."""
+    out: dict[str, dict[str, float]] = {}
+    for f in [*rank_caches(path), path]:
+        out.update(_read_cache(f))
+    return out
+
+
+def _append(path: Path):
+    """``path`` opened for appending, a line cut by an interrupted run first ended so the next record stays whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+b")
+    if fh.tell() > 0:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+    fh.close()
+    return open(path, "a", encoding="utf-8")
+
+
+def fold_cache(path: Path) -> None:
+    """Append to ``path`` the entries of the per-rank cache files that it lacks, then remove those files. Run by the
+    one process left writing (rank 0 after every rank has finished), so no two processes append to one file."""
+    extra = rank_caches(path)
+    if not extra:
+        return
+    have = _read_cache(path)
+    with _append(path) as fh:
+        for f in extra:
+            for key, vals in _read_cache(f).items():
+                if key not in have:
+                    have[key] = vals
+                    fh.write(json.dumps({"key": key, "values": vals}) + "\n")
+    for f in extra:
+        f.unlink()
+
+
 def score_all(work: list[tuple[str, Path, Path, Path, str, list[str]]], cache_path: Path, jobs: int = 1,
-              progress: bool = True) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Score the work items not in the cache (``jobs`` processes), appending each new row to the cache as it
-    arrives so an interrupted run resumes. Returns values by key and the failures (named)."""
+              progress: bool = True, log: Path | None = None) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Score the work items not in the cache (``jobs`` processes), appending each new row to ``log`` (default the
+    cache itself; a sharded run gives each rank its own) as it arrives so an interrupted run resumes. Returns
+    values by key and the failures' reasons by key."""
     from tqdm import tqdm
 
     cached = load_cache(cache_path)
     todo = [w for w in work if w[0] not in cached]
-    failures: list[str] = []
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache_path, "a", encoding="utf-8") as fh, \
+    failures: dict[str, str] = {}
+    with _append(log or cache_path) as fh, \
             tqdm(total=len(todo), desc="score", unit="img", disable=not progress or not todo) as bar:
         def take(key: str, vals: dict[str, float] | None, reason: str) -> None:
             if vals is None:
-                failures.append(f"{key.rsplit('|', 3)[0].replace('|', ' ', 1).replace('|', '/')}: not scored: "
-                                f"{reason}")
+                what = key.rsplit("|", 3)[0].replace("|", " ", 1).replace("|", "/")
+                failures[key] = f"{what}: not scored: {reason}"
             else:
                 cached[key] = vals
                 fh.write(json.dumps({"key": key, "values": vals}) + "\n")
@@ -421,34 +463,87 @@ def score_metrics(profile: str) -> list[str]:
     return [m for m in (*RANK_METRICS, *EXTRA_METRICS, *INFO_METRICS) if m in have]
 
 
+@dataclass
+class Share:
+    """One rank's part of a run (the whole run in one process): per-image rows and per-image problems under their
+    sort key ``(method index, condition, image)``, and the fused files of its pairs by method."""
+
+    rows: list[tuple[tuple[int, str, str], dict]] = field(default_factory=list)
+    problems: list[tuple[tuple[int, str, str], str]] = field(default_factory=list)
+    outputs: dict[str, dict[tuple[str, str], Path]] = field(default_factory=dict)
+
+
+def merge_shares(parts: list[Share]) -> Share:
+    """The ranks' shares as one, rows and problems in key order (as one process lists them)."""
+    outputs: dict[str, dict[tuple[str, str], Path]] = {}
+    for part in parts:
+        for name, files in part.outputs.items():
+            outputs.setdefault(name, {}).update(files)
+    return Share(merge_keyed([p.rows for p in parts]), merge_keyed([p.problems for p in parts]), outputs)
+
+
 def run_benchmark(clean: str | os.PathLike, tree: str | os.PathLike, out: str | os.PathLike, methods: list[Method],
                   *, profile: str = "cddfuse", jobs: int = 1, conditions: list[str] | None = None,
-                  fuser_factory: Callable[[str], object] | None = None, progress: bool = True) -> BenchResult:
+                  fuser_factory: Callable[[str], object] | None = None, progress: bool = True,
+                  shard: Shard | None = None) -> BenchResult | None:
     """Fuse every condition of ``tree`` (and the clean pairs) with each method and score each output against the
-    clean sources of ``clean``. Fused files go to ``OUT/fused/``, per-image scores to ``OUT/cache.jsonl``."""
+    clean sources of ``clean``. Fused files go to ``OUT/fused/``, per-image scores to ``OUT/cache.jsonl``.
+
+    Under torchrun (``shard``, default :meth:`Shard.from_env`) each rank fuses and scores every ``world``-th
+    (condition, image) pair with every method and rank 0 merges: it returns what one process would (rows and
+    per-image problems in (method, condition, image) order), the other ranks ``None``."""
     from crossfuse.metrics import get_profile
 
+    shard = shard or Shard.from_env()
     prof = get_profile(profile)
     out = Path(out)
     p = plan(Path(clean), Path(tree), methods, conditions)
-    pairs = {c: condition_pairs(p, c) for c in p.conditions}
-    factory = fuser_factory or _default_fuser
-    names = score_metrics(prof.name)
-    res = BenchResult(prof.name, names, p.conditions, methods, pairs={c.name: v for c, v in pairs.items()})
-    work = []
-    for m in methods:
-        res.outputs[m.name] = produce(p, out, m, pairs, factory, progress)
-        for (cond, stem), f in sorted(res.outputs[m.name].items()):
-            ref = p.clean[stem]
-            work.append((cache_key(m.name, cond, stem, f, prof.name), ref["ir"], ref["vi"], f, prof.name, names))
-    values, failures = score_all(work, out / "cache.jsonl", jobs, progress)
-    p.problems += failures
-    for key, *_ in work:
-        if key in values:
-            method, cond, stem = key.split("|")[:3]
-            res.rows.append({"condition": cond, "method": method, "image": stem, **values[key]})
-    res.problems = p.problems
+    pairs = {c: condition_pairs(p, c) for c in p.conditions}  # every rank finds the same problems up to here
+    res = BenchResult(prof.name, score_metrics(prof.name), p.conditions, methods,
+                      pairs={c.name: v for c, v in pairs.items()})
+    made = [m for m in methods if m.kind != "external"]
+    stale = {m.name: stale_outputs(out / "fused" / m.name, m) for m in made}
+    for m in made:
+        if stale[m.name] and shard.rank == 0:
+            print(f"note: {out / 'fused' / m.name} was made by {stale[m.name]!r} (or an older version of it); "
+                  f"fusing {m.name} again", file=sys.stderr)
+    mine = set(shard.take([(c.name, s) for c, items in pairs.items() for s in items]))
+    part = _run_share(p, out, res, pairs, mine, stale, fuser_factory or _default_fuser, jobs, progress, shard)
+    parts = shard.gather(part)
+    if parts is None:
+        return None
+    whole = merge_shares(parts)
+    for m in made:  # every rank has finished: the stamps say the fused folders are complete
+        write_stamp(out / "fused" / m.name, m)
+    fold_cache(out / "cache.jsonl")
+    res.outputs, res.rows = whole.outputs, [r for _, r in whole.rows]
+    res.problems = p.problems + [msg for _, msg in whole.problems]
     return res
+
+
+def _run_share(p: Plan, out: Path, res: BenchResult, pairs: dict[Condition, dict[str, dict[str, Path]]],
+               mine: set[tuple[str, str]], stale: dict[str, str | None], factory: Callable[[str], object],
+               jobs: int, progress: bool, shard: Shard) -> Share:
+    """Fuse (models, baselines) or look up (external methods) and score the ``mine`` pairs with every method."""
+    share, work, where = Share(), [], {}
+    own = {c: {s: v for s, v in items.items() if (c.name, s) in mine} for c, items in pairs.items()}
+    for i, m in enumerate(res.methods):
+        if m.kind == "external":  # looked up in full by every rank: the same problems everywhere, kept in p
+            files = {k: f for k, f in _external_outputs(p, m, pairs).items() if k in mine}
+        else:
+            files, failed = produce(out, m, own, factory, progress, redo=stale[m.name] is not None)
+            share.problems += [((i, *k), msg) for k, msg in failed]
+        share.outputs[m.name] = files
+        for (cond, stem), f in sorted(files.items()):
+            key = cache_key(m.name, cond, stem, f, res.profile)
+            where[key] = (i, cond, stem)
+            work.append((key, p.clean[stem]["ir"], p.clean[stem]["vi"], f, res.profile, res.metrics))
+    log = out / f"cache.rank{shard.rank}.jsonl" if shard.active else None
+    values, failures = score_all(work, out / "cache.jsonl", jobs, progress, log)
+    share.rows = [(where[k], {"condition": where[k][1], "method": res.methods[where[k][0]].name,
+                              "image": where[k][2], **values[k]}) for k, *_ in work if k in values]
+    share.problems += [(where[k], msg) for k, msg in failures.items()]
+    return share
 
 
 def _default_fuser(spec: str) -> object:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Sequence, TypeVar
+from typing import Any, Iterator, Sequence, TypeVar
 
 from crossfuse.errors import InputError
 
@@ -55,24 +56,36 @@ class Shard:
         """This rank's jobs: every ``world``-th item starting at ``rank`` (items in the same order on every rank)."""
         return list(items[self.rank::self.world])
 
-    def gather(self, obj: Any) -> list[Any] | None:
-        """Every rank's ``obj`` on rank 0 (in rank order), ``None`` on the others; ``[obj]`` in a one-process run.
-
-        Joins the gloo process group (torchrun's ``MASTER_ADDR``/``MASTER_PORT``) for the exchange and leaves it."""
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold one gloo process group (torchrun's ``MASTER_ADDR``/``MASTER_PORT``) for several :meth:`gather` calls,
+        e.g. one per dataset; nothing in a one-process run or when a group exists already."""
         if not self.active:
-            return [obj]
+            yield
+            return
         import torch.distributed as dist
 
         made = not dist.is_initialized()
         if made:
             dist.init_process_group("gloo", rank=self.rank, world_size=self.world)
         try:
-            out: list[Any] | None = [None] * self.world if self.rank == 0 else None
-            dist.gather_object(obj, out, dst=0)
-            return out
+            yield
         finally:
             if made:
                 dist.destroy_process_group()
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` on rank 0 (in rank order), ``None`` on the others; ``[obj]`` in a one-process run.
+
+        Outside a :meth:`session` it joins the process group for this one exchange and leaves it."""
+        if not self.active:
+            return [obj]
+        import torch.distributed as dist
+
+        with self.session():
+            out: list[Any] | None = [None] * self.world if self.rank == 0 else None
+            dist.gather_object(obj, out, dst=0)
+            return out
 
     def merged(self, obj: Any, merge: Any = None) -> Any:
         """Gather ``obj`` from every rank and merge it on rank 0 (``merge(parts)``, default :func:`merge_fields`);
@@ -100,10 +113,16 @@ def merge_lists(parts: list[list[T]]) -> list[T]:
     return sorted(_unique([x for p in parts for x in p]))
 
 
+def merge_keyed(parts: list[list[tuple[Any, T]]]) -> list[tuple[Any, T]]:
+    """``(key, item)`` lists from every rank as one list in key order: with each job on one rank only, the order
+    one process makes when it sorts by the same key."""
+    return sorted((kv for p in parts for kv in p), key=lambda kv: kv[0])
+
+
 def merge_fields(parts: list[Any]) -> Any:
     """A dataclass whose fields are all lists (e.g. the fuse summary), merged field by field (:func:`merge_lists`)."""
     return dataclasses.replace(parts[0], **{f.name: merge_lists([getattr(p, f.name) for p in parts])
                                             for f in dataclasses.fields(parts[0])})
 
 
-__all__ = ["Shard", "merge_eval", "merge_lists", "merge_fields"]
+__all__ = ["Shard", "merge_eval", "merge_keyed", "merge_lists", "merge_fields"]

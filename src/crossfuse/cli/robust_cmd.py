@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from crossfuse.metrics.registry import list_profiles
+from crossfuse.shard import Shard
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,12 @@ def _list(value: str | None, default: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    shard = Shard.from_env()  # under torchrun: each rank scores its share, rank 0 merges and writes (docs/sharding.md)
+    with shard.session():  # one process group for every dataset's gather
+        return _run(args, shard)
+
+
+def _run(args: argparse.Namespace, shard: Shard) -> int:
     from crossfuse.models import DEFAULT_MODEL
     from crossfuse.robust import parse_methods
 
@@ -80,10 +87,10 @@ def run(args: argparse.Namespace) -> int:
     status, lines = 0, []
     for clean, tree, name in zip(args.clean, args.corrupted, names):
         out = args.out if single else args.out / name
-        code, ranks = _one(args, methods, clean, tree, out)
+        code, ranks = _one(args, methods, clean, tree, out, shard)
         status = max(status, code)
         lines += [f"{name},{m},{r!r}" for m, r in ranks.items()]
-    if not single:
+    if not single and shard.rank == 0:
         from crossfuse.io import write_bytes_atomic
 
         path = write_bytes_atomic(args.out / "datasets.csv", "dataset,method,mean_rank\n" + "\n".join(lines) + "\n",
@@ -92,14 +99,17 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _one(args: argparse.Namespace, methods: list, clean: Path, tree: Path, out: Path) -> tuple[int, dict]:
-    """One dataset: run, write the outputs, report problems. Returns the exit status and the mean rank of each
-    method over the corrupted conditions."""
+def _one(args: argparse.Namespace, methods: list, clean: Path, tree: Path, out: Path,
+         shard: Shard) -> tuple[int, dict]:
+    """One dataset: run, write the outputs, report problems (rank 0 only when sharded). Returns the exit status and
+    the mean rank of each method over the corrupted conditions."""
     from crossfuse.robust import CLEAN, run_benchmark
     from crossfuse.robust_report import write_outputs
 
     res = run_benchmark(clean, tree, out, methods, profile=args.profile, jobs=args.jobs,
-                        conditions=_list(args.conditions, []) or None, progress=not args.quiet)
+                        conditions=_list(args.conditions, []) or None, progress=not args.quiet, shard=shard)
+    if res is None:  # another rank than 0: rank 0 writes and reports for all
+        return 0, {}
     command = "crossfuse bench robustness " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["bench", "robustness"] else ""
     paths, t = write_outputs(res, out, reference=args.reference, thumbs=args.thumbs, command=command)
