@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from robust_protocol import RANKED, as_fuser, data_root, emit, fused_u8, load_pair
+
 from crossfuse.io import list_images, luma_u8, read_image, read_stem_list
 from crossfuse.metrics import compute_metrics
 
@@ -117,7 +117,7 @@ def tables(results: dict[str, list[dict[str, dict]]], contrasts: list[str]) -> s
             if hi in results and lo in results:
                 cis = [bootstrap_diff(results[lo], results[hi], prefix, m) for m in names]
                 lines.append(f"| **{c}** (95 % CI) | | " + " | ".join(
-                    f"{mu:+.3f} [{l:+.3f}, {h:+.3f}]" for mu, l, h in cis) + " |")
+                    f"{mu:+.3f} [{lo_ci:+.3f}, {hi_ci:+.3f}]" for mu, lo_ci, hi_ci in cis) + " |")
     return "\n".join(lines)
 
 

@@ -126,8 +126,9 @@ def validation_cases(root: Path):
 
 
 def as_fuser(spec: str):
-    """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything ``crossfuse.models.resolve`` takes; a run folder
-    means its ``last.pt`` (the protocol's checkpoint), not the resolver's default ``best.pt``."""
+    """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything
+    ``crossfuse.models.resolve`` takes; a run folder means its ``last.pt`` (the protocol's checkpoint), not the
+    resolver's default ``best.pt``."""
     from crossfuse.infer import Fuser
 
     if spec in ("max", "average"):

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
-
 from ablation_seeds import cached
 from eval_model import parse_peers
 from robust_protocol import RANKED, data_root, emit
+from scipy.stats import rankdata
 
 
 def set_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -42,7 +41,8 @@ def report(name: str, means: dict[str, dict[str, float]], peers: dict) -> tuple[
     """Markdown tables, number of sets where ``name`` has the best mean rank, and sets where it ranks below
     crossfuse-fast."""
     lines, won, below = [], 0, 0
-    summary = ["| set | rank of " + name + " | best other (rank) | crossfuse-fast rank | rows |", "|---|---|---|---|---|"]
+    summary = ["| set | rank of " + name + " | best other (rank) | crossfuse-fast rank | rows |",
+               "|---|---|---|---|---|"]
     for s, mine in means.items():
         table = {m: {k: v[k] for k in RANKED} for m, v in peers.get(s, {}).items()}
         table[name] = mine

@@ -164,8 +164,8 @@ def test_consistency_views_geometry_and_corruptions():
     assert isinstance(v, A.Views)
     assert v.ir_weak.shape == v.ir_aggr.shape == (6, 1, 40, 40)
     assert v.vis_weak.shape == v.vis_aggr.shape == (6, 3, 40, 40)
-    t, l, h, w = v.region
-    assert t == l and 0 < t < 10 and h == w == 40 - 2 * t
+    top, left, h, w = v.region
+    assert top == left and 0 < top < 10 and h == w == 40 - 2 * top
     for i, applied in enumerate(v.applied):
         assert applied[0].startswith("misregistration@") and 2 <= len(applied) <= 5
     # weak views are (possibly flipped) windows of the input, at the same place for IR and VIS
@@ -212,8 +212,8 @@ def test_consistency_loss_region_and_gradient():
     fw = torch.rand(3, 1, 32, 32, requires_grad=True)
     fa = torch.rand(3, 1, 32, 32, requires_grad=True)
     a, b = A.shared_region(fw, fa, v)
-    t, l, h, w = v.region
-    assert a.shape == b.shape == (3, 1, h, w) and torch.equal(a, fw[..., t:t + h, l:l + w])
+    top, left, h, w = v.region
+    assert a.shape == b.shape == (3, 1, h, w) and torch.equal(a, fw[..., top:top + h, left:left + w])
     loss = A.consistency_loss(fw, fa, v)
     assert torch.allclose(loss, (a - b).abs().mean())
     loss.backward()

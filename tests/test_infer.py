@@ -9,8 +9,7 @@ from _fusetools import random_net
 from conftest import require_data
 
 from crossfuse import io as cio
-from crossfuse.infer import (Fuser, fuse, normalize_ir, parse_ir_window, parse_memory, resolve_ir_window,
-                             visible_y)
+from crossfuse.infer import Fuser, fuse, normalize_ir, parse_ir_window, parse_memory, resolve_ir_window, visible_y
 from crossfuse.nets import build
 from crossfuse.synthetic import make_scene
 from crossfuse.tiling import run_tiled, tile_spans

@@ -204,8 +204,8 @@ def shared_region(fused_weak: Tensor, fused_aggr: Tensor, views: Views) -> tuple
     if fused_weak.shape[-2:] != views.ir_weak.shape[-2:]:
         raise ValueError(f"fused views are {tuple(fused_weak.shape[-2:])}, the input views "
                          f"{tuple(views.ir_weak.shape[-2:])}")
-    t, l, h, w = views.region
-    return fused_weak[..., t:t + h, l:l + w], fused_aggr[..., t:t + h, l:l + w]
+    top, left, h, w = views.region
+    return fused_weak[..., top:top + h, left:left + w], fused_aggr[..., top:top + h, left:left + w]
 
 
 def consistency_loss(fused_weak: Tensor, fused_aggr: Tensor, views: Views) -> Tensor:
