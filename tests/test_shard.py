@@ -54,19 +54,29 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_match_one(tmp_path):
+def commands() -> tuple[str, list[str]]:
+    """The crossfuse console script, and the torchrun prefix that starts it in 2 processes; skips without it."""
     exe = shutil.which("crossfuse", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("the crossfuse console script is not installed beside this Python")
-    rs = require_data("RoadScene")
+    return exe, [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 "--no-python", "--", exe]
+
+
+def copy_pairs(src: Path, dst: Path, names: list[str]) -> None:
+    """``src/{ir,vi}/<name>`` into ``dst/{ir,vi}/``."""
     for m in ("ir", "vi"):
-        (tmp_path / m).mkdir()
-        for f in sorted((rs / m).iterdir())[:40]:
-            shutil.copy(f, tmp_path / m / f.name)
+        (dst / m).mkdir(parents=True)
+        for n in names:
+            shutil.copy(src / m / n, dst / m / n)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tmp_path):
+    exe, run2 = commands()
+    rs = require_data("RoadScene")
+    copy_pairs(rs, tmp_path, sorted(p.name for p in (rs / "ir").iterdir())[:40])
     src = ["--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi")]
-    run2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python",
-            "--", exe]
     one = _run([exe, "fuse", *src, "--out", str(tmp_path / "one"), "--quiet"])
     two = _run([*run2, "fuse", *src, "--out", str(tmp_path / "two"), "--quiet"])
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]

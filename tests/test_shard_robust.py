@@ -4,14 +4,12 @@ the same summary.csv / per_image.csv / summary.json as one process, and leaves o
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 from conftest import require_data
-from test_shard import _run
+from test_shard import _run, commands, copy_pairs
 
 from crossfuse.cli import main
 from crossfuse.robust import Share, merge_shares
@@ -31,23 +29,15 @@ def test_merged_shares_follow_one_process_order():
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path):
-    exe = shutil.which("crossfuse", path=str(Path(sys.executable).parent))
-    if exe is None:
-        pytest.skip("the crossfuse console script is not installed beside this Python")
-    tno = require_data("TNO")
+    exe, run2 = commands()
     clean, tree = tmp_path / "clean", tmp_path / "tree"
-    for m in ("ir", "vi"):
-        (clean / m).mkdir(parents=True)
-        for s in STEMS:
-            shutil.copy(tno / m / f"{s}.png", clean / m / f"{s}.png")
+    copy_pairs(require_data("TNO"), clean, [f"{s}.png" for s in STEMS])
     assert main(["corrupt", "--data", str(clean), "--out", str(tree), "--conditions", "vis_noise,vis_blur",
                  "--severities", "1", "--quiet"]) == 0
     bad = tree / "vis_blur@1" / "vi" / "34.png"  # one pair of the wrong size: a per-image problem on one rank
     cv2.imwrite(str(bad), cv2.imread(str(bad))[:200])
     args = ["bench", "robustness", "--clean", str(clean), "--corrupted", str(tree), "--baselines", "max,average",
             "--threads", "1", "--quiet"]
-    run2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python",
-            "--", exe]
     one = _run([exe, *args, "--out", str(tmp_path / "one")])
     two = _run([*run2, *args, "--out", str(tmp_path / "two")])
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]

@@ -11,6 +11,9 @@ baselines (:data:`BASELINES`: pixel-wise max / mean of IR gray and visible Y, ro
 clean pairs are a condition of their own (``clean``, severity 0), so each method's drop from its clean-input output
 is measured. Per-image rows are cached in ``OUT/cache.jsonl`` (a re-run scores only what is new); problems (missing
 conditions or images, size mismatches, unreadable files) are collected by name and never stop the run.
+Under ``torchrun`` each rank fuses and scores its share of the (condition, image) pairs, logging new scores to
+``OUT/cache.rank<R>.jsonl``; rank 0 gathers the shares (:mod:`crossfuse.shard`), folds those files into
+``cache.jsonl`` and alone writes the outputs, which equal a one-process run's (docs/sharding.md).
 Aggregation, ranks and the bootstrap live in :mod:`crossfuse.robust_stats`; the report in
 :mod:`crossfuse.robust_report`.
 """
