@@ -297,10 +297,9 @@ def read_source(path: str | Path, *, ir: bool) -> np.ndarray:
     """A source image as make_corrupted.py reads it: 16-bit rounded to 8 bits; IR as 1-channel gray (OpenCV's
     integer BGR2GRAY); visible gray if its channels are equal, else BGR. float64."""
     im = cio.read_image(path)
-    if im.dtype == np.uint16:
-        im = np.round(im / 257.0).astype(np.uint8)
-    elif im.dtype != np.uint8:
+    if im.dtype not in (np.uint8, np.uint16):
         raise cio.ImageError(f"{path}: corrupt needs 8- or 16-bit images, got {im.dtype}")
+    im = cio.to_uint8(im)  # 16-bit -> round(v / 257), as make_corrupted.py
     if im.ndim == 3:
         im = cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) if ir else np.ascontiguousarray(im[..., ::-1])
     return im.astype(np.float64)
