@@ -90,11 +90,14 @@ class AtomicVideoWriter:
         if suffix not in VIDEO_EXTENSIONS:
             raise ValueError(f"{self.path}: unsupported video extension (use one of {', '.join(VIDEO_EXTENSIONS)})")
         self.tmp = temp_beside(self.path, suffix=suffix)  # OpenCV picks the container from the extension
-        fourcc = cv2.VideoWriter_fourcc(*(codec or CODECS.get(suffix, "mp4v")))
-        self.writer = cv2.VideoWriter(str(self.tmp), fourcc, fps, size, isColor=color)
-        if not self.writer.isOpened():
+        try:  # anything raised before the caller holds this writer (SIGTERM included) must not leave the temp file
+            fourcc = cv2.VideoWriter_fourcc(*(codec or CODECS.get(suffix, "mp4v")))
+            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, fps, size, isColor=color)
+            if not self.writer.isOpened():
+                raise ValueError(f"{self.path}: OpenCV cannot write this video (codec {codec or CODECS.get(suffix)})")
+        except BaseException:
             self.tmp.unlink(missing_ok=True)
-            raise ValueError(f"{self.path}: OpenCV cannot write this video (codec {codec or CODECS.get(suffix)})")
+            raise
         self.color, self.size, self.frames = color, size, 0
 
     def write(self, frame: np.ndarray) -> None:
