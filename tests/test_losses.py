@@ -235,3 +235,43 @@ def test_robust_config_names_every_loss():
     cfg = load_config("robust", ["data.external=[]", "data.external_ratio=0"])
     assert set(cfg["phase2"]["losses"]) == {n for n in L.list_losses() if L.get_loss(n).phase == 2}
     assert cfg["ssl"]["beta0_schedule"] == "constant" and "misregistration" not in cfg["ssl"]["corruptions"]
+
+
+def test_restoration_local_zero_at_clean_target_and_decreasing_towards_it(imgs):
+    ir, vis, fused = imgs
+    a, b, f = _t(ir), _t(vis), _t(fused)
+    region = (3, 5, 30, 36)
+    target = L.local_contrast_target(a, b, 0.4, 8.0)
+    assert float(L.restoration_local(a, b, target, region)) == pytest.approx(0.0, abs=1e-12)
+    # only the shared region counts: a change outside it costs nothing
+    outside = target.clone()
+    outside[..., :3, :] = 0.0
+    assert float(L.restoration_local(a, b, outside, region)) == pytest.approx(0.0, abs=1e-12)
+    values = [float(L.restoration_local(a, b, (1 - t) * f + t * target, region)) for t in (0.0, 0.5, 0.9)]
+    assert values[0] > values[1] > values[2] > 0
+    top, left, h, w = region
+    want = np.abs(fused - target[0, 0].numpy())[top:top + h, left:left + w].mean()
+    assert float(L.restoration_local(a, b, f, region, gradient=0.0)) == pytest.approx(want, rel=1e-12)
+
+
+def test_ssl_restore_targets_the_clean_view():
+    from crossfuse.nets import build
+
+    ir, vis = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    # a "network" that returns the fusion target of whatever it is given: perfect on clean views only
+    oracle = lambda i, v: L.local_contrast_target(i, v, 0.4, 3.0)  # noqa: E731
+    ssl = {"crop": 24, "corruptions": ["gaussian_noise", "stripe_noise"]}
+    opts = {"ssl_restore": {"sigma": 3.0}}  # the 8 px default needs views wider than 48 px
+    clean = L.StepContext(ir=ir, vis=vis, out={}, net=oracle, generator=torch.Generator().manual_seed(1),
+                          ssl={**ssl, "severity": 0.0}, options=opts)
+    assert float(L.total_loss({"ssl_restore": 1.0}, clean)[0]) == pytest.approx(0.0, abs=1e-6)
+    noisy = L.StepContext(ir=ir, vis=vis, out={}, net=oracle, generator=torch.Generator().manual_seed(1),
+                          ssl={**ssl, "severity": 1.5}, options=opts)
+    assert L.total_loss({"ssl_restore": 1.0}, noisy)[1]["ssl_restore"] > 0.01
+    torch.manual_seed(0)
+    net = build("fast", channels=[8, 8, 16], blocks=[1, 1, 1])
+    ctx = L.StepContext(ir=ir, vis=vis, out={}, net=net, generator=torch.Generator().manual_seed(1),
+                        ssl={**ssl, "severity": 1.5}, options=opts)
+    total, _ = L.total_loss({"ssl_restore": 1.0}, ctx)
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())

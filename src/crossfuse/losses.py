@@ -254,6 +254,26 @@ def _ssl_consistency(ctx: StepContext) -> Tensor:
     return augment.consistency_loss(weak, aggr, views)
 
 
+def restoration_local(ir: Tensor, vis: Tensor, fused: Tensor, region: tuple[int, int, int, int], alpha: float = 0.4,
+                      sigma: float = 8.0, gradient: float = 10.0) -> Tensor:
+    """:func:`intensity_local` + ``gradient`` x :func:`gradient_local` of ``fused`` (the fusion of a corrupted view)
+    against the local-contrast target of the CLEAN sources ``ir``/``vis``, both cropped to ``region`` (top, left,
+    height, width). The target comes from the clean inputs, not from the network, so it cannot collapse to a
+    constant the way a consistency term can; the target is built on the whole view so its local mean sees context."""
+    top, left, h, w = region
+    target = local_contrast_target(ir, vis, alpha, sigma)[..., top:top + h, left:left + w]
+    out = fused[..., top:top + h, left:left + w]
+    return F.l1_loss(out, target) + gradient * F.l1_loss(sobel_xy(out), sobel_xy(target))
+
+
+def _ssl_restore(ctx: StepContext) -> Tensor:
+    opts = dict(ctx.ssl or {})
+    views = augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
+                                      severity=float(opts.get("severity", 1.0)), corruptions=opts.get("corruptions"))
+    fused = ctx.net(views.ir_aggr, views.vis_aggr)
+    return restoration_local(views.ir_weak, views.vis_weak, fused, views.region, **ctx.opts("ssl_restore"))
+
+
 def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
     """A registry term ``fn(ir, vis, fused, **[loss_options.name])`` on the network's fused output."""
     return lambda c: fn(c.ir, c.vis, _need(c, "fused")[0], **c.opts(name))
@@ -289,6 +309,9 @@ LOSSES: dict[str, LossSpec] = {
                           description="MSE(crop(F), blur(crop(F))) - reference CrossFuse code's internal view"),
     "ssl_consistency": LossSpec(_ssl_consistency, 2, scheduled=True,
                                 description="L1(fuse(weak), fuse(aggressive)) on the shared region"),
+    "ssl_restore": LossSpec(_ssl_restore, 2, scheduled=True,
+                            description="intensity_local + gradient x gradient_local of fuse(aggressive) vs the "
+                                        "clean (weak) view's local-contrast target on the shared region"),
     "rec_ssim": LossSpec(lambda c: rec_ssim(c.vis, _need(c, "rec_vis")[0]) + rec_ssim(c.ir, _need(c, "rec_ir")[0]),
                          1, description="sum over V, I of (1 - SSIM(X, X_hat))/2"),
     "rec_mse": LossSpec(lambda c: rec_mse(c.vis, _need(c, "rec_vis")[0]) + rec_mse(c.ir, _need(c, "rec_ir")[0]),
@@ -329,7 +352,7 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 
 __all__ = [
     "sobel_magnitude", "intensity_max", "complement_target", "intensity_complement", "gradient_complement",
-    "gradient_max", "sobel_xy", "local_contrast_target", "intensity_local", "gradient_local",
+    "gradient_max", "sobel_xy", "local_contrast_target", "intensity_local", "gradient_local", "restoration_local",
     "dark_fraction", "gradient_select", "ssim", "ssim_sources",
     "scd_loss", "out_of_range", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
