@@ -58,9 +58,12 @@ def img_tag(uri: str, alt: str = "", style: str = "") -> str:
     return f'<img src="{uri}" alt="{html.escape(alt, quote=True)}"{extra}>'
 
 
-def fmt(v: object, nd: int = 4) -> str:
-    """A table cell's text: floats with ``nd`` decimals (``inf``/``nan`` spelled out), other values escaped."""
+def fmt(v: object, nd: int = 4, nan: str = "nan") -> str:
+    """A table cell's text: floats with ``nd`` decimals (``inf`` spelled out, NaN as ``nan``), other values
+    escaped."""
     if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return nan
         return f"{v:.{nd}f}" if math.isfinite(v) else str(float(v))
     return html.escape(str(v))
 
@@ -73,10 +76,12 @@ def td(v: object, nd: int = 4) -> str:
     return f"<td>{v}</td>"  # pre-rendered HTML (escape text with fmt first)
 
 
-def table(head: Iterable[str], rows: Iterable[Iterable[str]], *, cls: str = "", sortable: bool = False) -> str:
-    """An HTML table; ``head`` is plain text (escaped), ``rows`` are lists of rendered cells (:func:`td`)."""
-    th = "".join(f'<th class="sort">{html.escape(h)}</th>' if sortable else f"<th>{html.escape(h)}</th>"
-                 for h in head)
+def table(head: Iterable[str], rows: Iterable[Iterable[str]], *, cls: str = "", sortable: bool = False,
+          head_html: bool = False) -> str:
+    """An HTML table; ``head`` is plain text (escaped) unless ``head_html`` says it is already rendered HTML,
+    ``rows`` are lists of rendered cells (:func:`td`)."""
+    esc = (lambda h: h) if head_html else html.escape
+    th = "".join(f'<th class="sort">{esc(h)}</th>' if sortable else f"<th>{esc(h)}</th>" for h in head)
     classes = " ".join(c for c in (cls, "sortable" if sortable else "") if c)
     body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
     return f'<table class="{classes}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'

@@ -4,7 +4,6 @@ self-contained report.html (images inlined as base64, no network access)."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from crossfuse import io as cio
-from crossfuse.report import data_uri, img_tag, thumbnail_uri
+from crossfuse.report import data_uri, fmt, img_tag, page, table, td, thumbnail_uri
 from crossfuse.robust import CLEAN, INFO_METRICS, NOISE, RANK_METRICS, BenchResult
 from crossfuse.robust_stats import compare, drops, mean_ranks, summarize
 
@@ -135,23 +134,21 @@ def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, 
                                                overwrite=True),
         "curves.png": cio.write_bytes_atomic(out / "curves.png", png, overwrite=True),
     }
-    page = render_html(res, t, cols, png, thumbs, meta)
-    paths["report.html"] = cio.write_bytes_atomic(out / "report.html", page, overwrite=True)
+    html_page = render_html(res, t, cols, png, thumbs, meta)
+    paths["report.html"] = cio.write_bytes_atomic(out / "report.html", html_page, overwrite=True)
     return paths, t
 
 
 # --------------------------------------------------------------------------------------------------- html
 
-_CSS = """body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1400px}table{border-collapse:collapse;
-margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:2px 7px;font-size:13px;text-align:right}th{background:#eee}
-td:first-child,th:first-child{text-align:left}.info{color:#888}.best{font-weight:bold;background:#e6f4e6}
-.bad{color:#a00}.grid td{text-align:center;font-size:11px}.grid img{display:block}h2{margin-top:1.6em}"""
+# Only what the robustness page adds to report.CSS (the one page style): grey non-ranking columns, best values,
+# the thumbnail grid.
+_CSS = """.info{color:#888}.best{font-weight:bold;background:#e6f4e6}.grid td{text-align:center;font-size:11px}
+.grid img{display:block}h2{margin-top:1.6em}"""
 
 
 def _f(v: object, nd: int = 3) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "" if math.isnan(v) else f"{v:.{nd}f}"
-    return html.escape(str(v))
+    return fmt(v, nd, nan="")  # an empty cell where a method scored nothing
 
 
 def _condition_table(rows: list[dict], t: dict) -> str:
@@ -160,28 +157,26 @@ def _condition_table(rows: list[dict], t: dict) -> str:
     head = (["method", "n", *ranked, *other, "rank", *[f"&Delta;{m} %" for m in ranked]]
             + [f'<span class="info">{m}</span>' for m in info])
     best = {m: max((r[m] for r in rows if math.isfinite(r[m])), default=math.nan) for m in ranked}
-    out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    body = []
     for r in rows:
         cells = [_f(r["method"]), str(r["n"])]
         cells += [f'<span class="best">{_f(r[m])}</span>' if r[m] == best[m] else _f(r[m]) for m in ranked]
         cells += [_f(r[m]) for m in other] + [_f(r["rank"], 2)]
         cells += [_f(r[f"drop_{m}"], 1) for m in ranked]
         cells += [f'<span class="info">{_f(r[m], 2)}</span>' for m in info]
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return "".join(out) + "</table>"
+        body.append([td(c) for c in cells])
+    return table(head, body, head_html=True)
 
 
 def _rank_table(res: BenchResult, summary: list[dict]) -> str:
     conds = [c.name for c in res.conditions]
     rank = {(r["condition"], r["method"]): r["rank"] for r in summary}
-    out = ["<table><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in conds)
-           + "<th>mean</th></tr>"]
+    body = []
     for m in res.methods:
         vals = [rank.get((c, m.name), math.nan) for c in conds]
         mean = float(np.nanmean(vals)) if any(math.isfinite(v) for v in vals) else math.nan
-        out.append(f"<tr><td>{html.escape(m.name)}</td>" + "".join(f"<td>{_f(v, 2)}</td>" for v in vals)
-                   + f"<td><b>{_f(mean, 2)}</b></td></tr>")
-    return "".join(out) + "</table>"
+        body.append([td(fmt(m.name)), *[td(_f(v, 2)) for v in vals], td(f"<b>{_f(mean, 2)}</b>")])
+    return table(["method", *conds, "mean"], body)
 
 
 def _bootstrap_table(t: dict) -> str:
@@ -190,8 +185,7 @@ def _bootstrap_table(t: dict) -> str:
         return "<p>(a single method: nothing to compare)</p>"
     keyed = {(r["condition"], r["b"], r["metric"]): r for r in rows}
     pairs = list(dict.fromkeys((r["condition"], r["b"]) for r in rows))
-    out = ["<table><tr><th>condition</th><th>other method</th><th>n</th>"
-           + "".join(f"<th>{m}</th>" for m in t["ranked"]) + "</tr>"]
+    body = []
     for cond, other in pairs:
         cells = []
         for m in t["ranked"]:
@@ -200,9 +194,8 @@ def _bootstrap_table(t: dict) -> str:
             txt = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
             cells.append(f"<b>{txt}</b>" if sig else txt)
         n = keyed[(cond, other, t["ranked"][0])]["n"]
-        out.append(f"<tr><td>{html.escape(cond)}</td><td>{html.escape(other)}</td><td>{n}</td>"
-                   + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return "".join(out) + "</table>"
+        body.append([td(fmt(cond)), td(fmt(other)), td(str(n)), *[td(c) for c in cells]])
+    return table(["condition", "other method", "n", *t["ranked"]], body)
 
 
 def _grid(res: BenchResult, cond: str, thumbs: int) -> str:
@@ -210,8 +203,7 @@ def _grid(res: BenchResult, cond: str, thumbs: int) -> str:
     stems = sorted(pairs)[:thumbs]
     if not stems:
         return ""
-    heads = ["IR (input)", "visible (input)", *[m.name for m in res.methods]]
-    out = ['<table class="grid"><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>"]
+    body = []
     for stem in stems:
         files = [pairs[stem]["ir"], pairs[stem]["vi"], *[res.outputs.get(m.name, {}).get((cond, stem))
                                                          for m in res.methods]]
@@ -221,35 +213,32 @@ def _grid(res: BenchResult, cond: str, thumbs: int) -> str:
                 cells.append(img_tag(thumbnail_uri(f, 180, quality=80), stem) if f else "(missing)")
             except (ValueError, OSError):
                 cells.append("(unreadable)")
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return "".join(out) + "</table>"
+        body.append([td(c) for c in cells])
+    return table(["IR (input)", "visible (input)", *[m.name for m in res.methods]], body, cls="grid")
 
 
 def render_html(res: BenchResult, t: dict, cols: list[str], png: bytes, thumbs: int, meta: dict) -> str:
-    """The self-contained report page."""
+    """The self-contained report page (built by report.page, the one owner of page building)."""
     by_cond: dict[str, list[dict]] = {}
     for r in t["summary"]:
         by_cond.setdefault(r["condition"], []).append(r)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>crossfuse robustness</title>"
-             f"<style>{_CSS}</style></head><body><h1>Fusion robustness report</h1>",
-             f"<p><b>Profile:</b> {html.escape(res.profile)} ({html.escape(meta['reference'])}); "
-             f"<b>methods:</b> {html.escape(', '.join(m.name for m in res.methods))}; "
+    parts = ["<h1>Fusion robustness report</h1>",
+             f"<p><b>Profile:</b> {fmt(res.profile)} ({fmt(meta['reference'])}); "
+             f"<b>methods:</b> {fmt(', '.join(m.name for m in res.methods))}; "
              f"<b>conditions:</b> {len(res.conditions)} (including clean); "
              f"<b>images scored:</b> {len(res.rows)}</p>",
-             f"<p>{html.escape(PROTOCOL)}</p>",
-             f"<p><code>{html.escape(meta['command'])}</code></p>"]
+             f"<p>{fmt(PROTOCOL)}</p>",
+             f"<p><code>{fmt(meta['command'])}</code></p>"]
     if res.problems:
         parts.append(f"<h2 class='bad'>Problems ({len(res.problems)}): skipped</h2><ul>"
-                     + "".join(f"<li class='bad'>{html.escape(p)}</li>" for p in res.problems) + "</ul>")
-    parts += ["<h2>Curves</h2>", f"<img src='{data_uri(png, 'image/png')}' "
-              "style='max-width:100%'>", "<h2>Mean rank per condition</h2>", _rank_table(res, t["summary"]),
-              f"<h2>Paired bootstrap: {html.escape(str(t['reference']))} minus each method</h2>",
+                     + "".join(f"<li class='bad'>{fmt(p)}</li>" for p in res.problems) + "</ul>")
+    parts += ["<h2>Curves</h2>", img_tag(data_uri(png, "image/png"), "metric vs severity", style="max-width:100%"),
+              "<h2>Mean rank per condition</h2>", _rank_table(res, t["summary"]),
+              f"<h2>Paired bootstrap: {fmt(t['reference'])} minus each method</h2>",
               "<p>Mean difference over the images both scored, [95 % CI] from 2000 seeded resamples of images; "
               "bold = the interval excludes 0.</p>", _bootstrap_table(t), "<h2>Per condition</h2>",
               "<p>&Delta; = change from the method's own clean-input score (%). Grey columns never rank.</p>"]
     for c in res.conditions:
         if c.name in by_cond:
-            parts += [f"<h3>{html.escape(c.name)}</h3>", _condition_table(by_cond[c.name], t),
-                      _grid(res, c.name, thumbs)]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+            parts += [f"<h3>{fmt(c.name)}</h3>", _condition_table(by_cond[c.name], t), _grid(res, c.name, thumbs)]
+    return page("crossfuse robustness", parts, css=_CSS)
