@@ -275,3 +275,15 @@ def test_ssl_restore_targets_the_clean_view():
     total, _ = L.total_loss({"ssl_restore": 1.0}, ctx)
     total.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_ssl_restore_own_corruption_pool_option():
+    ir, vis = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    oracle = lambda i, v: L.local_contrast_target(i, v, 0.4, 3.0)  # noqa: E731
+    ctx = lambda o: L.StepContext(ir=ir, vis=vis, out={}, net=oracle, options={"ssl_restore": o},  # noqa: E731
+                                  generator=torch.Generator().manual_seed(2),
+                                  ssl={"crop": 24, "severity": 1.5, "corruptions": ["no_such_corruption"]})
+    with pytest.raises(KeyError, match="no_such_corruption"):
+        L.total_loss({"ssl_restore": 1.0}, ctx({"sigma": 3.0}))
+    _, parts = L.total_loss({"ssl_restore": 1.0}, ctx({"sigma": 3.0, "corruptions": ["stripe_noise"]}))
+    assert parts["ssl_restore"] > 0.01

@@ -267,11 +267,12 @@ def restoration_local(ir: Tensor, vis: Tensor, fused: Tensor, region: tuple[int,
 
 
 def _ssl_restore(ctx: StepContext) -> Tensor:
-    opts = dict(ctx.ssl or {})
+    opts, kw = dict(ctx.ssl or {}), ctx.opts("ssl_restore")
+    pool = kw.pop("corruptions", opts.get("corruptions"))  # option: its own pool instead of [ssl] corruptions
     views = augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
-                                      severity=float(opts.get("severity", 1.0)), corruptions=opts.get("corruptions"))
+                                      severity=float(opts.get("severity", 1.0)), corruptions=pool)
     fused = ctx.net(views.ir_aggr, views.vis_aggr)
-    return restoration_local(views.ir_weak, views.vis_weak, fused, views.region, **ctx.opts("ssl_restore"))
+    return restoration_local(views.ir_weak, views.vis_weak, fused, views.region, **kw)
 
 
 def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
