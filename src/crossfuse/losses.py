@@ -243,10 +243,17 @@ def _decomposition(ctx: StepContext) -> Tensor:
     return decomposition(*_need(ctx, "base_vis", "base_ir", "detail_vis", "detail_ir"))
 
 
-def _ssl_consistency(ctx: StepContext) -> Tensor:
+def _views(ctx: StepContext, pool: list[str] | None = None) -> augment.Views:
+    """Weak and aggressive views of the batch as the config's ``[ssl]`` table says (``pool`` overrides its
+    corruptions)."""
     opts = dict(ctx.ssl or {})
-    views = augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
-                                      severity=float(opts.get("severity", 1.0)), corruptions=opts.get("corruptions"))
+    return augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
+                                     severity=float(opts.get("severity", 1.0)),
+                                     corruptions=opts.get("corruptions") if pool is None else pool)
+
+
+def _ssl_consistency(ctx: StepContext) -> Tensor:
+    views = _views(ctx)
     ir = torch.cat([views.ir_weak, views.ir_aggr])
     vis = torch.cat([views.vis_weak, views.vis_aggr])
     fused = ctx.net(ir, vis)
@@ -267,10 +274,8 @@ def restoration_local(ir: Tensor, vis: Tensor, fused: Tensor, region: tuple[int,
 
 
 def _ssl_restore(ctx: StepContext) -> Tensor:
-    opts, kw = dict(ctx.ssl or {}), ctx.opts("ssl_restore")
-    pool = kw.pop("corruptions", opts.get("corruptions"))  # option: its own pool instead of [ssl] corruptions
-    views = augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
-                                      severity=float(opts.get("severity", 1.0)), corruptions=pool)
+    kw = ctx.opts("ssl_restore")
+    views = _views(ctx, kw.pop("corruptions", None))  # option: its own pool instead of [ssl] corruptions
     fused = ctx.net(views.ir_aggr, views.vis_aggr)
     return restoration_local(views.ir_weak, views.vis_weak, fused, views.region, **kw)
 
