@@ -27,6 +27,7 @@ from robust_protocol import RANKED, as_fuser, data_root, emit, fused_u8, load_pa
 
 from crossfuse.io import list_images, luma_u8, read_image, read_stem_list
 from crossfuse.metrics import compute_metrics
+from crossfuse.robust_stats import paired_bootstrap
 
 METRICS8 = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
 
@@ -93,10 +94,7 @@ def bootstrap_diff(a: list[dict[str, dict]], b: list[dict[str, dict]], prefix: s
     keys = sorted(k for k in a[0] if k.startswith(prefix))
     da = np.mean([[r[k][metric] for k in keys] for r in a], axis=0)
     db = np.mean([[r[k][metric] for k in keys] for r in b], axis=0)
-    d = db - da
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    return float(d.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+    return paired_bootstrap(db, da, resamples=n_boot, seed=seed)
 
 
 def tables(results: dict[str, list[dict[str, dict]]], contrasts: list[str]) -> str:
