@@ -333,9 +333,7 @@ def corrupt_dataset(data: str | Path, out: str | Path, conditions: list[str] | N
     for stem, paths in matched.items:
         try:
             ir, vi = read_source(paths["ir"], ir=True), read_source(paths["vi"], ir=False)
-            if ir.shape[:2] != vi.shape[:2]:
-                raise cio.ImageError(f"size mismatch: {paths['ir']} is {ir.shape[1]}x{ir.shape[0]}, {paths['vi']} "
-                                     f"is {vi.shape[1]}x{vi.shape[0]} (W x H)")
+            cio.check_same_size({"ir": (paths["ir"], ir), "vi": (paths["vi"], vi)})
         except (ValueError, OSError) as exc:
             failed.append(f"{stem}: {exc}")
             bar.update(len(tags))
