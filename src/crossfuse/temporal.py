@@ -34,9 +34,10 @@ def static_mask(ir0: np.ndarray, ir1: np.ndarray, vi0: np.ndarray, vi1: np.ndarr
 
 def flicker(frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> np.ndarray:
     """Per frame pair: mean |frame[t] - frame[t-1]| (gray, 0-255) inside ``masks[t-1]`` (NaN for an empty mask)."""
+    g = [_gray(f) for f in frames]  # once per frame, not once per pair it belongs to
     out = []
     for t, m in enumerate(masks, start=1):
-        d = np.abs(_gray(frames[t]) - _gray(frames[t - 1]))
+        d = np.abs(g[t] - g[t - 1])
         out.append(float(d[m].mean()) if m.any() else float("nan"))
     return np.array(out)
 
