@@ -18,7 +18,6 @@ refused, and any file that is not a crossfuse weights file or checkpoint raises 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from crossfuse.datasets import file_sha256
 from crossfuse.errors import CheckpointError, UnknownNameError
 from crossfuse.io import write_bytes_atomic
 
@@ -70,14 +70,6 @@ def weights_path(name: str) -> Path:
     if name not in MODELS:
         raise UnknownNameError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
     return WEIGHTS_DIR / f"{name}.pt"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _short(exc: BaseException) -> str:
@@ -138,7 +130,7 @@ def read_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> dict[
 
     ``sha256``: the expected digest of the file (shipped models); a mismatch is a CheckpointError."""
     p = Path(path)
-    if sha256 is not None and p.is_file() and (got := sha256_of(p)) != sha256:
+    if sha256 is not None and p.is_file() and (got := file_sha256(p)) != sha256:
         raise CheckpointError(f"{p}: sha256 {got[:12]}... does not match the shipped {sha256[:12]}... "
                               "(damaged or replaced weights file; reinstall crossfuse)")
     blob = safe_load(p)
