@@ -128,15 +128,15 @@ def evaluate_dataset(fuser, root: Path, key: str, save: Path | None, corruption:
     return {k: v / len(stems) for k, v in sums.items()}, len(stems), t_fuse
 
 
-def mean_ranks(table: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Mean over METRICS of each method's rank (1 = highest value; ties get the mean of their ranks)."""
+def mean_ranks(table: dict[str, dict[str, float]], metrics: list[str] = METRICS) -> dict[str, float]:
+    """Mean over ``metrics`` of each method's rank (1 = highest value; ties get the mean of their ranks)."""
     from scipy.stats import rankdata
 
     methods = list(table)
     ranks = np.zeros(len(methods))
-    for m in METRICS:
+    for m in metrics:
         ranks += rankdata([-table[x][m] for x in methods], method="average")
-    return {x: float(r / len(METRICS)) for x, r in zip(methods, ranks)}
+    return {x: float(r / len(metrics)) for x, r in zip(methods, ranks)}
 
 
 def report(name: str, results: dict[str, dict[str, float]], peers: dict, counts: dict[str, int]) -> str:

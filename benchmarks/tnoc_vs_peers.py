@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from ablation_seeds import cached
-from eval_model import parse_peers
+from eval_model import mean_ranks, parse_peers
 from robust_protocol import RANKED, data_root, emit
-from scipy.stats import rankdata
 
 
 def set_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -30,11 +29,8 @@ def set_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
 
 
 def ranks(table: dict[str, dict[str, float]]) -> dict[str, float]:
-    names = list(table)
-    r = np.zeros(len(names))
-    for m in RANKED:
-        r += rankdata([-round(table[n][m], 3) for n in names], method="average")
-    return {n: float(v / len(RANKED)) for n, v in zip(names, r)}
+    """Mean rank over RANKED on the 3 decimals shown (as PEERS_ROBUST.md ranks its rows)."""
+    return mean_ranks({n: {m: round(v[m], 3) for m in RANKED} for n, v in table.items()}, RANKED)
 
 
 def report(name: str, means: dict[str, dict[str, float]], peers: dict) -> tuple[str, int, int]:
