@@ -192,7 +192,7 @@ def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
 
 def sanity_table(specs: list[str], datasets: tuple[str, ...] = ("LLVIP", "MSRS")) -> dict[str, dict]:
     """All pairs of the partly seen external sets, clean, 8 metrics; mean rank among the models, max, average."""
-    from scipy.stats import rankdata
+    from eval_model import mean_ranks
 
     from crossfuse.io import match_folders
 
@@ -208,8 +208,8 @@ def sanity_table(specs: list[str], datasets: tuple[str, ...] = ("LLVIP", "MSRS")
                 for k, v in compute_metrics(ir, vi, fused_u8(fu, ir, vi), profile="cddfuse",
                                             metrics=TEXTURE + RANKED).items():
                     sums[s][k] += v / len(stems)
-        rk = sum(rankdata([-sums[s][m] for s in fusers], method="average") for m in TEXTURE + RANKED) / 8
-        out[ds] = {s: {**sums[s], "rank": float(r)} for s, r in zip(fusers, rk)} | {"n": len(stems)}
+        rk = mean_ranks(sums, TEXTURE + RANKED)
+        out[ds] = {s: {**sums[s], "rank": rk[s]} for s in fusers} | {"n": len(stems)}
     return out
 
 
