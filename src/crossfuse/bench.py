@@ -175,7 +175,8 @@ def recommend(rows: list[dict], device: str = "cpu") -> str:
     if not timed:
         return "recommendation: none (nothing was timed)"
     area = lambda r: int(r["size"].split("x")[0]) * int(r["size"].split("x")[1])  # noqa: E731
-    largest = [r for r in timed if area(r) == max(area(r) for r in timed)]
+    top = max(map(area, timed))
+    largest = [r for r in timed if area(r) == top]
     best = min(largest, key=lambda r: r["median_s"])
     tried = sorted({r["threads"] for r in largest})
     line = (f"recommendation for this machine ({os.cpu_count()} CPUs, device {device}): --backend {best['backend']} "
