@@ -32,17 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from crossfuse.bench import bench, format_table, parse_sizes, recommend
-    from crossfuse.io import write_bytes_atomic
+    from crossfuse.io import check_overwrite, write_bytes_atomic
 
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     for b in backends:
         if b not in ("torch", "onnx"):
             raise ValueError(f"unknown backend {b!r}; use torch and/or onnx")
-    if args.json and Path(args.json).exists() and not args.overwrite:
-        raise FileExistsError(f"{args.json}: exists (pass --overwrite to replace it)")
+    if args.json:
+        check_overwrite(args.json, args.overwrite)  # refuse before the (slow) timings, not after
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError("--repeats must be >= 1 and --warmup >= 0")
     try:

@@ -30,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
     import csv
     import io
 
-    from crossfuse.io import write_bytes_atomic
+    from crossfuse.io import check_overwrite, write_bytes_atomic
     from crossfuse.registration import CSV_HEADER, check_pair, csv_row, list_pairs
 
-    if args.csv is not None and args.csv.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.csv}: exists (pass --overwrite to replace it)")
+    if args.csv is not None:
+        check_overwrite(args.csv, args.overwrite)  # refuse before the (slow) estimates, not after
     pairs, problems = list_pairs(args.ir, args.vi)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
