@@ -134,7 +134,7 @@ def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, 
                                                overwrite=True),
         "curves.png": cio.write_bytes_atomic(out / "curves.png", png, overwrite=True),
     }
-    html_page = render_html(res, t, cols, png, thumbs, meta)
+    html_page = render_html(res, t, png, thumbs, meta)
     paths["report.html"] = cio.write_bytes_atomic(out / "report.html", html_page, overwrite=True)
     return paths, t
 
@@ -217,7 +217,7 @@ def _grid(res: BenchResult, cond: str, thumbs: int) -> str:
     return table(["IR (input)", "visible (input)", *[m.name for m in res.methods]], body, cls="grid")
 
 
-def render_html(res: BenchResult, t: dict, cols: list[str], png: bytes, thumbs: int, meta: dict) -> str:
+def render_html(res: BenchResult, t: dict, png: bytes, thumbs: int, meta: dict) -> str:
     """The self-contained report page (built by report.page, the one owner of page building)."""
     by_cond: dict[str, list[dict]] = {}
     for r in t["summary"]:
