@@ -14,7 +14,7 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.report import data_uri, fmt, img_tag, page, table, td, thumbnail_uri
 from crossfuse.robust import CLEAN, INFO_METRICS, NOISE, RANK_METRICS, BenchResult
-from crossfuse.robust_stats import compare, drops, mean_ranks, summarize
+from crossfuse.robust_stats import BOOTSTRAP_RESAMPLES, compare, drops, mean_ranks, summarize
 
 PROTOCOL = ("Every fused image is scored against the CLEAN infrared and visible sources, never against the corrupted "
             "inputs the method saw: a method is rewarded for what it recovers, not for copying the degradation. "
@@ -235,7 +235,8 @@ def render_html(res: BenchResult, t: dict, png: bytes, thumbs: int, meta: dict) 
     parts += ["<h2>Curves</h2>", img_tag(data_uri(png, "image/png"), "metric vs severity", style="max-width:100%"),
               "<h2>Mean rank per condition</h2>", _rank_table(res, t["summary"]),
               f"<h2>Paired bootstrap: {fmt(t['reference'])} minus each method</h2>",
-              "<p>Mean difference over the images both scored, [95 % CI] from 2000 seeded resamples of images; "
+              f"<p>Mean difference over the images both scored, [95 % CI] from {BOOTSTRAP_RESAMPLES} seeded resamples "
+              "of images; "
               "bold = the interval excludes 0.</p>", _bootstrap_table(t), "<h2>Per condition</h2>",
               "<p>&Delta; = change from the method's own clean-input score (%). Grey columns never rank.</p>"]
     for c in res.conditions:
