@@ -271,8 +271,7 @@ def list_pairs(ir: str | Path, vi: str | Path) -> tuple[list[tuple[str, Path, Pa
 
 def check_pair(ir_path: Path, vi_path: Path) -> tuple[Alignment, np.ndarray, np.ndarray]:
     """Read one pair (sizes must match) and estimate its misregistration; returns the arrays too."""
-    ir, vi = cio.read_image(ir_path), cio.read_image(vi_path)
-    cio.check_same_size({"ir": (ir_path, ir), "vi": (vi_path, vi)})
+    ir, vi = cio.read_pair(ir_path, vi_path)
     return estimate(ir, vi), ir, vi
 
 
