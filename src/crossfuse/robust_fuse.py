@@ -30,8 +30,6 @@ def produce(out: Path, method: Method, pairs: dict[Condition, dict[str, dict[str
     existing files are reused (resume) unless ``redo``; what is missing is fused into ``OUT/fused/<method>/``."""
     from tqdm import tqdm
 
-    from crossfuse.infer import read_pair
-
     done: dict[tuple[str, str], Path] = {}
     failed: list[tuple[tuple[str, str], str]] = []
     todo = []
@@ -45,7 +43,7 @@ def produce(out: Path, method: Method, pairs: dict[Condition, dict[str, dict[str
     fuser = fuser_factory(method.spec) if todo and method.kind == "model" else None
     for cond, stem, src in tqdm(todo, desc=f"fuse {method.name}", unit="img", disable=not progress or not todo):
         try:
-            ir, vi = read_pair(src["ir"], src["vi"])
+            ir, vi = cio.read_pair(src["ir"], src["vi"])
             if fuser is not None:
                 fused = fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
             else:
