@@ -55,8 +55,7 @@ def add_haze(x: np.ndarray, beta: float, airlight: float) -> np.ndarray:
 
 
 def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
-    u8 = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(".jpg", cio.quantize(x), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float64)
 
 
