@@ -27,6 +27,7 @@ import numpy as np
 
 from crossfuse import io as cio
 from crossfuse.errors import InputError, UnknownNameError
+from crossfuse.io import file_sha256  # re-exported: part of this module's API
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 # The registry: shipped manifests, in listing order.
@@ -43,11 +44,6 @@ def get_manifest(name: str) -> dict[str, Any]:
     if canon is None:
         raise UnknownNameError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
     return json.loads((MANIFEST_DIR / f"{canon}.json").read_text(encoding="utf-8"))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def pixel_sha256(img: np.ndarray) -> str:

@@ -23,6 +23,7 @@ Conventions (written once, used everywhere):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import signal
@@ -281,6 +282,12 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes (hex): shipped weights and dataset manifests are checked with it."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool = False) -> Path:

@@ -27,9 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossfuse.datasets import file_sha256
 from crossfuse.errors import CheckpointError, UnknownNameError
-from crossfuse.io import write_bytes_atomic
+from crossfuse.io import file_sha256, write_bytes_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
