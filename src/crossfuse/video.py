@@ -20,10 +20,8 @@ from crossfuse.infer import (
     Fuser,
     apply_stretch,
     compose_output,
-    normalize_ir,
     resolve_ir_window,
     stretch_window,
-    visible_y,
 )
 from crossfuse.io import channels_equal, check_overwrite, commit_temp, sigterm_raises, temp_beside
 
@@ -146,7 +144,7 @@ def _write_fused(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.Pat
         for ir, vi in zip(read_frames(ir_path), read_frames(vi_path), strict=False):
             if window is None:  # one IR window for the whole clip, from the first frame
                 window = resolve_ir_window(ir, fuser.ir_window)
-            fused_y = fuser.fuse_planes(normalize_ir(ir, window), visible_y(vi))
+            fused_y = fuser.fuse_y(ir, vi, window)
             if fuser.stretch:
                 stretch = stretch or stretch_window(fused_y)
             if stretch is not None:
