@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from crossfuse.data import make_split
-from crossfuse.io import list_images, luma_u8, read_pair
+from crossfuse.io import list_images, luma_u8, quantize, read_pair
 from crossfuse.metrics import compute_metrics
+from crossfuse.metrics.core import crushed_dark_percent
+from crossfuse.robust_plan import get_baseline
 
 RANKED = ["MI", "SCD", "VIF", "Qabf", "SSIM"]
 TEXTURE = ["EN", "SD", "SF"]
@@ -68,12 +70,6 @@ def build_align(root: Path, out: Path) -> Path:
     return save_alignment(res, out)
 
 
-def dark_percent(ir: np.ndarray, vis_y: np.ndarray, fused: np.ndarray, margin: int = DARK_MARGIN) -> float:
-    """% of pixels of ``fused`` more than ``margin`` grey levels darker than both sources (all 0-255 gray)."""
-    floor = np.minimum(ir.astype(np.float64), vis_y.astype(np.float64)) - margin
-    return float(100.0 * np.mean(fused.astype(np.float64) < floor))
-
-
 def load_pair(root: Path, dataset: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
     """(IR gray uint8, stored visible uint8) of one pair."""
     ir, vi = read_pair(list_images(root / dataset / "ir")[stem], list_images(root / dataset / "vi")[stem])
@@ -105,11 +101,9 @@ def corrupt_pair(ir: np.ndarray, vi: np.ndarray, cond: tuple[str, str], seed: in
 
 def fused_u8(fuser, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """Fused Y of one pair, 8-bit rounded (``fuser`` = a :class:`crossfuse.infer.Fuser`, or ``"max"``)."""
-    if fuser == "max":
-        return np.maximum(ir, luma_u8(vi))
-    if fuser == "average":
-        return np.round((ir.astype(np.float64) + luma_u8(vi)) / 2).astype(np.uint8)
-    return np.clip(np.round(fuser.fuse_y(ir, vi) * 255.0), 0, 255).astype(np.uint8)
+    if isinstance(fuser, str):  # the bench's baselines on this protocol's planes (IR gray, luma_u8 of visible)
+        return quantize(get_baseline(fuser)(ir.astype(np.float64), luma_u8(vi).astype(np.float64)))
+    return quantize(fuser.fuse_y(ir, vi) * 255.0)
 
 
 def validation_cases(root: Path):
@@ -167,7 +161,8 @@ def validate(specs: list[str]) -> dict[str, dict]:
             f = fused_u8(fu, ir_in, vi_in)
             names = RANKED + (TEXTURE if cond is None else [])
             r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=names)
-            r.update(subset=subset, stem=stem, condition=cond, dark=dark_percent(ir, luma_u8(vi), f))
+            dark = crushed_dark_percent(f, ir, luma_u8(vi), margin=DARK_MARGIN)
+            r.update(subset=subset, stem=stem, condition=cond, dark=dark)
             rows[s].append(r)
     return {s: summarize(rows[s], rows["max"]) for s in fusers}
 
@@ -185,7 +180,7 @@ def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
         for stem in stems:
             ir, vi = load_pair(root, ds, stem)
             for s, fu in fusers.items():
-                vals[s].append(dark_percent(ir, luma_u8(vi), fused_u8(fu, ir, vi)))
+                vals[s].append(crushed_dark_percent(fused_u8(fu, ir, vi), ir, luma_u8(vi), margin=DARK_MARGIN))
         out[ds] = {s: float(np.mean(v)) for s, v in vals.items()} | {"n": len(stems)}
     return out
 

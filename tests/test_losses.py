@@ -8,6 +8,7 @@ import torch
 from scipy import ndimage
 
 from crossfuse import losses as L
+from crossfuse.metrics.core import crushed_dark_percent
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -199,8 +200,8 @@ def test_local_contrast_target_has_no_pivot_and_never_crushes(imgs):
     np.testing.assert_allclose(dark.numpy(), 0.2 * t.numpy(), atol=1e-9)
     # the fixed-pivot complement target fails exactly this (it sends dark scenes below the weaker source)
     comp = L.complement_target(_t(0.2 * ir), _t(0.2 * vis), 0.4, 0.45, 1.2)
-    assert float(L.dark_fraction(_t(0.2 * ir), _t(0.2 * vis), comp)) > 0.5
-    assert float(L.dark_fraction(_t(0.2 * ir), _t(0.2 * vis), dark)) == 0.0
+    assert crushed_dark_percent(comp.numpy(), 0.2 * ir, 0.2 * vis, margin=10 / 255) > 50.0
+    assert crushed_dark_percent(dark.numpy(), 0.2 * ir, 0.2 * vis, margin=10 / 255) == 0.0
     # where the weaker source is flat, the target is the plain max
     flat = L.local_contrast_target(_t(ir), _t(np.zeros_like(vis)))
     np.testing.assert_allclose(flat.numpy(), _t(ir).numpy(), atol=1e-12)
@@ -217,15 +218,6 @@ def test_local_losses_registered_and_zero_at_target(imgs):
     _, parts = L.total_loss({"intensity_local": 1.0, "gradient_local": 1.0}, L.StepContext(ir=a, vis=b,
                                                                                            out={"fused": a}))
     assert parts["intensity_local"] > 0.01 and parts["gradient_local"] > 0.01
-
-
-def test_dark_fraction_counts_pixels_below_both_sources():
-    ir = torch.full((1, 1, 4, 5), 0.5)
-    vis = torch.full((1, 1, 4, 5), 0.3)
-    fused = vis.clone()
-    fused[..., 0, :] = 0.3 - 11 / 255  # one row of 4: more than 10 grey levels darker than both
-    fused[..., 1, :] = 0.3 - 9 / 255  # not counted
-    assert float(L.dark_fraction(ir, vis, fused)) == pytest.approx(0.25)
 
 
 def test_robust_config_names_every_loss():

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from conftest import require_data
 
+from crossfuse.metrics.core import crushed_dark_percent
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import robust_protocol as rp  # noqa: E402
@@ -21,8 +23,10 @@ def test_dark_percent_counts_pixels_more_than_10_levels_below_both():
     fused = np.full((4, 5), 60, np.uint8)
     fused[0] = 49  # 11 below both: counted
     fused[1] = 50  # exactly 10 below: not counted
-    assert rp.dark_percent(ir, vis, fused) == 25.0
-    assert rp.dark_percent(ir, vis, np.maximum(ir, vis)) == 0.0
+    assert crushed_dark_percent(fused, ir, vis) == 25.0
+    assert crushed_dark_percent(np.maximum(ir, vis), ir, vis) == 0.0
+    # on the [0, 1] scale the margin is given in those units (as the loss tests use it)
+    assert crushed_dark_percent(fused / 255.0, ir / 255.0, vis / 255.0, margin=10 / 255) == 25.0
 
 
 def test_corrupted_validation_is_deterministic_and_changes_only_its_modality():

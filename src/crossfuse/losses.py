@@ -105,12 +105,6 @@ def gradient_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, s
     return F.l1_loss(sobel_xy(fused), sobel_xy(local_contrast_target(ir, vis, alpha, sigma)))
 
 
-def dark_fraction(ir: Tensor, vis: Tensor, fused: Tensor, margin: float = 10 / 255) -> Tensor:
-    """Fraction of pixels of ``fused`` more than ``margin`` darker than both sources (the crushed-dark statistic
-    of docs/protocol.md; a measurement, not a training term)."""
-    return (fused < torch.minimum(ir, vis) - margin).float().mean()
-
-
 def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
     """Mean absolute error between ``|grad F|`` and ``gain * max(|grad V|, |grad I|)`` (Sobel magnitudes;
     ``gain = 1`` is the CDDFuse / SeAFusion term, ``gain > 1`` asks for edges sharper than either source)."""
@@ -359,7 +353,7 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 __all__ = [
     "sobel_magnitude", "intensity_max", "complement_target", "intensity_complement", "gradient_complement",
     "gradient_max", "sobel_xy", "local_contrast_target", "intensity_local", "gradient_local", "restoration_local",
-    "dark_fraction", "gradient_select", "ssim", "ssim_sources",
+    "gradient_select", "ssim", "ssim_sources",
     "scd_loss", "out_of_range", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",
     "total_loss",

@@ -25,7 +25,7 @@ import numpy as np
 __all__ = [
     "entropy", "std", "spatial_frequency", "average_gradient", "edge_intensity",
     "mutual_information", "mutual_information_pair", "cross_entropy", "correlation", "cc", "scd",
-    "mse", "rmse", "psnr", "hist256", "gaussian_window", "filter_valid",
+    "mse", "rmse", "psnr", "hist256", "gaussian_window", "filter_valid", "crushed_dark_percent",
 ]
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -248,3 +248,11 @@ def psnr(f: np.ndarray, a: np.ndarray, b: np.ndarray, *, peak: float | None = 25
     if p == 0.0:
         return -math.inf
     return 10.0 * math.log10(p * p / e)
+
+
+def crushed_dark_percent(f: np.ndarray, a: np.ndarray, b: np.ndarray, *, margin: float = 10.0) -> float:
+    """% of pixels of ``f`` more than ``margin`` darker than both sources (the crushed-dark statistic of
+    docs/protocol.md; ``margin`` in the images' units: 10 grey levels on the 0-255 scale). Not a fusion-quality
+    metric: a fusion darker than both of its inputs has lost what both showed."""
+    f, a, b = (np.asarray(x, dtype=np.float64) for x in (f, a, b))
+    return float(100.0 * np.mean(f < np.minimum(a, b) - margin))
