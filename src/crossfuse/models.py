@@ -247,13 +247,20 @@ def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, meta: 
     return save_pt(out_blob, out, overwrite=overwrite)
 
 
-def save_pt(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """``torch.save`` through the project's atomic writer (a crash never leaves half a checkpoint)."""
+def pt_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` into memory (serialised once when written to several files)."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    return write_bytes_atomic(path, buf.getvalue(), overwrite=overwrite)
+    return buf.getvalue()
+
+
+def save_pt(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``torch.save`` through the project's atomic writer (a crash never leaves half a checkpoint); ``obj`` may be
+    :func:`pt_bytes` already."""
+    data = obj if isinstance(obj, bytes) else pt_bytes(obj)
+    return write_bytes_atomic(path, data, overwrite=overwrite)
 
 
 __all__ = ["resolve", "Resolved", "load_model", "list_models", "DEFAULT_MODEL", "MODELS", "Shipped", "model_info",
            "export_weights", "save_pt", "read_checkpoint", "safe_load", "network_from", "run_file", "weights_path",
-           "WEIGHTS_DIR", "SPEC_FORMS"]
+           "WEIGHTS_DIR", "SPEC_FORMS", "pt_bytes"]

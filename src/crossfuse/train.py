@@ -52,7 +52,7 @@ from crossfuse.augment import cosine_weight
 from crossfuse.errors import CheckpointError
 from crossfuse.io import write_bytes_atomic
 from crossfuse.metrics import compute_metrics
-from crossfuse.models import read_checkpoint, save_pt
+from crossfuse.models import pt_bytes, read_checkpoint, save_pt
 from crossfuse.nets import build
 
 MASK64 = (1 << 63) - 1
@@ -391,12 +391,13 @@ def _save_checkpoints(run: Run, epoch: int, state: State, row: dict[str, Any]) -
           "step": state.step, "rng": _rng_state(), "best_score": state.best, "history": plain(state.history),
           "val_reference": plain(state.reference), "config": plain({k: v for k, v in cfg.items()
                                                                     if not k.startswith("_")})}
+    data = pt_bytes(ck)  # serialised once for every file written this epoch
     if improved:
-        save_pt(ck, run.out / "best.pt", overwrite=True)
-    save_pt(ck, run.out / "last.pt", overwrite=True)
+        save_pt(data, run.out / "best.pt", overwrite=True)
+    save_pt(data, run.out / "last.pt", overwrite=True)
     keep = int(cfg["output"]["keep_every"])
     if keep and (epoch + 1) % keep == 0:
-        save_pt(ck, run.out / f"epoch{epoch + 1:04d}.pt", overwrite=True)
+        save_pt(data, run.out / f"epoch{epoch + 1:04d}.pt", overwrite=True)
     return improved
 
 
