@@ -23,6 +23,23 @@ features. The fixed ``gain_scale`` (default 20) lets a hard selection (|s·a·Δ
 400 steps. The output conv is zero-initialised, so an untrained net returns the plain average of the sources.
 While training, the clamp passes gradients straight through (``common.clamp_unit``).
 
+With ``restore=True`` (off by default: existing configs and weights are unchanged) the head predicts two more maps,
+``d_ir`` and ``d_vis`` (logits; ``sigmoid`` -> [0, 1]), and every occurrence of ``ir``/``vis_y`` in the formulas above
+is replaced by a *restored* source::
+
+    ir'  = ir    + sigmoid(d_ir)  * (S(ir)    - ir)          # S = fixed separable Gaussian, sigma = restore_sigma
+    vis' = vis_y + sigmoid(d_vis) * (S(vis_y) - vis_y)
+
+``S`` runs at full resolution with fixed (non-trainable, not stored) weights and replicate padding. Without it the
+only way to remove noise is for ``r`` (a half-resolution prediction) to equal minus the noise pixel by pixel, which
+the small net never learns; with it denoising is a smooth, low-frequency decision ("this region is noisy: take
+the smoothed source") that the same half-resolution features can make. ``restore_stripe > 0`` adds a third map
+``d_str`` and a horizontal-only Gaussian ``H`` (sigma = ``restore_stripe``) for the infrared source,
+``ir' = ir + sigmoid(d_ir) (S(ir) - ir) + sigmoid(d_str) (H(ir) - ir)``: IR stripe noise is a per-column offset,
+which a smoothing along the rows removes while keeping horizontal edges. The ``d`` logits start at
+``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net returns the average of
+two sources that are only 5 % smoothed.
+
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
     [ir, vis] (2, H, W) ── unshuffle 2 ──> (8, H/2)
@@ -32,14 +49,18 @@ Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
       1×1(f3) → C2, bilinear ↑ + f2, block ──────────────── g2 (H/4)
       1×1(g2) → C1, bilinear ↑ + f1, block ──────────────── g1 (H/2)
       1×1(g1) → 12 = 4 sub-pixels × (a, b, r), shuffle 2 → (3, H, W) → formula above
-                (16 = 4 × (a, b, k, r) with ``complement``)
+                (16 = 4 × (a, b, k, r) with ``complement``; + 4 × (d_ir, d_vis[, d_str]) with ``restore``)
 
 Each block is depthwise-separable with a residual: x + LReLU(1×1(dw3×3_dilated(x))). Upsampling uses the skip
 tensor's exact size, so any even H, W works (``pad_multiple = 2``). Inside, tensors are channels-last (oneDNN's
-fast path on CPU: ~3× faster than NCHW for these thin convs); this is invisible to callers and to ONNX.
+fast path on CPU: ~3× faster than NCHW for these thin convs); this is invisible to callers and to ONNX. The
+restoration smoothing (two 1-D passes on the 2-plane input) adds about 2 × 2 × (2 ceil(3 sigma) + 1) multiply-adds
+per pixel.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +93,26 @@ def _up_to(x: Tensor, like: Tensor) -> Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def gaussian_taps(sigma: float) -> Tensor:
+    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)`` (float32), the restoration smoothing's kernel."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (g / g.sum()).float()
+
+
+def _smooth_rows(x: Tensor, taps: Tensor) -> Tensor:
+    """Per-plane 1-D convolution along W (replicate padding) with ``taps`` of shape (C, 1, 1, K)."""
+    r = taps.shape[-1] // 2
+    return F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), taps, groups=x.shape[1])
+
+
+def _smooth_cols(x: Tensor, taps: Tensor) -> Tensor:
+    """Per-plane 1-D convolution along H (replicate padding) with ``taps`` of shape (C, 1, K, 1)."""
+    r = taps.shape[-2] // 2
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), taps, groups=x.shape[1])
+
+
 class FastFuse(nn.Module):
     """CPU-oriented fusion network; see the module docstring for the layout.
 
@@ -80,6 +121,10 @@ class FastFuse(nn.Module):
         blocks: residual block counts (N1, N2, N3) at those resolutions.
         gain_scale: fixed multiplier of the predicted gain ``a`` (see the module docstring).
         complement: also predict ``k``, the share of the non-selected source added back (module docstring).
+        restore: also predict ``d_ir``, ``d_vis``: per-pixel shares of the smoothed sources (module docstring).
+        restore_sigma: sigma (pixels) of the fixed isotropic Gaussian ``S`` of ``restore``.
+        restore_stripe: sigma (pixels) of the horizontal-only Gaussian for IR stripes (third map); 0 = off.
+        restore_init: initial bias of the ``d`` logits (``sigmoid(-3) = 0.047``: sources nearly untouched).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -95,6 +140,10 @@ class FastFuse(nn.Module):
         blocks: tuple[int, int, int] = (1, 2, 6),
         gain_scale: float = 20.0,
         complement: bool = False,
+        restore: bool = False,
+        restore_sigma: float = 1.5,
+        restore_stripe: float = 0.0,
+        restore_init: float = -3.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -107,9 +156,18 @@ class FastFuse(nn.Module):
         self.config = {"channels": channels, "blocks": blocks, "gain_scale": float(gain_scale)}
         if complement:  # only stored when set, so configs (and weights files) of the 3-map head stay as they were
             self.config["complement"] = True
+        if restore and not (restore_sigma > 0 and restore_stripe >= 0):
+            raise ValueError(f"restore needs restore_sigma > 0 and restore_stripe >= 0, got {restore_sigma}, "
+                             f"{restore_stripe}")
+        if restore:  # likewise only stored when set
+            self.config.update(restore=True, restore_sigma=float(restore_sigma),
+                               restore_stripe=float(restore_stripe), restore_init=float(restore_init))
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
-        self.n_maps = 4 if complement else 3
+        self.restore = bool(restore)
+        self.stripe = bool(restore) and restore_stripe > 0
+        self.n_restore = (3 if self.stripe else 2) if restore else 0
+        self.n_maps = (4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.enc1 = _stage(8, c1, 1, n1, (1,))
@@ -122,10 +180,21 @@ class FastFuse(nn.Module):
         self.head = nn.Conv2d(c1, 4 * self.n_maps, 1)
         nn.init.zeros_(self.head.weight)  # untrained net = average of the sources
         nn.init.zeros_(self.head.bias)
+        if self.restore:
+            first = 4 * (self.n_maps - 1 - self.n_restore)  # the d maps sit just before r (pixel-shuffle groups of 4)
+            with torch.no_grad():
+                self.head.bias[first:first + 4 * self.n_restore] = float(restore_init)
+            g = gaussian_taps(float(restore_sigma))  # fixed, not trained, not in the state dict
+            self.register_buffer("_taps_w", g.view(1, 1, 1, -1).repeat(2, 1, 1, 1), persistent=False)
+            self.register_buffer("_taps_h", g.view(1, 1, -1, 1).repeat(2, 1, 1, 1), persistent=False)
+            if self.stripe:
+                self.register_buffer("_taps_str", gaussian_taps(float(restore_stripe)).view(1, 1, 1, -1),
+                                     persistent=False)
 
     def maps(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
-        the module docstring."""
+        the module docstring. With ``restore`` the logits ``d_ir, d_vis`` (and ``d_str``) come just before ``r``:
+        ``(a, b[, k], d_ir, d_vis[, d_str], r)``."""
         if not torch.jit.is_tracing():  # shape checks are eager-only; ONNX export traces with example inputs
             check_pair(ir, vis_y)
             if ir.shape[-2] % 2 or ir.shape[-1] % 2:
@@ -139,14 +208,33 @@ class FastFuse(nn.Module):
         out = F.pixel_shuffle(self.head(g1), 2).contiguous()
         return tuple(out[:, i:i + 1] for i in range(self.n_maps))
 
+    def smooth(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(S(ir), S(vis_y))``: the fixed Gaussian of ``restore`` (separable, replicate padding), full resolution."""
+        s = _smooth_cols(_smooth_rows(torch.cat([ir, vis_y], dim=1), self._taps_w), self._taps_h)
+        return s[:, :1], s[:, 1:]
+
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         maps = self.maps(ir, vis_y)
         a, b, r = maps[0], maps[1], maps[-1]
+        extra: dict[str, Tensor] = {}
+        if self.restore:
+            j = self.n_maps - 1 - self.n_restore
+            d_ir, d_vis = torch.sigmoid(maps[j]), torch.sigmoid(maps[j + 1])
+            s_ir, s_vis = self.smooth(ir, vis_y)
+            ir_r = ir + d_ir * (s_ir - ir)
+            if self.stripe:
+                d_str = torch.sigmoid(maps[j + 2])
+                ir_r = ir_r + d_str * (_smooth_rows(ir, self._taps_str) - ir)
+                extra["restore_stripe"] = d_str
+            vis_y = vis_y + d_vis * (s_vis - vis_y)
+            ir = ir_r
+            extra.update(restore_ir=d_ir, restore_vis=d_vis)
         w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
         raw = w * ir + (1.0 - w) * vis_y + r
         if self.complement:
             raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
-        return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r}
+        return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r,
+                **extra}
 
     def forward(self, ir: Tensor, vis_y: Tensor) -> Tensor:
         """Fuse (B, 1, H, W) IR and visible-Y tensors in [0, 1] (H, W even) into a (B, 1, H, W) tensor in [0, 1]."""
@@ -154,8 +242,10 @@ class FastFuse(nn.Module):
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
-        ``w`` and residual ``r`` as (B, 1, H, W) maps). ``fast`` has no per-modality base/detail features, so the
-        trainer skips L_dec. Phase 1 raises ``ValueError`` (``supports_phase1 = False``)."""
+        ``w`` and residual ``r`` as (B, 1, H, W) maps; with ``restore`` also ``restore_ir``, ``restore_vis`` (and
+        ``restore_stripe``): the shares of the smoothed sources, in [0, 1]). ``fast`` has no per-modality
+        base/detail features, so the trainer skips L_dec. Phase 1 raises ``ValueError``
+        (``supports_phase1 = False``)."""
         check_phase(phase, self.supports_phase1, "fast")
         return self._fuse(ir, vis_y)
 

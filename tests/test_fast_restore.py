@@ -1,0 +1,149 @@
+"""The fast net's optional restoration maps (``restore``, src/crossfuse/nets/fast.py): off by default (configs and
+shipped weights unchanged), and with the maps forced on the sources are replaced by their fixed-Gaussian smoothing,
+checked against scipy's independent filter; ONNX export keeps parity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from crossfuse import models
+from crossfuse.nets import build
+
+torch.set_num_threads(1)
+
+
+def _pair(h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, 1, h, w), generator=g), torch.rand((1, 1, h, w), generator=g)
+
+
+def _force(net, **logits: float) -> None:
+    """Zero head weights; bias per map name (a, b, k, d_ir, d_vis, d_str, r): the logit every pixel gets."""
+    names = ["a", "b"] + (["k"] if net.complement else []) + ["d_ir", "d_vis", "d_str"][: net.n_restore] + ["r"]
+    assert len(names) == net.n_maps
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        for i, n in enumerate(names):
+            net.head.bias[4 * i: 4 * i + 4] = logits.get(n, 0.0)
+
+
+def _gauss(x: torch.Tensor, sigma: float, axis: int | None = None) -> np.ndarray:
+    """scipy's Gaussian (edge-replicating 'nearest' border, radius ceil(3 sigma)) of a (1, 1, H, W) tensor."""
+    a = x[0, 0].double().numpy()
+    radius = math.ceil(3 * sigma)
+    if axis is None:
+        return ndimage.gaussian_filter(a, sigma, mode="nearest", radius=radius)
+    return ndimage.gaussian_filter1d(a, sigma, axis=axis, mode="nearest", radius=radius)
+
+
+def test_default_config_and_shipped_weights_unchanged():
+    plain = build("fast", complement=True)
+    assert plain.config == {"channels": [16, 32, 96], "blocks": [1, 2, 6], "gain_scale": 20.0, "complement": True}
+    assert plain.n_maps == 4 and plain.head.out_channels == 16 and not plain.restore
+    # restore adds head channels only: no buffer is stored, so the state dict has the same keys
+    r = build("fast", complement=True, restore=True)
+    assert r.head.out_channels == 24 and set(r.state_dict()) == set(plain.state_dict())
+    assert r.config["restore"] is True and r.config["restore_sigma"] == 1.5
+    # the shipped default still loads and computes exactly the complement formula of its four maps
+    net = models.resolve("crossfuse-robust").module.eval()
+    assert "restore" not in net.config and net.n_maps == 4
+    ir, vis = _pair(40, 56, seed=1)
+    with torch.no_grad():
+        a, b, k, res = net.maps(ir, vis)
+        w = torch.sigmoid(net.gain_scale * a * (ir - vis) + b)
+        want = (w * ir + (1 - w) * vis + res + k * ((1 - w) * ir + w * vis)).clamp(0, 1)  # fast.py's order
+        assert torch.equal(net(ir, vis), want)
+
+
+def test_untrained_restore_net_barely_smooths():
+    net = build("fast", complement=True, restore=True).eval()
+    ir, vis = _pair(32, 48, seed=2)
+    with torch.no_grad():
+        out = net.forward_train(ir, vis)
+    d = torch.sigmoid(torch.tensor(-3.0))
+    torch.testing.assert_close(out["restore_ir"], torch.full_like(ir, float(d)))
+    s_ir, s_vis = net.smooth(ir, vis)
+    want = ((ir + d * (s_ir - ir)) + (vis + d * (s_vis - vis))) / 2
+    torch.testing.assert_close(out["fused"], want)
+
+
+@pytest.mark.parametrize("sigma", [1.5, 0.8])
+def test_d_one_replaces_sources_by_their_gaussian(sigma):
+    net = build("fast", complement=True, restore=True, restore_sigma=sigma).eval()
+    ir, vis = _pair(38, 50, seed=3)
+    _force(net, d_ir=40.0, d_vis=40.0)  # sigmoid = 1; a = b = k = r = 0 -> w = 1/2
+    with torch.no_grad():
+        got = net(ir, vis)[0, 0].double().numpy()
+    want = (_gauss(ir, sigma) + _gauss(vis, sigma)) / 2
+    assert np.abs(got - want).max() < 1e-6
+    assert np.abs(got - (ir + vis)[0, 0].numpy() / 2).max() > 0.1  # the smoothing really happened
+    _force(net, d_ir=-40.0, d_vis=40.0)  # only the visible source smoothed
+    with torch.no_grad():
+        got = net(ir, vis)[0, 0].double().numpy()
+    assert np.abs(got - (ir[0, 0].double().numpy() + _gauss(vis, sigma)) / 2).max() < 1e-6
+
+
+def test_stripe_map_smooths_ir_along_rows_and_removes_column_offsets():
+    net = build("fast", complement=True, restore=True, restore_stripe=3.0).eval()
+    assert net.n_restore == 3 and net.head.out_channels == 28
+    ir, vis = _pair(40, 64, seed=4)
+    _force(net, d_ir=-40.0, d_vis=-40.0, d_str=40.0)
+    with torch.no_grad():
+        got = net(ir, vis)[0, 0].double().numpy()
+    want = (_gauss(ir, 3.0, axis=1) + vis[0, 0].double().numpy()) / 2
+    assert np.abs(got - want).max() < 1e-6
+    # per-column offsets on a vertical ramp: the row smoothing removes most of them and keeps the ramp
+    g = torch.Generator().manual_seed(5)
+    ramp = torch.linspace(0.2, 0.8, 40).view(1, 1, 40, 1).expand(1, 1, 40, 64)
+    stripes = 0.05 * torch.randn((1, 1, 1, 64), generator=g)
+    with torch.no_grad():
+        out = 2 * net(ramp + stripes, torch.zeros_like(ramp))  # w = 1/2, vis = 0: out = restored IR
+    # white column noise through a sigma-3 Gaussian keeps sqrt(sum g^2) ~ 0.31 of its std
+    assert float((out - ramp).std()) < 0.4 * float(stripes.std())
+
+
+def test_restore_needs_even_size_and_trains():
+    net = build("fast", complement=True, restore=True)
+    ir, vis = _pair(30, 44, seed=6)
+    with pytest.raises(ValueError, match="even"):
+        net(ir[..., :29, :], vis[..., :29, :])
+    with pytest.raises(ValueError, match="restore_sigma"):
+        build("fast", restore=True, restore_sigma=0.0)
+    net.train()
+    out = net.forward_train(ir, vis)
+    assert {"fused", "raw", "weight", "residual", "restore_ir", "restore_vis"} <= set(out)
+    (out["fused"] - (ir + vis).clamp(0, 1) * 0).abs().mean().backward()
+    assert float(net.head.weight.grad[12:20].abs().sum()) > 0  # the d maps receive gradient
+    rebuilt = build("fast", **net.config)
+    rebuilt.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(ir, vis), net.eval()(ir, vis))
+
+
+def test_restore_onnx_parity(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from crossfuse.backends import OnnxBackend, TorchBackend
+    from crossfuse.export import export_onnx
+
+    torch.manual_seed(7)
+    net = build("fast", complement=True, restore=True, restore_stripe=3.0).eval()
+    gen = torch.Generator().manual_seed(8)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+        net.head.bias[12:24] = 0.0  # d logits about 0, so the maps vary visibly
+    path = export_onnx(net, tmp_path / "r.onnx", name="fast-restore")
+    for h, w in [(64, 96), (122, 250), (250, 182)]:
+        rng = np.random.default_rng(h * w)
+        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
+        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+        with torch.no_grad():
+            d = torch.sigmoid(net.maps(torch.from_numpy(ir)[None, None], torch.from_numpy(vi)[None, None])[3])
+        assert float(d.std()) > 0.02  # the restoration maps vary per pixel in this random net
