@@ -147,3 +147,42 @@ def test_restore_onnx_parity(tmp_path):
         with torch.no_grad():
             d = torch.sigmoid(net.maps(torch.from_numpy(ir)[None, None], torch.from_numpy(vi)[None, None])[3])
         assert float(d.std()) > 0.02  # the restoration maps vary per pixel in this random net
+
+
+def test_ssl_denoise_term_rewards_smoothing_noise_and_needs_restore():
+    from crossfuse import losses as L
+
+    g = torch.Generator().manual_seed(9)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    ir = (0.3 + 0.4 * xx)[None, None].repeat(2, 1, 1, 1)  # smooth clean sources: smoothing costs nothing
+    vis = (0.6 - 0.3 * yy)[None, None].repeat(2, 1, 1, 1)
+    opts = {"ssl_denoise": {"corruptions": ["gaussian_noise"]}}
+    ssl = {"crop": 48, "severity": 1.5}
+
+    def value(net, seed=3):
+        ctx = L.StepContext(ir=ir, vis=vis, out={}, net=net, generator=torch.Generator().manual_seed(seed), ssl=ssl,
+                            options=opts)
+        return L.total_loss({"ssl_denoise": 1.0}, ctx)[1]["ssl_denoise"]
+
+    net = build("fast", complement=True, restore=True).eval()
+    _force(net, d_ir=-40.0, d_vis=-40.0)
+    raw = value(net)
+    _force(net, d_ir=40.0, d_vis=40.0)
+    smoothed = value(net)
+    assert raw > 0.01 and smoothed < 0.5 * raw  # the noise is in the target's L1 unless the sources are smoothed
+    # the same views without noise: nothing to remove, the term is ~0 whatever d is
+    clean = L.StepContext(ir=ir, vis=vis, out={}, net=net, generator=g, ssl=ssl,
+                          options={"ssl_denoise": {"corruptions": []}})
+    assert L.total_loss({"ssl_denoise": 1.0}, clean)[1]["ssl_denoise"] < 0.3 * smoothed + 1e-3
+    with pytest.raises(KeyError, match="restored_ir"):
+        value(build("fast", complement=True).eval())
+
+
+def test_robust_r_config_builds_a_restore_net_and_names_every_loss():
+    from crossfuse import losses as L
+    from crossfuse.config import load_config
+
+    cfg = load_config("robust_r", ["data.external=[]", "data.external_ratio=0"])
+    assert set(cfg["phase2"]["losses"]) == {n for n in L.list_losses() if L.get_loss(n).phase == 2}
+    net = build(cfg["model"]["name"], **cfg["model"]["config"])
+    assert net.restore and net.complement and net.n_maps == 6

@@ -274,6 +274,27 @@ def _ssl_restore(ctx: StepContext) -> Tensor:
     return restoration_local(views.ir_weak, views.vis_weak, fused, views.region, **kw)
 
 
+def restoration_inputs(restored_ir: Tensor, restored_vis: Tensor, ir: Tensor, vis: Tensor,
+                       region: tuple[int, int, int, int]) -> Tensor:
+    """``L1(ir', ir) + L1(vis', vis)`` on ``region`` (top, left, height, width): a network's restored sources
+    ``ir'``, ``vis'`` of a corrupted view against the CLEAN view's sources. The target is the input itself (no fusion
+    target, no intensity remapping), so it asks only for corruption removed where it is present and nothing changed
+    where it is not."""
+    top, left, h, w = region
+    crop = lambda x: x[..., top:top + h, left:left + w]  # noqa: E731
+    return F.l1_loss(crop(restored_ir), crop(ir)) + F.l1_loss(crop(restored_vis), crop(vis))
+
+
+def _ssl_denoise(ctx: StepContext) -> Tensor:
+    kw = ctx.opts("ssl_denoise")
+    views = _views(ctx, kw.pop("corruptions", None))  # option: its own pool instead of [ssl] corruptions
+    net = ctx.net
+    out = net.forward_train(views.ir_aggr, views.vis_aggr, 2) if hasattr(net, "forward_train") else \
+        net(views.ir_aggr, views.vis_aggr, 2)  # DDP: the trainer's wrapper routes a phase to forward_train
+    restored = _need(StepContext(ctx.ir, ctx.vis, out), "restored_ir", "restored_vis")
+    return restoration_inputs(*restored, views.ir_weak, views.vis_weak, views.region)
+
+
 def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
     """A registry term ``fn(ir, vis, fused, **[loss_options.name])`` on the network's fused output."""
     return lambda c: fn(c.ir, c.vis, _need(c, "fused")[0], **c.opts(name))
@@ -312,6 +333,9 @@ LOSSES: dict[str, LossSpec] = {
     "ssl_restore": LossSpec(_ssl_restore, 2, scheduled=True,
                             description="intensity_local + gradient x gradient_local of fuse(aggressive) vs the "
                                         "clean (weak) view's local-contrast target on the shared region"),
+    "ssl_denoise": LossSpec(_ssl_denoise, 2, scheduled=True,
+                            description="L1(restored sources of the aggressive view, clean weak-view sources) on the "
+                                        "shared region (networks with restored_ir/restored_vis: fast, restore)"),
     "rec_ssim": LossSpec(lambda c: rec_ssim(c.vis, _need(c, "rec_vis")[0]) + rec_ssim(c.ir, _need(c, "rec_ir")[0]),
                          1, description="sum over V, I of (1 - SSIM(X, X_hat))/2"),
     "rec_mse": LossSpec(lambda c: rec_mse(c.vis, _need(c, "rec_vis")[0]) + rec_mse(c.ir, _need(c, "rec_ir")[0]),
@@ -353,6 +377,7 @@ def total_loss(weights: dict[str, float], ctx: StepContext, ssl_factor: float = 
 __all__ = [
     "sobel_magnitude", "intensity_max", "complement_target", "intensity_complement", "gradient_complement",
     "gradient_max", "sobel_xy", "local_contrast_target", "intensity_local", "gradient_local", "restoration_local",
+    "restoration_inputs",
     "gradient_select", "ssim", "ssim_sources",
     "scd_loss", "out_of_range", "weight_binary", "rec_ssim", "rec_mse",
     "rec_gradient", "correlation", "decomposition", "StepContext", "LossSpec", "LOSSES", "list_losses", "get_loss",

@@ -228,7 +228,7 @@ class FastFuse(nn.Module):
                 extra["restore_stripe"] = d_str
             vis_y = vis_y + d_vis * (s_vis - vis_y)
             ir = ir_r
-            extra.update(restore_ir=d_ir, restore_vis=d_vis)
+            extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=ir, restored_vis=vis_y)
         w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
         raw = w * ir + (1.0 - w) * vis_y + r
         if self.complement:
@@ -243,7 +243,8 @@ class FastFuse(nn.Module):
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
         ``w`` and residual ``r`` as (B, 1, H, W) maps; with ``restore`` also ``restore_ir``, ``restore_vis`` (and
-        ``restore_stripe``): the shares of the smoothed sources, in [0, 1]). ``fast`` has no per-modality
+        ``restore_stripe``): the shares of the smoothed sources, in [0, 1], and ``restored_ir``, ``restored_vis``:
+        the restored sources ``ir'``, ``vis'`` the formula fused). ``fast`` has no per-modality
         base/detail features, so the trainer skips L_dec. Phase 1 raises ``ValueError``
         (``supports_phase1 = False``)."""
         check_phase(phase, self.supports_phase1, "fast")
