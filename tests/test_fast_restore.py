@@ -186,3 +186,53 @@ def test_robust_r_config_builds_a_restore_net_and_names_every_loss():
     assert set(cfg["phase2"]["losses"]) == {n for n in L.list_losses() if L.get_loss(n).phase == 2}
     net = build(cfg["model"]["name"], **cfg["model"]["config"])
     assert net.restore and net.complement and net.n_maps == 6
+
+
+def test_adaptive_shares_follow_the_local_variance():
+    """restore_noise > 0: share = min(s / v, 1), s = (restore_noise sigmoid(d))^2, v = G(x^2) - G(x)^2 (scipy)."""
+    net = build("fast", complement=True, restore=True, restore_noise=0.1).eval()
+    assert net.config["restore_noise"] == 0.1 and "restore_noise" not in build("fast", restore=True).config
+    ir, vis = _pair(36, 52, seed=10)
+    ir = 0.5 + 0.05 * (ir - 0.5)  # low-variance IR: fully smoothed at this noise level; VIS (uniform) only partly
+    _force(net, d_ir=0.0, d_vis=0.0)  # sigmoid = 1/2: noise std 0.05
+    with torch.no_grad():
+        out = net.forward_train(ir, vis)
+    for x, share, restored in ((ir, out["restore_ir"], out["restored_ir"]), (vis, out["restore_vis"],
+                                                                            out["restored_vis"])):
+        m = _gauss(x, 1.5)
+        v = np.maximum(_gauss(x * x, 1.5) - m * m, 0.0)
+        want = np.minimum(0.05 ** 2 / (v + 1e-6), 1.0)
+        assert np.abs(share[0, 0].double().numpy() - want).max() < 1e-4
+        a = x[0, 0].double().numpy()
+        assert np.abs(restored[0, 0].double().numpy() - (a + want * (m - a))).max() < 1e-5
+    assert float(out["restore_ir"].min()) == 1.0 and 0.01 < float(out["restore_vis"].mean()) < 0.9
+    _force(net, d_ir=-40.0, d_vis=-40.0)  # noise level 0: sources untouched
+    with torch.no_grad():
+        torch.testing.assert_close(net(ir, vis), (ir + vis) / 2)
+    net2 = build("fast", complement=True, restore=True, restore_noise=0.1, restore_stripe=3.0).eval()
+    _force(net2, d_ir=-40.0, d_vis=-40.0, d_str=0.0)
+    with torch.no_grad():
+        share = net2.forward_train(ir, vis)["restore_stripe"][0, 0].double().numpy()
+    m = _gauss(ir, 3.0, axis=1)
+    v = np.maximum(_gauss(ir * ir, 3.0, axis=1) - m * m, 0.0)
+    assert np.abs(share - np.minimum(0.05 ** 2 / (v + 1e-6), 1.0)).max() < 1e-4
+
+
+def test_adaptive_restore_onnx_parity(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from crossfuse.backends import OnnxBackend, TorchBackend
+    from crossfuse.export import export_onnx
+
+    torch.manual_seed(11)
+    net = build("fast", complement=True, restore=True, restore_noise=0.15, restore_stripe=3.0).eval()
+    gen = torch.Generator().manual_seed(12)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+        net.head.bias[12:24] = 0.0
+    path = export_onnx(net, tmp_path / "w.onnx", name="fast-restore-adaptive")
+    for h, w in [(64, 96), (250, 182)]:
+        rng = np.random.default_rng(h + w)
+        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
+        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3

@@ -36,9 +36,17 @@ the small net never learns; with it denoising is a smooth, low-frequency decisio
 the smoothed source") that the same half-resolution features can make. ``restore_stripe > 0`` adds a third map
 ``d_str`` and a horizontal-only Gaussian ``H`` (sigma = ``restore_stripe``) for the infrared source,
 ``ir' = ir + sigmoid(d_ir) (S(ir) - ir) + sigmoid(d_str) (H(ir) - ir)``: IR stripe noise is a per-column offset,
-which a smoothing along the rows removes while keeping horizontal edges. The ``d`` logits start at
-``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net returns the average of
-two sources that are only 5 % smoothed.
+which a smoothing along the rows removes while keeping horizontal edges.
+
+With ``restore_noise > 0`` the shares are adaptive (a Lee / Wiener filter whose noise level is predicted):
+``sigmoid(d)`` becomes a noise standard deviation ``restore_noise * sigmoid(d)`` and the share is
+``min(s / v, 1)`` with ``s`` its square and ``v = G(x^2) - G(x)^2`` the local variance under the same Gaussian
+(row-wise for the stripe map). Where the local variance is no larger than the predicted noise (flat, noisy regions)
+the source is smoothed fully; at edges and texture (``v >> s``) it is kept, so a noise level that fits a noisy image
+costs little on a clean one, and the net has to predict a noise *level* (smooth in space, often global), not where
+the edges are. The ``d`` logits start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net
+returns the average of two sources that are only 5 % smoothed (adaptive: smoothed only where their local standard
+deviation is below ``0.047 restore_noise``).
 
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
@@ -125,6 +133,9 @@ class FastFuse(nn.Module):
         restore_sigma: sigma (pixels) of the fixed isotropic Gaussian ``S`` of ``restore``.
         restore_stripe: sigma (pixels) of the horizontal-only Gaussian for IR stripes (third map); 0 = off.
         restore_init: initial bias of the ``d`` logits (``sigmoid(-3) = 0.047``: sources nearly untouched).
+        restore_noise: 0 = the shares are ``sigmoid(d)``; > 0 = adaptive (Lee/Wiener) shares
+            ``min(s / v, 1)`` with ``s = (restore_noise sigmoid(d))^2`` a predicted noise variance and ``v`` the local
+            variance under the same Gaussian (module docstring).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -144,6 +155,7 @@ class FastFuse(nn.Module):
         restore_sigma: float = 1.5,
         restore_stripe: float = 0.0,
         restore_init: float = -3.0,
+        restore_noise: float = 0.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -156,16 +168,19 @@ class FastFuse(nn.Module):
         self.config = {"channels": channels, "blocks": blocks, "gain_scale": float(gain_scale)}
         if complement:  # only stored when set, so configs (and weights files) of the 3-map head stay as they were
             self.config["complement"] = True
-        if restore and not (restore_sigma > 0 and restore_stripe >= 0):
-            raise ValueError(f"restore needs restore_sigma > 0 and restore_stripe >= 0, got {restore_sigma}, "
-                             f"{restore_stripe}")
+        if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
+            raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
+                             f"{restore_sigma}, {restore_stripe}, {restore_noise}")
         if restore:  # likewise only stored when set
             self.config.update(restore=True, restore_sigma=float(restore_sigma),
                                restore_stripe=float(restore_stripe), restore_init=float(restore_init))
+            if restore_noise > 0:  # only stored when set: blend-mode configs stay as they were
+                self.config["restore_noise"] = float(restore_noise)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
         self.stripe = bool(restore) and restore_stripe > 0
+        self.noise_max = float(restore_noise) if restore else 0.0
         self.n_restore = (3 if self.stripe else 2) if restore else 0
         self.n_maps = (4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
@@ -213,18 +228,34 @@ class FastFuse(nn.Module):
         s = _smooth_cols(_smooth_rows(torch.cat([ir, vis_y], dim=1), self._taps_w), self._taps_h)
         return s[:, :1], s[:, 1:]
 
+    def _share(self, logit: Tensor, x: Tensor, mean: Tensor, taps: tuple[Tensor, ...]) -> Tensor:
+        """The share of the smoothed source: ``sigmoid(logit)``, or with ``restore_noise`` the adaptive
+        ``min(s / v, 1)``, ``s = (restore_noise sigmoid(logit))^2``, ``v = G(x^2) - mean^2`` (``taps``: the 1-D
+        passes of ``G``, the smoothing that gave ``mean``)."""
+        d = torch.sigmoid(logit)
+        if not self.noise_max:
+            return d
+        sq = x * x
+        for t in taps:
+            sq = _smooth_rows(sq, t) if t.shape[-1] > 1 else _smooth_cols(sq, t)
+        var = (sq - mean * mean).clamp(min=0.0)
+        noise = (self.noise_max * d) ** 2
+        return (noise / (var + 1e-6)).clamp(max=1.0)
+
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         maps = self.maps(ir, vis_y)
         a, b, r = maps[0], maps[1], maps[-1]
         extra: dict[str, Tensor] = {}
         if self.restore:
             j = self.n_maps - 1 - self.n_restore
-            d_ir, d_vis = torch.sigmoid(maps[j]), torch.sigmoid(maps[j + 1])
             s_ir, s_vis = self.smooth(ir, vis_y)
+            iso = (self._taps_w[:1], self._taps_h[:1])
+            d_ir, d_vis = self._share(maps[j], ir, s_ir, iso), self._share(maps[j + 1], vis_y, s_vis, iso)
             ir_r = ir + d_ir * (s_ir - ir)
             if self.stripe:
-                d_str = torch.sigmoid(maps[j + 2])
-                ir_r = ir_r + d_str * (_smooth_rows(ir, self._taps_str) - ir)
+                h_ir = _smooth_rows(ir, self._taps_str)
+                d_str = self._share(maps[j + 2], ir, h_ir, (self._taps_str,))
+                ir_r = ir_r + d_str * (h_ir - ir)
                 extra["restore_stripe"] = d_str
             vis_y = vis_y + d_vis * (s_vis - vis_y)
             ir = ir_r
