@@ -236,3 +236,29 @@ def test_adaptive_restore_onnx_parity(tmp_path):
         ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
         a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
         assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+
+
+def test_restore_detach_trains_the_shares_only_through_the_restored_sources():
+    torch.manual_seed(13)
+    net = build("fast", complement=True, restore=True, restore_stripe=3.0, restore_detach=True)
+    plain = build("fast", complement=True, restore=True, restore_stripe=3.0)
+    gen = torch.Generator().manual_seed(14)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    plain.load_state_dict(net.state_dict())
+    ir, vis = _pair(32, 40, seed=15)
+    with torch.no_grad():  # inference: identical outputs
+        torch.testing.assert_close(net.eval()(ir, vis), plain.eval()(ir, vis), rtol=0, atol=0)
+    net.train()
+    d_rows = slice(12, 24)  # head channels of d_ir, d_vis, d_str (a, b, k come first, 4 sub-pixels each)
+    net.forward_train(ir, vis)["fused"].sum().backward()
+    assert float(net.head.weight.grad[d_rows].abs().sum()) == 0.0
+    assert float(net.head.weight.grad[:12].abs().sum()) > 0.0
+    net.zero_grad()
+    out = net.forward_train(ir, vis)
+    (out["restored_ir"].sum() + out["restored_vis"].sum()).backward()
+    assert float(net.head.weight.grad[d_rows].abs().sum()) > 0.0
+    plain.train()
+    plain.forward_train(ir, vis)["fused"].sum().backward()
+    assert float(plain.head.weight.grad[d_rows].abs().sum()) > 0.0  # without detach the fusion path trains them

@@ -44,7 +44,14 @@ With ``restore_noise > 0`` the shares are adaptive (a Lee / Wiener filter whose 
 (row-wise for the stripe map). Where the local variance is no larger than the predicted noise (flat, noisy regions)
 the source is smoothed fully; at edges and texture (``v >> s``) it is kept, so a noise level that fits a noisy image
 costs little on a clean one, and the net has to predict a noise *level* (smooth in space, often global), not where
-the edges are. The ``d`` logits start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net
+the edges are.
+
+``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
+stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
+the restored sources alone (``losses.ssl_denoise``: a corrupted view's restored sources against the clean ones). The
+fusion losses see only clean inputs, where any smoothing costs edges, so without this they push the shares to 0
+everywhere before the restoration loss can teach the net to tell noise from texture (pilots, docs/training.md). The
+``d`` logits start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net
 returns the average of two sources that are only 5 % smoothed (adaptive: smoothed only where their local standard
 deviation is below ``0.047 restore_noise``).
 
@@ -136,6 +143,8 @@ class FastFuse(nn.Module):
         restore_noise: 0 = the shares are ``sigmoid(d)``; > 0 = adaptive (Lee/Wiener) shares
             ``min(s / v, 1)`` with ``s = (restore_noise sigmoid(d))^2`` a predicted noise variance and ``v`` the local
             variance under the same Gaussian (module docstring).
+        restore_detach: while training, the fused output uses the shares with their gradient stopped, so only a
+            loss on ``restored_ir``/``restored_vis`` (``ssl_denoise``) trains them; inference is unchanged.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -156,6 +165,7 @@ class FastFuse(nn.Module):
         restore_stripe: float = 0.0,
         restore_init: float = -3.0,
         restore_noise: float = 0.0,
+        restore_detach: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -176,11 +186,14 @@ class FastFuse(nn.Module):
                                restore_stripe=float(restore_stripe), restore_init=float(restore_init))
             if restore_noise > 0:  # only stored when set: blend-mode configs stay as they were
                 self.config["restore_noise"] = float(restore_noise)
+            if restore_detach:
+                self.config["restore_detach"] = True
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
         self.stripe = bool(restore) and restore_stripe > 0
         self.noise_max = float(restore_noise) if restore else 0.0
+        self.restore_detach = bool(restore) and bool(restore_detach)
         self.n_restore = (3 if self.stripe else 2) if restore else 0
         self.n_maps = (4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
@@ -251,15 +264,24 @@ class FastFuse(nn.Module):
             s_ir, s_vis = self.smooth(ir, vis_y)
             iso = (self._taps_w[:1], self._taps_h[:1])
             d_ir, d_vis = self._share(maps[j], ir, s_ir, iso), self._share(maps[j + 1], vis_y, s_vis, iso)
-            ir_r = ir + d_ir * (s_ir - ir)
+            shares = [d_ir, d_vis]
+            h_ir = None
             if self.stripe:
                 h_ir = _smooth_rows(ir, self._taps_str)
-                d_str = self._share(maps[j + 2], ir, h_ir, (self._taps_str,))
-                ir_r = ir_r + d_str * (h_ir - ir)
-                extra["restore_stripe"] = d_str
-            vis_y = vis_y + d_vis * (s_vis - vis_y)
-            ir = ir_r
-            extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=ir, restored_vis=vis_y)
+                shares.append(self._share(maps[j + 2], ir, h_ir, (self._taps_str,)))
+                extra["restore_stripe"] = shares[2]
+
+            def restored(sh: list[Tensor]) -> tuple[Tensor, Tensor]:
+                out_ir = ir + sh[0] * (s_ir - ir)
+                if h_ir is not None:
+                    out_ir = out_ir + sh[2] * (h_ir - ir)
+                return out_ir, vis_y + sh[1] * (s_vis - vis_y)
+
+            r_ir, r_vis = restored(shares)
+            extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=r_ir, restored_vis=r_vis)
+            if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
+                r_ir, r_vis = restored([x.detach() for x in shares])
+            ir, vis_y = r_ir, r_vis
         w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
         raw = w * ir + (1.0 - w) * vis_y + r
         if self.complement:
