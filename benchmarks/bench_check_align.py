@@ -22,7 +22,14 @@ registering the unwarped pair with the estimate (``ncc_up``: the fraction of pai
 
 Time: CPU seconds (``time.process_time``, robust to other load) per estimate, one thread, per image size.
 
+``--hard``: the validation set for hard, low-structure pairs (no test pair in it: MSRS, LLVIP, and every 4th
+RoadScene pair outside RoadScene-test50). Each pair is degraded by each of :data:`HARD_CONDITIONS`
+(:func:`crossfuse.degrade.degrade_pair`: haze, night, low light, low-contrast IR, noise and stripes, blur, JPEG, and
+two combinations; ``clean``: none) after its IR has been moved by a seeded random rigid warp (as above, one per pair and
+condition); the truth is the warp composed with the estimate on the clean unwarped pair (``rel``).
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
 """
 
 from __future__ import annotations
@@ -42,12 +49,17 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from crossfuse.degrade import rigid_warp  # noqa: E402
-from crossfuse.io import match_folders, read_image  # noqa: E402
+from crossfuse import registration  # noqa: E402
+from crossfuse.degrade import degrade_pair, rigid_warp  # noqa: E402
+from crossfuse.io import match_folders, read_image, to_uint8  # noqa: E402
 from crossfuse.metrics import compute_metrics  # noqa: E402
 from crossfuse.registration import DEFAULT_THRESHOLD, describe, estimate, register  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# structure-removing conditions of crossfuse.degrade; "a+b" applies a, then b
+HARD_CONDITIONS = ("clean", "haze@3", "haze@5", "vis_night@3", "vis_night@5", "vis_low_light@5", "ir_low_contrast@5",
+                   "ir_noise_stripe@2", "ir_noise_stripe@3", "drmf_ir@1", "vis_blur@3", "vis_noise@4", "jpeg@3",
+                   "ir_low_contrast@4+haze@3", "ir_low_contrast@4+vis_night@4")
 
 
 def _aug(w: np.ndarray) -> np.ndarray:
@@ -119,6 +131,74 @@ def run_dataset(ds: str, limit: int, warps: int) -> dict:
             "base_p95": float(np.percentile(base, 95))}
 
 
+def hard_items(ds: str) -> list[tuple[str, dict]]:
+    """The pairs of the hard validation set: all of MSRS and LLVIP, every 4th RoadScene pair outside test-50; no
+    TNO (test set)."""
+    if ds == "TNO":
+        raise SystemExit("--hard is the validation set: TNO is a test set and is not part of it")
+    items = match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
+    if ds == "RoadScene":
+        test = set((DATA / ds / "cddfuse_test50.txt").read_text().split())
+        items = [it for it in items if it[0] not in test][::4]
+    return items
+
+
+def hard_case(ir: np.ndarray, vi_rgb: np.ndarray, cond: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """``cond`` ("name@s" or "a@s+b@t") applied to the pair (IR gray uint8, visible RGB or gray): uint8 IR, visible
+    RGB or gray."""
+    vi = vi_rgb[..., ::-1] if vi_rgb.ndim == 3 else vi_rgb  # degrade works in BGR, as make_corrupted.py
+    x_ir, x_vi = ir, vi
+    for part in cond.split("+") if cond != "clean" else ():
+        name, sev = part.split("@")
+        x_ir, x_vi = degrade_pair(name, float(sev), x_ir, x_vi, stem)
+    return x_ir, np.ascontiguousarray(x_vi[..., ::-1]) if x_vi.ndim == 3 else x_vi
+
+
+def run_hard(ds: str, limit: int, est=estimate) -> dict:
+    """Per condition of :data:`HARD_CONDITIONS`: passes (rel), gross failures (shift error > 2 px) and CPU time."""
+    per: dict[str, list] = {c: [] for c in HARD_CONDITIONS}
+    times: list[float] = []
+    items = hard_items(ds)[:limit]
+    for stem, p in items:
+        ir, vi = _gray_ir(to_uint8(read_image(p["ir"]))), to_uint8(read_image(p["vi"]))
+        h, w = ir.shape
+        a0 = est(ir, vi)
+        for cond in HARD_CONDITIONS:
+            (dx, dy, deg), = warp_cases(ds, f"{stem}|{cond}", 1)
+            moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
+            d_ir, d_vi = hard_case(moved, vi, cond, stem)
+            m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, 1.0)
+            m[:, 2] += (dx, dy)
+            t = time.process_time()
+            a = est(d_ir, d_vi)
+            times.append(time.process_time() - t)
+            truth = describe((_aug(m) @ _aug(a0.matrix))[:2], ir.shape, 0.0)
+            per[cond].append((math.hypot(a.dx - truth.dx, a.dy - truth.dy), abs(a.rotation_deg - truth.rotation_deg),
+                              a.confidence))
+    return {"dataset": ds, "pairs": len(items), "per": {c: np.array(v) for c, v in per.items()},
+            "cpu_s": float(np.median(times)), "size": f"{w}x{h}"}
+
+
+def print_hard(rows: list[dict]) -> None:
+    ok = lambda e: (e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)  # noqa: E731
+    print("\n| condition | " + " | ".join(r["dataset"] for r in rows) + " | all | gross (> 2 px) | unknown |")
+    print("|---|" + "---|" * (len(rows) + 3))
+    allc = {c: np.concatenate([r["per"][c] for r in rows]) for c in HARD_CONDITIONS}
+    for c in HARD_CONDITIONS:
+        cells = [f"{100 * ok(r['per'][c]).mean():.0f} %" for r in rows]
+        e = allc[c]
+        print(f"| {c} | " + " | ".join(cells) + f" | {100 * ok(e).mean():.0f} % | {100 * (e[:, 0] > 2).mean():.0f} % "
+              f"| {100 * (e[:, 2] < 0.05).mean():.0f} % |")
+    hard = [c for c in HARD_CONDITIONS if c != "clean"]
+    tot = np.concatenate([allc[c] for c in hard])
+    cells = [f"**{100 * ok(np.concatenate([r['per'][c] for c in hard])).mean():.1f} %**" for r in rows]
+    print("| all degraded | " + " | ".join(cells) + f" | **{100 * ok(tot).mean():.1f} %** | "
+          f"{100 * (tot[:, 0] > 2).mean():.1f} % | {100 * (tot[:, 2] < 0.05).mean():.1f} % |")
+    print("pairs / cases / CPU s per estimate: " + ", ".join(
+        f"{r['dataset']} {r['pairs']} / {sum(len(v) for v in r['per'].values())} / {r['cpu_s']:.3f} ({r['size']})"
+        for r in rows))
+
+
 def qabf_ratios(ds: str, n: int, fuser) -> list[tuple[float, float, float]]:
     """Per pair: Qabf(registered) / Qabf(unshifted), (a) scored against the raw sources, (b) against the unshifted
     pair registered by the same tool (register puts IR in the visible frame; raw pairs are often off by ~1 px),
@@ -157,8 +237,17 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=42, help="pairs per dataset (default 42)")
     ap.add_argument("--warps", type=int, default=4, help="random warps per pair (default 4)")
     ap.add_argument("--qabf-pairs", type=int, default=6, help="pairs per dataset for the register Qabf check")
+    ap.add_argument("--hard", action="store_true", help="the hard validation set (degraded non-test pairs) only")
+    ap.add_argument("--eps-factor", type=float, default=None,
+                    help="override registration.EPS_FACTOR (0.25 = the estimator before 2026-11-29)")
     a = ap.parse_args()
     cv2.setNumThreads(1)
+    if a.eps_factor is not None:
+        registration.EPS_FACTOR = a.eps_factor
+    if a.hard:
+        dss = [d for d in a.datasets.split(",") if d != "TNO"]
+        print_hard([run_hard(ds, a.limit) for ds in dss])
+        return 0
     import torch
 
     from crossfuse.infer import Fuser

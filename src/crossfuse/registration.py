@@ -2,13 +2,13 @@
 
 The two modalities look different (a warm object is bright in IR and may be dark in visible), so intensities are
 never matched directly: both images become **normalised gradient fields squared** (:func:`orientation_field`), edge
-orientation with unit weight on any clear edge and no polarity. Frames with a side above ``WORK_MAX_SIDE`` are
-halved first (less sensor noise, and 4x faster; the warp is scaled back). An exhaustive rotation search with FFT
-cross-correlation of the fields on the coarse pyramid levels gives a first rigid warp; then the sub-pixel shifts of
-5 x 4 blocks, RANSAC (``RANSAC_PX``) to drop blocks that disagree, and a score-weighted similarity fit on the
-others, twice (:func:`_refine`). Confidence: fraction of agreeing blocks times their mean match score; below
-``MIN_CONFIDENCE`` the verdict is ``unknown``. (ECC and phase correlation on gradient-magnitude maps, the first
-things tried, converged to wrong optima on most cross-modal pairs: docs/robustness.md.)
+orientation with weight ~1 on edges above the mean gradient magnitude, less on weaker ones, and no polarity. Frames
+with a side above ``WORK_MAX_SIDE`` are halved first (less sensor noise, and 4x faster; the warp is scaled back). An
+exhaustive rotation search with FFT cross-correlation of the fields on the coarse pyramid levels gives a first rigid
+warp; then the sub-pixel shifts of 5 x 4 blocks, RANSAC (``RANSAC_PX``) to drop blocks that disagree, and a score-
+weighted similarity fit on the others, twice (:func:`_refine`). Confidence: fraction of agreeing blocks times their
+mean match score; below ``MIN_CONFIDENCE`` the verdict is ``unknown``. (ECC and phase correlation on gradient-
+magnitude maps, the first things tried, converged to wrong optima on most cross-modal pairs: docs/robustness.md.)
 
 Convention: the warp ``W`` (2x3) maps visible pixel coordinates to IR pixel coordinates (the IR content that belongs
 at visible pixel ``p`` sits at ``W p``). It is reported as rotation/scale about the image centre plus the
@@ -40,6 +40,7 @@ ITERATIONS = 2  # block-fit rounds
 WORK_MAX_SIDE = 400  # px: larger frames are estimated at half resolution (repeatedly)
 WEIGHT_POWER = 1.0  # block weight in the final fit: match score ** this
 RANSAC_PX = 3.0  # px at the working resolution: blocks farther than this from the fit are left out
+EPS_FACTOR = 1.0  # the fields' eps / mean gradient magnitude (0.25 before 2026-11-29: weak edges counted fully)
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,17 @@ class Alignment:
         return "yes" if self.aligned(threshold) else "no"
 
 
-def orientation_field(img: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    """Normalised gradient field squared, ``(gx + i gy)^2 / (|g|^2 + eps^2)`` (complex64): edge orientation with
-    unit weight on any clear edge, polarity-free (a bright-on-dark edge in IR matches a dark-on-bright one in the
-    visible image), ~0 in flat regions; eps is 0.25 of the mean gradient magnitude."""
+def orientation_field(img: np.ndarray, sigma: float = 1.0, eps_factor: float = 1.0) -> np.ndarray:
+    """Normalised gradient field squared, ``(gx + i gy)^2 / (|g|^2 + eps^2)`` (complex64): edge orientation,
+    polarity-free (a bright-on-dark edge in IR matches a dark-on-bright one in the visible image), with weight ~1 on
+    edges well above ``eps`` and ~(|g| / eps)^2 on weaker ones (noise, haze, JPEG blocks, quantisation steps); ~0
+    in flat regions. ``eps`` is ``eps_factor`` times the mean gradient magnitude."""
     x = np.asarray(img)
     g = cio.rgb_to_gray(x) if x.ndim == 3 else x
     g = cv2.GaussianBlur(g.astype(np.float32), (0, 0), sigma)
     gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     mag2 = gx * gx + gy * gy
-    eps2 = (0.25 * float(np.sqrt(mag2).mean()) + 1e-3) ** 2
+    eps2 = (eps_factor * float(np.sqrt(mag2).mean()) + 1e-3) ** 2
     z = (gx + 1j * gy) ** 2 / (mag2 + eps2)
     h, w = g.shape
     return (z * cv2.createHanningWindow((w, h), cv2.CV_32F)).astype(np.complex64)
@@ -110,7 +112,7 @@ def _match(vis_field: np.ndarray, ir_img: np.ndarray, deg: float, centre: tuple[
     h, w = ir_img.shape[:2]
     rot = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), -deg, 1.0)
     back = cv2.warpAffine(ir_img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    f_ir = sfft.fft2(orientation_field(back, SIGMA))
+    f_ir = sfft.fft2(orientation_field(back, SIGMA, EPS_FACTOR))
     surface = sfft.ifft2(np.conj(vis_field) * f_ir).real
     return _peak(surface, centre, radius)
 
@@ -150,7 +152,7 @@ def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, ma
     angles = np.arange(-max_rotation, max_rotation + 1e-9, step)
     shift, radius = (0.0, 0.0), max_shift * 2.0 ** (1 - len(p_ir)) + 1
     for l_ir, l_vi in zip(p_ir, p_vi):
-        vis_f = sfft.fft2(orientation_field(l_vi, SIGMA))
+        vis_f = sfft.fft2(orientation_field(l_vi, SIGMA, EPS_FACTOR))
         deg, (tx, ty, _) = _best_angle(vis_f, l_ir, angles, shift, radius)
         step /= 2.0
         angles = deg + step * np.arange(-1, 2)
@@ -171,8 +173,8 @@ def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3)
     for cy in np.linspace(bs / 2, h - bs / 2, grid[1]):
         for cx in np.linspace(bs / 2, w - bs / 2, grid[0]):
             y0, x0 = int(round(cy - bs / 2)), int(round(cx - bs / 2))
-            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs], SIGMA)
-            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs], SIGMA)
+            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs], SIGMA, EPS_FACTOR)
+            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs], SIGMA, EPS_FACTOR)
             energy = float(np.sqrt((np.abs(a) ** 2).sum() * (np.abs(b) ** 2).sum())) + 1e-9
             tx, ty, peak = _peak(sfft.ifft2(np.conj(sfft.fft2(a)) * sfft.fft2(b)).real, (0.0, 0.0), radius)
             pts.append((x0 + (bs - 1) / 2.0, y0 + (bs - 1) / 2.0))
