@@ -262,3 +262,19 @@ def test_restore_detach_trains_the_shares_only_through_the_restored_sources():
     plain.train()
     plain.forward_train(ir, vis)["fused"].sum().backward()
     assert float(plain.head.weight.grad[d_rows].abs().sum()) > 0.0  # without detach the fusion path trains them
+
+
+def test_restore_evidence_feeds_the_high_pass_to_the_encoder():
+    net = build("fast", complement=True, restore=True, restore_evidence=True).eval()
+    assert net.enc1[0].in_channels == 16 and build("fast", restore=True).enc1[0].in_channels == 8
+    ir, vis = _pair(32, 48, seed=16)
+    seen = {}
+    net.enc1.register_forward_hook(lambda m, i, o: seen.update(x=i[0]))
+    with torch.no_grad():
+        net(ir, vis)
+    s_ir = torch.from_numpy(_gauss(ir, 1.5)).float()[None, None]
+    want = torch.nn.functional.pixel_unshuffle((ir - s_ir).abs(), 2)
+    torch.testing.assert_close(seen["x"][:, 8:12], want, atol=1e-6, rtol=0)  # planes: ir, vis, |ir - S ir|, ...
+    rebuilt = build("fast", **net.config)
+    assert rebuilt.config["restore_evidence"] is True
+    rebuilt.load_state_dict(net.state_dict())

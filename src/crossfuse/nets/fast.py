@@ -51,13 +51,15 @@ stopped, and ``forward_train`` still returns the restored sources with it, so th
 the restored sources alone (``losses.ssl_denoise``: a corrupted view's restored sources against the clean ones). The
 fusion losses see only clean inputs, where any smoothing costs edges, so without this they push the shares to 0
 everywhere before the restoration loss can teach the net to tell noise from texture (pilots, docs/training.md). The
-``d`` logits start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net
-returns the average of two sources that are only 5 % smoothed (adaptive: smoothed only where their local standard
-deviation is below ``0.047 restore_noise``).
+``restore_evidence`` also feeds the encoder ``|ir - S(ir)|`` and ``|vis - S(vis)|`` (8 more input channels after
+unshuffling), the high-pass energy that tells noise (everywhere, also in flat regions) from texture. The ``d`` logits
+start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net returns the average of two sources
+that are only 5 % smoothed (adaptive: smoothed only where their local standard deviation is below
+``0.047 restore_noise``).
 
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
-    [ir, vis] (2, H, W) ── unshuffle 2 ──> (8, H/2)
+    [ir, vis] (2, H, W) ── unshuffle 2 ──> (8, H/2)     (16 with ``restore_evidence``: + |x - S(x)| of both)
       3×3 conv → C1, N1 blocks ─────────────────────────────── f1 (H/2)
         3×3 s2 → C2, N2 blocks (dilation 1, 2) ───────────── f2 (H/4)
           3×3 s2 → C3, N3 blocks (dilation 1, 2, 4, 8) ─── f3 (H/8)
@@ -145,6 +147,8 @@ class FastFuse(nn.Module):
             variance under the same Gaussian (module docstring).
         restore_detach: while training, the fused output uses the shares with their gradient stopped, so only a
             loss on ``restored_ir``/``restored_vis`` (``ssl_denoise``) trains them; inference is unchanged.
+        restore_evidence: also feed the encoder the high-pass magnitudes ``|ir - S(ir)|``, ``|vis - S(vis)|``
+            (pixel-unshuffled like the sources: 16 input channels instead of 8), evidence of noise for the shares.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -166,6 +170,7 @@ class FastFuse(nn.Module):
         restore_init: float = -3.0,
         restore_noise: float = 0.0,
         restore_detach: bool = False,
+        restore_evidence: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -188,6 +193,8 @@ class FastFuse(nn.Module):
                 self.config["restore_noise"] = float(restore_noise)
             if restore_detach:
                 self.config["restore_detach"] = True
+            if restore_evidence:
+                self.config["restore_evidence"] = True
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
@@ -198,7 +205,8 @@ class FastFuse(nn.Module):
         self.n_maps = (4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
-        self.enc1 = _stage(8, c1, 1, n1, (1,))
+        self.evidence = bool(restore) and bool(restore_evidence)
+        self.enc1 = _stage(16 if self.evidence else 8, c1, 1, n1, (1,))
         self.enc2 = _stage(c1, c2, 2, n2, (1, 2))
         self.enc3 = _stage(c2, c3, 2, n3, (1, 2, 4, 8))
         self.lat3 = nn.Conv2d(c3, c2, 1)
@@ -219,15 +227,20 @@ class FastFuse(nn.Module):
                 self.register_buffer("_taps_str", gaussian_taps(float(restore_stripe)).view(1, 1, 1, -1),
                                      persistent=False)
 
-    def maps(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, ...]:
+    def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
         the module docstring. With ``restore`` the logits ``d_ir, d_vis`` (and ``d_str``) come just before ``r``:
-        ``(a, b[, k], d_ir, d_vis[, d_str], r)``."""
+        ``(a, b[, k], d_ir, d_vis[, d_str], r)``. ``smoothed``: ``self.smooth(ir, vis_y)`` if already computed
+        (used with ``restore_evidence``)."""
         if not torch.jit.is_tracing():  # shape checks are eager-only; ONNX export traces with example inputs
             check_pair(ir, vis_y)
             if ir.shape[-2] % 2 or ir.shape[-1] % 2:
                 raise ValueError(f"fast needs even H and W (pad_multiple = 2), got {tuple(ir.shape[-2:])}")
-        x = F.pixel_unshuffle(torch.cat([ir, vis_y], dim=1), 2).contiguous(memory_format=torch.channels_last)
+        planes = [ir, vis_y]
+        if self.evidence:
+            s_ir, s_vis = self.smooth(ir, vis_y) if smoothed is None else smoothed
+            planes += [(ir - s_ir).abs(), (vis_y - s_vis).abs()]
+        x = F.pixel_unshuffle(torch.cat(planes, dim=1), 2).contiguous(memory_format=torch.channels_last)
         f1 = self.enc1(x)
         f2 = self.enc2(f1)
         f3 = self.enc3(f2)
@@ -256,12 +269,13 @@ class FastFuse(nn.Module):
         return (noise / (var + 1e-6)).clamp(max=1.0)
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
-        maps = self.maps(ir, vis_y)
+        smoothed = self.smooth(ir, vis_y) if self.restore else None
+        maps = self.maps(ir, vis_y, smoothed)
         a, b, r = maps[0], maps[1], maps[-1]
         extra: dict[str, Tensor] = {}
-        if self.restore:
+        if smoothed is not None:
             j = self.n_maps - 1 - self.n_restore
-            s_ir, s_vis = self.smooth(ir, vis_y)
+            s_ir, s_vis = smoothed
             iso = (self._taps_w[:1], self._taps_h[:1])
             d_ir, d_vis = self._share(maps[j], ir, s_ir, iso), self._share(maps[j + 1], vis_y, s_vis, iso)
             shares = [d_ir, d_vis]
