@@ -278,3 +278,19 @@ def test_restore_evidence_feeds_the_high_pass_to_the_encoder():
     rebuilt = build("fast", **net.config)
     assert rebuilt.config["restore_evidence"] is True
     rebuilt.load_state_dict(net.state_dict())
+
+
+def test_restoration_inputs_gradient_option():
+    from crossfuse import losses as L
+
+    g = torch.Generator().manual_seed(17)
+    clean = torch.rand((1, 1, 24, 24), generator=g)
+    other = torch.rand((1, 1, 24, 24), generator=g)
+    region = (2, 3, 18, 16)
+    assert float(L.restoration_inputs(clean, other, clean, other, region, gradient=5.0)) == 0.0
+    plain = float(L.restoration_inputs(other, clean, clean, clean, region))
+    with_g = float(L.restoration_inputs(other, clean, clean, clean, region, gradient=2.0))
+    top, left, h, w = region
+    crop = (..., slice(top, top + h), slice(left, left + w))
+    want = 2.0 * float((L.sobel_xy(other[crop]) - L.sobel_xy(clean[crop])).abs().mean())
+    assert with_g - plain == pytest.approx(want, rel=1e-5)

@@ -275,14 +275,19 @@ def _ssl_restore(ctx: StepContext) -> Tensor:
 
 
 def restoration_inputs(restored_ir: Tensor, restored_vis: Tensor, ir: Tensor, vis: Tensor,
-                       region: tuple[int, int, int, int]) -> Tensor:
+                       region: tuple[int, int, int, int], gradient: float = 0.0) -> Tensor:
     """``L1(ir', ir) + L1(vis', vis)`` on ``region`` (top, left, height, width): a network's restored sources
     ``ir'``, ``vis'`` of a corrupted view against the CLEAN view's sources. The target is the input itself (no fusion
     target, no intensity remapping), so it asks only for corruption removed where it is present and nothing changed
-    where it is not."""
+    where it is not. ``gradient > 0`` adds that multiple of the L1 between their signed Sobel gradients (blurring a
+    clean edge costs more there than in intensity)."""
     top, left, h, w = region
     crop = lambda x: x[..., top:top + h, left:left + w]  # noqa: E731
-    return F.l1_loss(crop(restored_ir), crop(ir)) + F.l1_loss(crop(restored_vis), crop(vis))
+    loss = F.l1_loss(crop(restored_ir), crop(ir)) + F.l1_loss(crop(restored_vis), crop(vis))
+    if gradient:
+        loss = loss + gradient * sum(F.l1_loss(sobel_xy(crop(a)), sobel_xy(crop(b)))
+                                     for a, b in ((restored_ir, ir), (restored_vis, vis)))
+    return loss
 
 
 def _ssl_denoise(ctx: StepContext) -> Tensor:
@@ -292,7 +297,7 @@ def _ssl_denoise(ctx: StepContext) -> Tensor:
     out = net.forward_train(views.ir_aggr, views.vis_aggr, 2) if hasattr(net, "forward_train") else \
         net(views.ir_aggr, views.vis_aggr, 2)  # DDP: the trainer's wrapper routes a phase to forward_train
     restored = _need(StepContext(ctx.ir, ctx.vis, out), "restored_ir", "restored_vis")
-    return restoration_inputs(*restored, views.ir_weak, views.vis_weak, views.region)
+    return restoration_inputs(*restored, views.ir_weak, views.vis_weak, views.region, **kw)
 
 
 def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
