@@ -157,3 +157,25 @@ def test_recovers_warp_under_drmf_ir_noise(monkeypatch, warp):
     monkeypatch.setattr(registration, "EPS_FACTOR", 0.25)
     old_shift, old_rot = error(estimate(ir, vi))
     assert old_shift > 2.0 or old_rot > 0.5, (old_shift, old_rot)
+
+
+def test_valid_region_of_register_output():
+    """The common valid box: for an integer shift, exactly the pixels that register fills from the IR frame (the
+    rest is replicated border); for a rotated and scaled warp, every box corner samples inside the IR frame and the
+    box keeps most of the frame."""
+    from crossfuse.registration import valid_region
+
+    ir, _ = _pair(ROAD[0])
+    h, w = ir.shape
+    shift = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, -3.0]])  # IR content for visible p sits at p + (5, -3)
+    rows, cols = valid_region(shift, ir.shape)
+    assert (rows, cols) == (slice(3, h), slice(0, w - 5))
+    assert np.array_equal(register(ir, shift)[rows, cols], ir[0:h - 3, 5:w])
+    warp = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), 2.0, 1.01)
+    warp[:, 2] += (-4.0, 6.0)
+    rows, cols = valid_region(warp, ir.shape)
+    box = np.array([[cols.start, rows.start], [cols.stop - 1, rows.start], [cols.start, rows.stop - 1],
+                    [cols.stop - 1, rows.stop - 1]], dtype=np.float64)
+    at = box @ warp[:, :2].T + warp[:, 2]
+    assert (at >= -1e-9).all() and (at[:, 0] <= w - 1 + 1e-9).all() and (at[:, 1] <= h - 1 + 1e-9).all()
+    assert (rows.stop - rows.start) * (cols.stop - cols.start) > 0.85 * h * w  # 2 deg, 1 %, (-4, 6) px

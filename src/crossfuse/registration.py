@@ -252,6 +252,20 @@ def register(ir: np.ndarray, warp: np.ndarray) -> np.ndarray:
     return out if ir.dtype == np.float32 else np.clip(np.round(out), 0, np.iinfo(ir.dtype).max).astype(ir.dtype)
 
 
+def valid_region(warp: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """An axis-aligned box of the visible frame (H, W) whose pixels all sample the IR frame under ``warp`` (no
+    replicated border in :func:`register`'s output), as ``(rows, cols)`` slices: bounded by the inner corners of the
+    IR frame's outline, which is exact for a pure shift and for the small rotations of check-align (a few degrees)
+    a little smaller than the largest such box."""
+    h, w = shape
+    inv = cv2.invertAffineTransform(warp.astype(np.float64))  # IR -> visible
+    tl, tr, bl, br = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64) @ inv[:, :2].T \
+        + inv[:, 2]
+    x0, x1 = math.ceil(max(0.0, tl[0], bl[0])), math.floor(min(w - 1.0, tr[0], br[0]))
+    y0, y1 = math.ceil(max(0.0, tl[1], tr[1])), math.floor(min(h - 1.0, bl[1], br[1]))
+    return slice(y0, max(y0, y1 + 1)), slice(x0, max(x0, x1 + 1))
+
+
 # --------------------------------------------------------------------------------------------------- files
 
 CSV_HEADER = ("pair", "dx", "dy", "rotation_deg", "scale", "confidence", "aligned", "max_displacement")
