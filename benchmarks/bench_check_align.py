@@ -14,7 +14,9 @@ Register: on the first ``--qabf-pairs`` pairs of each dataset, the IR is shifted
 shifted and registered (``register`` with the estimate) pairs is fused by the default model through
 :class:`crossfuse.infer.Fuser` and scored with Qabf (a) against the raw sources and (b) against the unshifted pair
 registered by the same tool, (c) as (b) on the interior (a border of the shift + 2 px cut from every image: content
-shifted out of the frame cannot be brought back); reported: registered / unshifted.
+shifted out of the frame cannot be brought back), (d) as (b) with both registered pairs cut to their common valid
+box (:func:`crossfuse.registration.valid_region`) before fusing; reported: registered / unshifted.
+``--register-validation``: only this check, on non-test pairs (the ``--hard`` pairs; no TNO).
 
 Is the misregistration found on the unwarped dataset pairs real? An independent check: the correlation of the two
 gradient-magnitude maps (Gaussian sigma 2, 5 % border cut), which the estimator does not maximise, before and after
@@ -25,11 +27,13 @@ Time: CPU seconds (``time.process_time``, robust to other load) per estimate, on
 ``--hard``: the validation set for hard, low-structure pairs (no test pair in it: MSRS, LLVIP, and every 4th
 RoadScene pair outside RoadScene-test50). Each pair is degraded by each of :data:`HARD_CONDITIONS`
 (:func:`crossfuse.degrade.degrade_pair`: haze, night, low light, low-contrast IR, noise and stripes, blur, JPEG, and
-two combinations; ``clean``: none) after its IR has been moved by a seeded random rigid warp (as above, one per pair and
-condition); the truth is the warp composed with the estimate on the clean unwarped pair (``rel``).
+two combinations; ``clean``: none) after its IR has been moved by a seeded random rigid warp (as above, one per pair
+and condition); the truth is the warp composed with the estimate on the clean unwarped pair (``rel``).
+``--eps-factor 0.25`` runs the estimator before 2026-11-29 (its fields' eps) for comparison.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --register-validation --qabf-pairs 8
 """
 
 from __future__ import annotations
