@@ -130,6 +130,15 @@ def test_check_align_and_register_cli(tmp_path):
     assert main(["check-align", "--ir", str(out / "ir"), "--vi", str(out / "vi"), "--csv", str(again_csv)]) == 0
     again = next(csv.DictReader(open(again_csv)))
     assert again["aligned"] == "yes" and float(again["max_displacement"]) <= 1.0
+    crop = tmp_path / "crop"  # --crop: both images cut to the box the registered IR fills without border
+    assert main(["register", "--ir", str(d_ir / "off.png"), "--vi", str(d_vi / "off.png"), "--out", str(crop),
+                 "--crop"]) == 0
+    row = next(csv.DictReader(open(crop / "alignment.csv")))
+    x, y, cw, ch = (int(row[k]) for k in ("crop_left", "crop_top", "crop_width", "crop_height"))
+    c_ir, c_vi = read_image(crop / "ir" / "off.png"), read_image(crop / "vi" / "off.png")
+    assert c_ir.shape[:2] == c_vi.shape[:2] == (ch, cw) and cw < ir.shape[1] - 5 and ch < ir.shape[0]
+    assert np.array_equal(c_ir, fixed[y:y + ch, x:x + cw])  # the same registration, only cut
+    assert np.array_equal(c_vi, read_image(d_vi / "off.png")[y:y + ch, x:x + cw])
 
 
 @pytest.mark.parametrize("warp", [(0.0, -0.3, 0.0), (7.0, -5.0, 1.5)])
