@@ -294,3 +294,20 @@ def test_restoration_inputs_gradient_option():
     crop = (..., slice(top, top + h), slice(left, left + w))
     want = 2.0 * float((L.sobel_xy(other[crop]) - L.sobel_xy(clean[crop])).abs().mean())
     assert with_g - plain == pytest.approx(want, rel=1e-5)
+
+
+def test_ssl_denoise_clean_option_charges_smoothing_a_clean_view():
+    from crossfuse import losses as L
+
+    ir, vis = _pair(64, 64, seed=18)  # white-noise-like texture: smoothing it is a large change
+    net = build("fast", complement=True, restore=True).eval()
+
+    def value(clean, **logits):
+        _force(net, **logits)
+        ctx = L.StepContext(ir=ir, vis=vis, out={}, net=net, generator=torch.Generator().manual_seed(4),
+                            ssl={"crop": 48, "severity": 1.5}, options={"ssl_denoise": {"corruptions": [],
+                                                                                        "clean": clean}})
+        return L.total_loss({"ssl_denoise": 1.0}, ctx)[1]["ssl_denoise"]
+
+    assert value(0.0, d_ir=40.0, d_vis=40.0) == pytest.approx(value(1.0, d_ir=40.0, d_vis=40.0) / 2, rel=1e-5)
+    assert value(1.0, d_ir=-40.0, d_vis=-40.0) < 1e-6 < value(1.0, d_ir=40.0, d_vis=40.0)

@@ -293,11 +293,20 @@ def restoration_inputs(restored_ir: Tensor, restored_vis: Tensor, ir: Tensor, vi
 def _ssl_denoise(ctx: StepContext) -> Tensor:
     kw = ctx.opts("ssl_denoise")
     views = _views(ctx, kw.pop("corruptions", None))  # option: its own pool instead of [ssl] corruptions
+    clean = float(kw.pop("clean", 0.0))  # option: weight of the same term on the weak (clean) view itself
     net = ctx.net
-    out = net.forward_train(views.ir_aggr, views.vis_aggr, 2) if hasattr(net, "forward_train") else \
-        net(views.ir_aggr, views.vis_aggr, 2)  # DDP: the trainer's wrapper routes a phase to forward_train
-    restored = _need(StepContext(ctx.ir, ctx.vis, out), "restored_ir", "restored_vis")
-    return restoration_inputs(*restored, views.ir_weak, views.vis_weak, views.region, **kw)
+
+    def restored(ir: Tensor, vis: Tensor) -> list[Tensor]:
+        out = net.forward_train(ir, vis, 2) if hasattr(net, "forward_train") else \
+            net(ir, vis, 2)  # DDP: the trainer's wrapper routes a phase to forward_train
+        return _need(StepContext(ctx.ir, ctx.vis, out), "restored_ir", "restored_vis")
+
+    loss = restoration_inputs(*restored(views.ir_aggr, views.vis_aggr), views.ir_weak, views.vis_weak,
+                              views.region, **kw)
+    if clean:  # clean sources must come back unchanged: teaches the shares to tell noise from texture
+        loss = loss + clean * restoration_inputs(*restored(views.ir_weak, views.vis_weak), views.ir_weak,
+                                                 views.vis_weak, views.region, **kw)
+    return loss
 
 
 def _on_fused(fn: Callable[..., Tensor], name: str) -> Callable[[StepContext], Tensor]:
