@@ -110,24 +110,31 @@ def _up_to(x: Tensor, like: Tensor) -> Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def gaussian_taps(sigma: float) -> Tensor:
-    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)`` (float32), the restoration smoothing's kernel."""
+def gaussian_taps(sigma: float) -> tuple[float, ...]:
+    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)``, the restoration smoothing's (symmetric) kernel."""
     radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (g / g.sum()).float()
+    g = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
+    return tuple(v / sum(g) for v in g)
 
 
-def _smooth_rows(x: Tensor, taps: Tensor) -> Tensor:
-    """Per-plane 1-D convolution along W (replicate padding) with ``taps`` of shape (C, 1, 1, K)."""
-    r = taps.shape[-1] // 2
-    return F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), taps, groups=x.shape[1])
+def _smooth(x: Tensor, taps: tuple[float, ...], dim: int) -> Tensor:
+    """Per-plane 1-D convolution with the symmetric ``taps`` along ``dim`` (-1 = W, -2 = H), replicate padding.
+
+    Written as shifted adds (pairs of mirrored taps share one multiply): on a 2-core CPU ~5x faster than a
+    grouped 1xK ``conv2d`` for these one-channel full-resolution planes, and plain Slice/Mul/Add in ONNX."""
+    r, n = len(taps) // 2, x.shape[dim]
+    p = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
+    out = taps[r] * p.narrow(dim, r, n)
+    for i in range(r):
+        out = out + taps[i] * (p.narrow(dim, i, n) + p.narrow(dim, 2 * r - i, n))
+    return out
 
 
-def _smooth_cols(x: Tensor, taps: Tensor) -> Tensor:
-    """Per-plane 1-D convolution along H (replicate padding) with ``taps`` of shape (C, 1, K, 1)."""
-    r = taps.shape[-2] // 2
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), taps, groups=x.shape[1])
+def _passes(x: Tensor, passes: tuple) -> Tensor:
+    """``x`` through the 1-D smoothing passes ``((taps, dim), ...)`` in order."""
+    for taps, dim in passes:
+        x = _smooth(x, taps, dim)
+    return x
 
 
 class FastFuse(nn.Module):
@@ -220,12 +227,10 @@ class FastFuse(nn.Module):
             first = 4 * (self.n_maps - 1 - self.n_restore)  # the d maps sit just before r (pixel-shuffle groups of 4)
             with torch.no_grad():
                 self.head.bias[first:first + 4 * self.n_restore] = float(restore_init)
-            g = gaussian_taps(float(restore_sigma))  # fixed, not trained, not in the state dict
-            self.register_buffer("_taps_w", g.view(1, 1, 1, -1).repeat(2, 1, 1, 1), persistent=False)
-            self.register_buffer("_taps_h", g.view(1, 1, -1, 1).repeat(2, 1, 1, 1), persistent=False)
-            if self.stripe:
-                self.register_buffer("_taps_str", gaussian_taps(float(restore_stripe)).view(1, 1, 1, -1),
-                                     persistent=False)
+            # fixed constants, not trained, not in the state dict: 1-D passes (taps, dim) of S and of H
+            g = gaussian_taps(float(restore_sigma))
+            self._iso = ((g, -1), (g, -2))
+            self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
@@ -251,20 +256,17 @@ class FastFuse(nn.Module):
 
     def smooth(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, Tensor]:
         """``(S(ir), S(vis_y))``: the fixed Gaussian of ``restore`` (separable, replicate padding), full resolution."""
-        s = _smooth_cols(_smooth_rows(torch.cat([ir, vis_y], dim=1), self._taps_w), self._taps_h)
+        s = _passes(torch.cat([ir, vis_y], dim=1), self._iso)
         return s[:, :1], s[:, 1:]
 
-    def _share(self, logit: Tensor, x: Tensor, mean: Tensor, taps: tuple[Tensor, ...]) -> Tensor:
+    def _share(self, logit: Tensor, x: Tensor, mean: Tensor, passes: tuple) -> Tensor:
         """The share of the smoothed source: ``sigmoid(logit)``, or with ``restore_noise`` the adaptive
-        ``min(s / v, 1)``, ``s = (restore_noise sigmoid(logit))^2``, ``v = G(x^2) - mean^2`` (``taps``: the 1-D
+        ``min(s / v, 1)``, ``s = (restore_noise sigmoid(logit))^2``, ``v = G(x^2) - mean^2`` (``passes``: the 1-D
         passes of ``G``, the smoothing that gave ``mean``)."""
         d = torch.sigmoid(logit)
         if not self.noise_max:
             return d
-        sq = x * x
-        for t in taps:
-            sq = _smooth_rows(sq, t) if t.shape[-1] > 1 else _smooth_cols(sq, t)
-        var = (sq - mean * mean).clamp(min=0.0)
+        var = (_passes(x * x, passes) - mean * mean).clamp(min=0.0)
         noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
 
@@ -276,13 +278,12 @@ class FastFuse(nn.Module):
         if smoothed is not None:
             j = self.n_maps - 1 - self.n_restore
             s_ir, s_vis = smoothed
-            iso = (self._taps_w[:1], self._taps_h[:1])
-            d_ir, d_vis = self._share(maps[j], ir, s_ir, iso), self._share(maps[j + 1], vis_y, s_vis, iso)
+            d_ir, d_vis = self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)
             shares = [d_ir, d_vis]
             h_ir = None
             if self.stripe:
-                h_ir = _smooth_rows(ir, self._taps_str)
-                shares.append(self._share(maps[j + 2], ir, h_ir, (self._taps_str,)))
+                h_ir = _passes(ir, self._rows)
+                shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
                 extra["restore_stripe"] = shares[2]
 
             def restored(sh: list[Tensor]) -> tuple[Tensor, Tensor]:
