@@ -311,3 +311,23 @@ def test_ssl_denoise_clean_option_charges_smoothing_a_clean_view():
 
     assert value(0.0, d_ir=40.0, d_vis=40.0) == pytest.approx(value(1.0, d_ir=40.0, d_vis=40.0) / 2, rel=1e-5)
     assert value(1.0, d_ir=-40.0, d_vis=-40.0) < 1e-6 < value(1.0, d_ir=40.0, d_vis=40.0)
+
+
+def test_floor_shares_use_the_windows_smallest_local_variance():
+    net = build("fast", complement=True, restore=True, restore_floor=9).eval()
+    assert net.config["restore_floor"] == 9
+    with pytest.raises(ValueError, match="odd"):
+        build("fast", restore=True, restore_floor=8)
+    g = torch.Generator().manual_seed(19)
+    ir = 0.3 + 0.05 * torch.randn((1, 1, 40, 48), generator=g)  # noise everywhere ...
+    ir[..., :, 24:] += 0.4  # ... and one strong vertical edge
+    vis = torch.rand((1, 1, 40, 48), generator=g)
+    _force(net, d_ir=40.0, d_vis=40.0)  # sigmoid = 1: s = 2 x floor
+    with torch.no_grad():
+        share = net.forward_train(ir, vis)["restore_ir"][0, 0].double().numpy()
+    m = _gauss(ir, 1.5)
+    v = np.maximum(_gauss(ir * ir, 1.5) - m * m, 0.0)
+    want = np.minimum(2 * ndimage.minimum_filter(v, size=9, mode="nearest") / (v + 1e-6), 1.0)
+    assert np.abs(share - want).max() < 1e-3  # float32 E[x^2] - m^2 against float64
+    # flat noisy parts smoothed, the edge kept (uniform fine texture would look like noise: its floor is its variance)
+    assert share[:, :12].mean() > 0.9 and share[:, 36:].mean() > 0.9 and share[:, 23:25].mean() < 0.2

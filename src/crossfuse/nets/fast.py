@@ -44,7 +44,10 @@ With ``restore_noise > 0`` the shares are adaptive (a Lee / Wiener filter whose 
 (row-wise for the stripe map). Where the local variance is no larger than the predicted noise (flat, noisy regions)
 the source is smoothed fully; at edges and texture (``v >> s``) it is kept, so a noise level that fits a noisy image
 costs little on a clean one, and the net has to predict a noise *level* (smooth in space, often global), not where
-the edges are.
+the edges are. ``restore_floor = K`` replaces the predicted level by a fixed estimate, ``2 sigmoid(d)`` times the
+smallest local variance within K × K pixels (noise raises it everywhere, an edge only where it is), so the share
+depends on noise even where ``d`` is constant (uniform fine texture looks like noise to it: its floor is its own
+variance).
 
 ``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
 stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
@@ -154,6 +157,8 @@ class FastFuse(nn.Module):
             variance under the same Gaussian (module docstring).
         restore_detach: while training, the fused output uses the shares with their gradient stopped, so only a
             loss on ``restored_ir``/``restored_vis`` (``ssl_denoise``) trains them; inference is unchanged.
+        restore_floor: window (px) of a fixed noise estimate for adaptive shares: ``s = 2 sigmoid(d) m`` with ``m``
+            the smallest local variance within the window (min-pooled ``v``) instead of a predicted level; 0 = off.
         restore_evidence: also feed the encoder the high-pass magnitudes ``|ir - S(ir)|``, ``|vis - S(vis)|``
             (pixel-unshuffled like the sources: 16 input channels instead of 8), evidence of noise for the shares.
 
@@ -178,6 +183,7 @@ class FastFuse(nn.Module):
         restore_noise: float = 0.0,
         restore_detach: bool = False,
         restore_evidence: bool = False,
+        restore_floor: int = 0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -190,6 +196,8 @@ class FastFuse(nn.Module):
         self.config = {"channels": channels, "blocks": blocks, "gain_scale": float(gain_scale)}
         if complement:  # only stored when set, so configs (and weights files) of the 3-map head stay as they were
             self.config["complement"] = True
+        if restore_floor and (restore_floor < 3 or restore_floor % 2 == 0):
+            raise ValueError(f"restore_floor must be 0 or an odd window >= 3, got {restore_floor}")
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -202,11 +210,14 @@ class FastFuse(nn.Module):
                 self.config["restore_detach"] = True
             if restore_evidence:
                 self.config["restore_evidence"] = True
+            if restore_floor:
+                self.config["restore_floor"] = int(restore_floor)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
         self.stripe = bool(restore) and restore_stripe > 0
         self.noise_max = float(restore_noise) if restore else 0.0
+        self.floor = int(restore_floor) if restore else 0
         self.restore_detach = bool(restore) and bool(restore_detach)
         self.n_restore = (3 if self.stripe else 2) if restore else 0
         self.n_maps = (4 if complement else 3) + self.n_restore
@@ -264,10 +275,16 @@ class FastFuse(nn.Module):
         ``min(s / v, 1)``, ``s = (restore_noise sigmoid(logit))^2``, ``v = G(x^2) - mean^2`` (``passes``: the 1-D
         passes of ``G``, the smoothing that gave ``mean``)."""
         d = torch.sigmoid(logit)
-        if not self.noise_max:
+        if not (self.noise_max or self.floor):
             return d
         var = (_passes(x * x, passes) - mean * mean).clamp(min=0.0)
-        noise = (self.noise_max * d) ** 2
+        if self.floor:  # the window's smallest local variance: ~ the noise variance wherever a flat patch is near
+            k = self.floor
+            low = -F.max_pool2d(-var, (1, k), stride=1, padding=(0, k // 2))
+            low = -F.max_pool2d(-low, (k, 1), stride=1, padding=(k // 2, 0))
+            noise = 2.0 * d * low
+        else:
+            noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
