@@ -223,19 +223,20 @@ def test_adaptive_restore_onnx_parity(tmp_path):
     from crossfuse.backends import OnnxBackend, TorchBackend
     from crossfuse.export import export_onnx
 
-    torch.manual_seed(11)
-    net = build("fast", complement=True, restore=True, restore_noise=0.15, restore_stripe=3.0).eval()
-    gen = torch.Generator().manual_seed(12)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
-        net.head.bias[12:24] = 0.0
-    path = export_onnx(net, tmp_path / "w.onnx", name="fast-restore-adaptive")
-    for h, w in [(64, 96), (250, 182)]:
-        rng = np.random.default_rng(h + w)
-        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
-        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
-        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+    for i, extra in enumerate([{"restore_noise": 0.15}, {"restore_floor": 15, "restore_evidence": True}]):
+        torch.manual_seed(11)
+        net = build("fast", complement=True, restore=True, restore_stripe=3.0, **extra).eval()
+        gen = torch.Generator().manual_seed(12)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+            net.head.bias[12:24] = 0.0
+        path = export_onnx(net, tmp_path / f"w{i}.onnx", name="fast-restore-adaptive")
+        for h, w in [(64, 96), (250, 182), (16, 16)]:
+            rng = np.random.default_rng(h + w)
+            ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+            a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
+            assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
 
 
 def test_restore_detach_trains_the_shares_only_through_the_restored_sources():

@@ -133,6 +133,21 @@ def _smooth(x: Tensor, taps: tuple[float, ...], dim: int) -> Tensor:
     return out
 
 
+def _min_filter(x: Tensor, k: int, dim: int) -> Tensor:
+    """Sliding minimum over ``k`` (odd) samples along ``dim``, centred, replicate padding (= the minimum over the
+    part of the window inside the image). Doubling spans: about log2(k) + 1 elementwise minima instead of k - 1."""
+    r, n = k // 2, x.shape[dim]
+    cur = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
+    span = 1
+    while 2 * span <= k:  # cur[j] = min over padded[j : j + span]
+        m = cur.shape[dim] - span
+        cur = torch.minimum(cur.narrow(dim, 0, m), cur.narrow(dim, span, m))
+        span *= 2
+    if span < k:
+        cur = torch.minimum(cur.narrow(dim, 0, n), cur.narrow(dim, k - span, n))
+    return cur
+
+
 def _passes(x: Tensor, passes: tuple) -> Tensor:
     """``x`` through the 1-D smoothing passes ``((taps, dim), ...)`` in order."""
     for taps, dim in passes:
@@ -279,10 +294,7 @@ class FastFuse(nn.Module):
             return d
         var = (_passes(x * x, passes) - mean * mean).clamp(min=0.0)
         if self.floor:  # the window's smallest local variance: ~ the noise variance wherever a flat patch is near
-            k = self.floor
-            low = -F.max_pool2d(-var, (1, k), stride=1, padding=(0, k // 2))
-            low = -F.max_pool2d(-low, (k, 1), stride=1, padding=(k // 2, 0))
-            noise = 2.0 * d * low
+            noise = 2.0 * d * _min_filter(_min_filter(var, self.floor, -1), self.floor, -2)
         else:
             noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
