@@ -48,10 +48,14 @@ MODELS: dict[str, Shipped] = {
     "crossfuse-paper-short": Shipped("the paper's network, SHORTENED CPU schedule (see its model card)",
                                      "b2fb602345b082d62274b82ad53ae6a55b8155ef16fa27f1f64038e1db539d52"),
     "crossfuse-robust": Shipped("fast network, local-contrast losses + both CrossFuse views, chosen on validation "
-                                "(docs/protocol.md); the default",
+                                "(docs/protocol.md); the previous default",
                                 "8e82f36a82af169d820d2df3c1f87fd02426ddfb3aae47c2655b484bd6d15d8e"),
+    "crossfuse-robust2": Shipped("crossfuse-robust's recipe + restoration maps (noise-floor adaptive smoothing of "
+                                 "each source, trained by ssl_denoise), chosen on validation (docs/protocol.md); "
+                                 "the default",
+                                 "e159351278eeeaa68d907967947ec356802ae0070d7ae22260c98db73143ce41"),
 }
-DEFAULT_MODEL = "crossfuse-robust"
+DEFAULT_MODEL = "crossfuse-robust2"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
