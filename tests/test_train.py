@@ -112,6 +112,19 @@ def test_config_errors_are_one_clear_line(tmp_path, capsys):
         C.load_config("no_such_config")
 
 
+
+def test_set_one_loss_option_keeps_the_others(tmp_path):
+    """``--set loss_options.X.k=v`` and a child config's ``[loss_options.X]`` change k and keep X's other options
+    (they used to replace the whole table, silently dropping the rest)."""
+    require_data("RoadScene")
+    cfg = _cfg("loss_options.intensity_local.alpha=0.3", "loss_options.intensity_local.sigma=5.0")
+    assert cfg["loss_options"]["intensity_local"] == {"alpha": 0.3, "sigma": 5.0}
+    base = tmp_path / "base.toml"
+    base.write_text('[model]\nname = "fast"\n[loss_options.intensity_local]\nalpha = 0.4\nsigma = 8.0\n')
+    child = tmp_path / "child.toml"
+    child.write_text(f'extends = "{base}"\n[loss_options.intensity_local]\nsigma = 4.0\n')
+    assert C._read_merged(child)[0]["loss_options"]["intensity_local"] == {"alpha": 0.4, "sigma": 4.0}
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -93,8 +93,10 @@ def list_configs() -> list[str]:
 def _merge(base: dict, new: dict, where: str, source: str) -> None:
     for key, value in new.items():
         dotted = f"{where}.{key}" if where else key
-        if where in FREE_TABLES:
-            base[key] = value
+        if where in FREE_TABLES:  # free keys; a table under one (loss_options.X) is merged key by key, so
+            # `--set loss_options.X.k=v` or a child config changes k and keeps X's other options
+            both_tables = isinstance(value, dict) and isinstance(base.get(key), dict)
+            base[key] = {**base[key], **value} if both_tables else value
             continue
         if key not in base:
             valid = ", ".join(sorted(base))
