@@ -12,6 +12,7 @@ from conftest import require_data
 from test_shard import _run, commands, copy_pairs
 
 from crossfuse.cli import main
+from crossfuse.models import DEFAULT_MODEL
 from crossfuse.robust import Share, merge_shares
 
 STEMS = ("05", "08", "34", "35", "37")  # the smallest TNO pairs; an odd count splits unevenly over 2 ranks
@@ -50,7 +51,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert [p.name for p in (tmp_path / "two").glob("cache*")] == ["cache.jsonl"]  # the ranks' files folded in
     assert len((tmp_path / "two" / "cache.jsonl").read_text().splitlines()) == 42
     assert (tmp_path / "two" / "report.html").is_file() and (tmp_path / "two" / "curves.png").is_file()
-    fused = tmp_path / "two" / "fused" / "crossfuse-robust" / "vis_noise@1" / "37.png"
+    fused = tmp_path / "two" / "fused" / DEFAULT_MODEL / "vis_noise@1" / "37.png"
     stamp = fused.stat().st_mtime_ns
     again = _run([*run2, *args, "--out", str(tmp_path / "two")])  # resumes: nothing fused or scored again
     assert again.returncode == 0 and fused.stat().st_mtime_ns == stamp
