@@ -332,3 +332,28 @@ def test_floor_shares_use_the_windows_smallest_local_variance():
     assert np.abs(share - want).max() < 1e-3  # float32 E[x^2] - m^2 against float64
     # flat noisy parts smoothed, the edge kept (uniform fine texture would look like noise: its floor is its variance)
     assert share[:, :12].mean() > 0.9 and share[:, 36:].mean() > 0.9 and share[:, 23:25].mean() < 0.2
+
+
+def test_floor_gain_option_scales_the_noise_estimate_and_defaults_to_two():
+    ir = 0.3 + 0.05 * torch.randn((1, 1, 40, 48), generator=torch.Generator().manual_seed(20))
+    ir[..., :, 24:] += 0.4
+    vis = torch.rand((1, 1, 40, 48), generator=torch.Generator().manual_seed(21))
+    shares = {}
+    for gain in (None, 2.0, 0.5):
+        kw = {} if gain is None else {"restore_floor_gain": gain}
+        net = build("fast", complement=True, restore=True, restore_floor=9, **kw).eval()
+        assert ("restore_floor_gain" in net.config) == (gain == 0.5)  # the default is not stored: old configs same
+        _force(net, d_ir=0.0, d_vis=0.0)  # sigmoid = 0.5: s = gain / 2 x floor
+        with torch.no_grad():
+            out = net.forward_train(ir, vis)
+        shares[gain] = out["restore_ir"]
+    assert torch.equal(shares[None], shares[2.0])
+    # below the clamp at 1 the share is linear in the gain: a quarter of the default's share with gain 0.5
+    below = shares[2.0] < 0.99
+    assert below.float().mean() > 0.5
+    assert torch.allclose(shares[0.5][below], shares[2.0][below] / 4, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="restore_floor_gain"):
+        build("fast", restore=True, restore_floor=9, restore_floor_gain=0.0)
+    # the shipped floor model (crossfuse-robust2) has no gain in its config: it is computed with the default 2
+    net = models.resolve("crossfuse-robust2").module
+    assert net.floor and "restore_floor_gain" not in net.config and net.floor_gain == 2.0

@@ -47,7 +47,9 @@ costs little on a clean one, and the net has to predict a noise *level* (smooth 
 the edges are. ``restore_floor = K`` replaces the predicted level by a fixed estimate, ``2 sigmoid(d)`` times the
 smallest local variance within K × K pixels (noise raises it everywhere, an edge only where it is), so the share
 depends on noise even where ``d`` is constant (uniform fine texture looks like noise to it: its floor is its own
-variance).
+variance). ``restore_floor_gain`` (default 2) is the constant in front: ``s = restore_floor_gain sigmoid(d) m``; a
+smaller one smooths less wherever the local variance is near the floor (texture and noise alike), so the net needs
+a larger ``d`` to restore.
 
 ``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
 stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
@@ -174,6 +176,8 @@ class FastFuse(nn.Module):
             loss on ``restored_ir``/``restored_vis`` (``ssl_denoise``) trains them; inference is unchanged.
         restore_floor: window (px) of a fixed noise estimate for adaptive shares: ``s = 2 sigmoid(d) m`` with ``m``
             the smallest local variance within the window (min-pooled ``v``) instead of a predicted level; 0 = off.
+        restore_floor_gain: the constant in front of that estimate (``s = restore_floor_gain sigmoid(d) m``);
+            stored in ``config`` only when it is not the default 2, so earlier configs and weights are unchanged.
         restore_evidence: also feed the encoder the high-pass magnitudes ``|ir - S(ir)|``, ``|vis - S(vis)|``
             (pixel-unshuffled like the sources: 16 input channels instead of 8), evidence of noise for the shares.
 
@@ -199,6 +203,7 @@ class FastFuse(nn.Module):
         restore_detach: bool = False,
         restore_evidence: bool = False,
         restore_floor: int = 0,
+        restore_floor_gain: float = 2.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -213,6 +218,8 @@ class FastFuse(nn.Module):
             self.config["complement"] = True
         if restore_floor and (restore_floor < 3 or restore_floor % 2 == 0):
             raise ValueError(f"restore_floor must be 0 or an odd window >= 3, got {restore_floor}")
+        if not restore_floor_gain > 0:
+            raise ValueError(f"restore_floor_gain must be > 0, got {restore_floor_gain}")
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -227,12 +234,15 @@ class FastFuse(nn.Module):
                 self.config["restore_evidence"] = True
             if restore_floor:
                 self.config["restore_floor"] = int(restore_floor)
+                if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
+                    self.config["restore_floor_gain"] = float(restore_floor_gain)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
         self.stripe = bool(restore) and restore_stripe > 0
         self.noise_max = float(restore_noise) if restore else 0.0
         self.floor = int(restore_floor) if restore else 0
+        self.floor_gain = float(restore_floor_gain)
         self.restore_detach = bool(restore) and bool(restore_detach)
         self.n_restore = (3 if self.stripe else 2) if restore else 0
         self.n_maps = (4 if complement else 3) + self.n_restore
@@ -294,7 +304,7 @@ class FastFuse(nn.Module):
             return d
         var = (_passes(x * x, passes) - mean * mean).clamp(min=0.0)
         if self.floor:  # the window's smallest local variance: ~ the noise variance wherever a flat patch is near
-            noise = 2.0 * d * _min_filter(_min_filter(var, self.floor, -1), self.floor, -2)
+            noise = self.floor_gain * d * _min_filter(_min_filter(var, self.floor, -1), self.floor, -2)
         else:
             noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
