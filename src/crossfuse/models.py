@@ -53,7 +53,7 @@ MODELS: dict[str, Shipped] = {
     "crossfuse-robust2": Shipped("crossfuse-robust's recipe + restoration maps (noise-floor adaptive smoothing of "
                                  "each source, trained by ssl_denoise), chosen on validation (docs/protocol.md); "
                                  "the default",
-                                 "e159351278eeeaa68d907967947ec356802ae0070d7ae22260c98db73143ce41"),
+                                 "1a9e63eaf64cadcc00e2956b84f6fb00891b2dcf128e467bc86fb6e1fdd14088"),
 }
 DEFAULT_MODEL = "crossfuse-robust2"
 FORMAT = 1
