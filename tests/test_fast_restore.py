@@ -357,3 +357,17 @@ def test_floor_gain_option_scales_the_noise_estimate_and_defaults_to_two():
     # the shipped floor model (crossfuse-robust2) has no gain in its config: it is computed with the default 2
     net = models.resolve("crossfuse-robust2").module
     assert net.floor and "restore_floor_gain" not in net.config and net.floor_gain == 2.0
+
+
+def test_restore_net_states_its_working_memory_for_the_tile_planner():
+    """The planner's hook estimate cannot see the restoration's full-resolution temporaries, so a restore net states
+    a larger figure and the same budget gives it smaller tiles; a net without restore is left to the estimate."""
+    from crossfuse.backends import estimate_bytes_per_pixel
+    from crossfuse.infer import Fuser
+
+    plain, restoring = build("fast", complement=True), build("fast", complement=True, restore=True)
+    assert not hasattr(plain, "bytes_per_pixel")
+    assert estimate_bytes_per_pixel(restoring) == restoring.bytes_per_pixel > estimate_bytes_per_pixel(plain)
+    assert "bytes_per_pixel" not in restoring.state_dict()
+    old, new = Fuser("crossfuse-robust", max_memory="1GB"), Fuser("crossfuse-robust2", max_memory="1GB")
+    assert new.plan_tile(3000, 4000) < old.plan_tile(3000, 4000)

@@ -267,6 +267,11 @@ class FastFuse(nn.Module):
             g = gaussian_taps(float(restore_sigma))
             self._iso = ((g, -1), (g, -2))
             self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
+            # the inference memory planner (backends.estimate_bytes_per_pixel) sees leaf-module outputs only, not
+            # the restoration's full-resolution temporaries: it predicts 160 B/px with or without them, while the
+            # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
+            # headroom (160 / 128) so the default 1 GB budget means the same for both (measured 2026-11-29).
+            self.bytes_per_pixel = 240.0
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
