@@ -259,10 +259,8 @@ def pt_bytes(obj: Any) -> bytes:
 
 
 def save_pt(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """``torch.save`` through the project's atomic writer (a crash never leaves half a checkpoint); ``obj`` may be
-    :func:`pt_bytes` already."""
-    data = obj if isinstance(obj, bytes) else pt_bytes(obj)
-    return write_bytes_atomic(path, data, overwrite=overwrite)
+    """``torch.save`` through the project's atomic writer (a crash never leaves half a checkpoint)."""
+    return write_bytes_atomic(path, pt_bytes(obj), overwrite=overwrite)
 
 
 __all__ = ["resolve", "Resolved", "load_model", "list_models", "DEFAULT_MODEL", "MODELS", "Shipped", "model_info",

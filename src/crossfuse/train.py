@@ -52,7 +52,7 @@ from crossfuse.augment import cosine_weight
 from crossfuse.errors import CheckpointError
 from crossfuse.io import write_bytes_atomic
 from crossfuse.metrics import compute_metrics
-from crossfuse.models import pt_bytes, read_checkpoint, save_pt
+from crossfuse.models import pt_bytes, read_checkpoint
 from crossfuse.nets import build
 
 MASK64 = (1 << 63) - 1
@@ -393,11 +393,11 @@ def _save_checkpoints(run: Run, epoch: int, state: State, row: dict[str, Any]) -
                                                                     if not k.startswith("_")})}
     data = pt_bytes(ck)  # serialised once for every file written this epoch
     if improved:
-        save_pt(data, run.out / "best.pt", overwrite=True)
-    save_pt(data, run.out / "last.pt", overwrite=True)
+        write_bytes_atomic(run.out / "best.pt", data, overwrite=True)
+    write_bytes_atomic(run.out / "last.pt", data, overwrite=True)
     keep = int(cfg["output"]["keep_every"])
     if keep and (epoch + 1) % keep == 0:
-        save_pt(data, run.out / f"epoch{epoch + 1:04d}.pt", overwrite=True)
+        write_bytes_atomic(run.out / f"epoch{epoch + 1:04d}.pt", data, overwrite=True)
     return improved
 
 
