@@ -109,10 +109,7 @@ def resolve_ir_window(ir: np.ndarray, spec: str | tuple[float, float] | None = "
     """
     kind, vals = parse_ir_window(spec)
     stored = np.asarray(ir).dtype
-    if kind == "fixed":  # no plane needed: video calls this per frame with the first frame's window
-        lo, hi = vals  # type: ignore[misc]
-        return (float(lo), float(hi)) if hi > lo else (float(lo), float(lo) + 1.0)
-    plane = _ir_plane(ir)
+    plane = None if kind == "fixed" else _ir_plane(ir)  # video calls this per frame with a fixed window
     if kind == "auto":
         if stored == np.uint16 or (stored.kind == "f" and (plane.min() < 0 or plane.max() > 255)):
             kind, vals = "percentile", DEFAULT_IR_PERCENTILES
@@ -120,6 +117,8 @@ def resolve_ir_window(ir: np.ndarray, spec: str | tuple[float, float] | None = "
             kind = "full"
     if kind == "full":
         lo, hi = 0.0, 65535.0 if stored == np.uint16 else 255.0
+    elif kind == "fixed":
+        lo, hi = vals  # type: ignore[misc]
     elif kind == "minmax":
         lo, hi = float(plane.min()), float(plane.max())
     else:
