@@ -88,6 +88,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossfuse.corruptions import gaussian_kernel1d
 from crossfuse.nets.common import check_pair, check_phase, clamp_unit
 
 _SLOPE = 0.1
@@ -116,10 +117,10 @@ def _up_to(x: Tensor, like: Tensor) -> Tensor:
 
 
 def gaussian_taps(sigma: float) -> tuple[float, ...]:
-    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)``, the restoration smoothing's (symmetric) kernel."""
+    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)`` (:func:`crossfuse.corruptions.gaussian_kernel1d`,
+    float64), as Python floats: the restoration smoothing's fixed (symmetric) kernel."""
     radius = max(1, math.ceil(3 * sigma))
-    g = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
-    return tuple(v / sum(g) for v in g)
+    return tuple(gaussian_kernel1d(torch.tensor([float(sigma)], dtype=torch.float64), 2 * radius + 1)[0].tolist())
 
 
 def _smooth(x: Tensor, taps: tuple[float, ...], dim: int) -> Tensor:
