@@ -42,24 +42,16 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_check_align import non_test_items  # noqa: E402  (this folder is on sys.path when run)
 from scipy import ndimage, optimize  # noqa: E402
 
-from crossfuse.degrade import rigid_warp  # noqa: E402
+from crossfuse.degrade import rigid_matrix, rigid_warp  # noqa: E402
 from crossfuse.io import match_folders, read_image, rgb_to_gray, to_uint8  # noqa: E402
 from crossfuse.registration import DEFAULT_THRESHOLD, describe, estimate  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BINS = 32  # 16 was tried on 6 MSRS pairs: worse (self-check max error 35 px)
 BOUNDS = [(-24.0, 24.0), (-24.0, 24.0), (-4.0, 4.0), (-6.0, 6.0)]  # dx, dy px, rotation deg, 100 ln(scale)
-
-
-def similarity(shape: tuple[int, int], dx: float, dy: float, deg: float, scale: float) -> np.ndarray:
-    """Visible -> IR warp (2x3) of check-align's convention: rotation/scale about the centre, centre moved by
-    (dx, dy); :func:`crossfuse.registration.describe` reads it back as exactly these numbers."""
-    h, w = shape
-    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, scale)
-    m[:, 2] += (dx, dy)
-    return m
 
 
 def nmi(ir: np.ndarray, vi: np.ndarray, warp: np.ndarray) -> float:
@@ -105,12 +97,12 @@ def mi_register(ir: np.ndarray, vi: np.ndarray, max_side: int = 640) -> np.ndarr
         shape = l_vi.shape
 
         def cost(p: np.ndarray) -> float:
-            return -nmi(a_ir, a_vi, similarity(shape, p[0] / f, p[1] / f, p[2], math.exp(p[3] / 100.0)))
+            return -nmi(a_ir, a_vi, rigid_matrix(shape, p[0] / f, p[1] / f, p[2], math.exp(p[3] / 100.0)))
 
         step = np.diag([f * 0.5, f * 0.5, 0.2, 0.5])
         x = optimize.minimize(cost, x, method="Powell", bounds=BOUNDS,
                               options={"xtol": 1e-3, "ftol": 1e-7, "direc": step}).x
-    return similarity(ir.shape, x[0], x[1], x[2], math.exp(x[3] / 100.0))
+    return rigid_matrix(ir.shape, x[0], x[1], x[2], math.exp(x[3] / 100.0))
 
 
 def corners_gap(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> float:
@@ -121,11 +113,10 @@ def corners_gap(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> float:
 
 
 def items_for(ds: str) -> list:
-    items = match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
-    if ds == "RoadScene":
-        test = set((DATA / ds / "cddfuse_test50.txt").read_text().split())
-        items = [it for it in items if it[0] not in test][::2]
-    return items
+    """The pairs checked: RoadScene outside test-50 (every 2nd); TNO (a test set) only when named, all 42."""
+    if ds == "TNO":
+        return match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
+    return non_test_items(ds, 2)
 
 
 def run(ds: str, limit: int, self_checks: int) -> dict:
@@ -143,7 +134,7 @@ def run(ds: str, limit: int, self_checks: int) -> dict:
         prep_ir, prep_vi = _prep(ir), _prep(g_vi)
         rows.append((a.dx, a.dy, a.rotation_deg, a.scale, a.displacement, b.dx, b.dy, b.rotation_deg, b.scale,
                      b.displacement, corners_gap(a.matrix, m, ir.shape),
-                     nmi(prep_ir, prep_vi, a.matrix.astype(np.float64)) > nmi(prep_ir, prep_vi, similarity(
+                     nmi(prep_ir, prep_vi, a.matrix.astype(np.float64)) > nmi(prep_ir, prep_vi, rigid_matrix(
                          ir.shape, 0, 0, 0, 1))))
         print(f"  {ds}/{stem}: check-align dx {a.dx:+.2f} dy {a.dy:+.2f} rot {a.rotation_deg:+.3f} scale "
               f"{a.scale:.4f} | MI dx {b.dx:+.2f} dy {b.dy:+.2f} rot {b.rotation_deg:+.3f} scale {b.scale:.4f} | "
@@ -153,7 +144,7 @@ def run(ds: str, limit: int, self_checks: int) -> dict:
             mag, ang = rng.uniform(0, 4), rng.uniform(0, 2 * math.pi)
             dx, dy, deg, sc = mag * math.cos(ang), mag * math.sin(ang), rng.uniform(-1, 1), rng.uniform(0.99, 1.01)
             moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg, sc)).astype(np.uint8)
-            truth = describe((np.vstack([similarity(ir.shape, dx, dy, deg, sc), [0, 0, 1]])
+            truth = describe((np.vstack([rigid_matrix(ir.shape, dx, dy, deg, sc), [0, 0, 1]])
                              @ np.vstack([m, [0, 0, 1]]))[:2], ir.shape, 0.0)
             c = describe(mi_register(moved, g_vi), ir.shape, 0.0)
             selfchk.append((math.hypot(c.dx - truth.dx, c.dy - truth.dy), abs(c.rotation_deg - truth.rotation_deg),

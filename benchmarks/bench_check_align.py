@@ -54,8 +54,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from crossfuse import registration  # noqa: E402
-from crossfuse.degrade import degrade_pair, rigid_warp  # noqa: E402
-from crossfuse.io import match_folders, read_image, to_uint8  # noqa: E402
+from crossfuse.degrade import degrade_pair, rigid_matrix, rigid_warp  # noqa: E402
+from crossfuse.io import match_folders, read_image, read_stem_list, to_uint8  # noqa: E402
 from crossfuse.metrics import compute_metrics  # noqa: E402
 from crossfuse.registration import DEFAULT_THRESHOLD, describe, estimate, register, valid_region  # noqa: E402
 
@@ -116,8 +116,7 @@ def run_dataset(ds: str, limit: int, warps: int) -> dict:
         ncc_up.append(grad_ncc(register(ir, a0.matrix), g_vi) > grad_ncc(ir, g_vi))
         for dx, dy, deg in warp_cases(ds, stem, warps):
             moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
-            m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, 1.0)
-            m[:, 2] += (dx, dy)
+            m = rigid_matrix(ir.shape, dx, dy, deg)
             a = timed_estimate(moved, vi, times)
             low.append(a.confidence < 0.05)
             truth = describe((_aug(m) @ _aug(a0.matrix))[:2], ir.shape, 0.0)
@@ -135,16 +134,21 @@ def run_dataset(ds: str, limit: int, warps: int) -> dict:
             "base_p95": float(np.percentile(base, 95))}
 
 
-def hard_items(ds: str) -> list[tuple[str, dict]]:
-    """The pairs of the hard validation set: all of MSRS and LLVIP, every 4th RoadScene pair outside test-50; no
-    TNO (test set)."""
+def non_test_items(ds: str, every: int = 1) -> list[tuple[str, dict]]:
+    """A dataset's pairs without RoadScene-test50 (RoadScene: then every ``every``-th pair); TNO, a test set, is
+    refused."""
     if ds == "TNO":
-        raise SystemExit("--hard is the validation set: TNO is a test set and is not part of it")
+        raise SystemExit("this is a validation run: TNO is a test set and is not part of it")
     items = match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
     if ds == "RoadScene":
-        test = set((DATA / ds / "cddfuse_test50.txt").read_text().split())
-        items = [it for it in items if it[0] not in test][::4]
+        test = set(read_stem_list(DATA / ds / "cddfuse_test50.txt"))
+        items = [it for it in items if it[0] not in test][::every]
     return items
+
+
+def hard_items(ds: str) -> list[tuple[str, dict]]:
+    """The pairs of the hard validation set: all of MSRS and LLVIP, every 4th RoadScene pair outside test-50."""
+    return non_test_items(ds, 4)
 
 
 def hard_case(ir: np.ndarray, vi_rgb: np.ndarray, cond: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +175,7 @@ def run_hard(ds: str, limit: int, est=estimate) -> dict:
             (dx, dy, deg), = warp_cases(ds, f"{stem}|{cond}", 1)
             moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
             d_ir, d_vi = hard_case(moved, vi, cond, stem)
-            m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, 1.0)
-            m[:, 2] += (dx, dy)
+            m = rigid_matrix(ir.shape, dx, dy, deg)
             t = time.process_time()
             a = est(d_ir, d_vi)
             times.append(time.process_time() - t)

@@ -59,14 +59,22 @@ def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float64)
 
 
+def rigid_matrix(shape: tuple[int, ...], dx: float, dy: float, deg: float, scale: float = 1.0) -> np.ndarray:
+    """The 2x3 matrix of :func:`rigid_warp` for an (H, W, ...) frame: rotation by ``deg`` (OpenCV sign) and
+    ``scale`` about the centre, then the shift ``(dx, dy)``. ``crossfuse.registration.describe`` reads it back as
+    exactly these numbers (its warp convention)."""
+    h, w = shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, scale)
+    m[:, 2] += (dx, dy)
+    return m
+
+
 def rigid_warp(x: np.ndarray, dx: float, dy: float, deg: float, scale: float = 1.0) -> np.ndarray:
     """Rotate by ``deg`` (OpenCV sign: counter-clockwise on screen) and scale about the centre, then shift by
     ``(dx, dy)``: the content at the centre moves by exactly ``(dx, dy)``. Bilinear, border replicated."""
     h, w = x.shape[:2]
-    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), deg, scale)
-    m[0, 2] += dx
-    m[1, 2] += dy
-    return cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(x, rigid_matrix(x.shape, dx, dy, deg, scale), (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def filter2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
