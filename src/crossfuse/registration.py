@@ -64,11 +64,14 @@ class Alignment:
         return "yes" if self.aligned(threshold) else "no"
 
 
-def orientation_field(img: np.ndarray, sigma: float = 1.0, eps_factor: float = 1.0) -> np.ndarray:
+def orientation_field(img: np.ndarray, sigma: float | None = None, eps_factor: float | None = None) -> np.ndarray:
     """Normalised gradient field squared, ``(gx + i gy)^2 / (|g|^2 + eps^2)`` (complex64): edge orientation,
     polarity-free (a bright-on-dark edge in IR matches a dark-on-bright one in the visible image), with weight ~1 on
     edges well above ``eps`` and ~(|g| / eps)^2 on weaker ones (noise, haze, JPEG blocks, quantisation steps); ~0
-    in flat regions. ``eps`` is ``eps_factor`` times the mean gradient magnitude."""
+    in flat regions. ``eps`` is ``eps_factor`` times the mean gradient magnitude. ``None``: the module's
+    :data:`SIGMA` / :data:`EPS_FACTOR`, read at call time."""
+    sigma = SIGMA if sigma is None else sigma
+    eps_factor = EPS_FACTOR if eps_factor is None else eps_factor
     x = np.asarray(img)
     g = cio.rgb_to_gray(x) if x.ndim == 3 else x
     g = cv2.GaussianBlur(g.astype(np.float32), (0, 0), sigma)
@@ -112,7 +115,7 @@ def _match(vis_field: np.ndarray, ir_img: np.ndarray, deg: float, centre: tuple[
     h, w = ir_img.shape[:2]
     rot = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), -deg, 1.0)
     back = cv2.warpAffine(ir_img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    f_ir = sfft.fft2(orientation_field(back, SIGMA, EPS_FACTOR))
+    f_ir = sfft.fft2(orientation_field(back))
     surface = sfft.ifft2(np.conj(vis_field) * f_ir).real
     return _peak(surface, centre, radius)
 
@@ -152,7 +155,7 @@ def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, ma
     angles = np.arange(-max_rotation, max_rotation + 1e-9, step)
     shift, radius = (0.0, 0.0), max_shift * 2.0 ** (1 - len(p_ir)) + 1
     for l_ir, l_vi in zip(p_ir, p_vi):
-        vis_f = sfft.fft2(orientation_field(l_vi, SIGMA, EPS_FACTOR))
+        vis_f = sfft.fft2(orientation_field(l_vi))
         deg, (tx, ty, _) = _best_angle(vis_f, l_ir, angles, shift, radius)
         step /= 2.0
         angles = deg + step * np.arange(-1, 2)
@@ -173,8 +176,8 @@ def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3)
     for cy in np.linspace(bs / 2, h - bs / 2, grid[1]):
         for cx in np.linspace(bs / 2, w - bs / 2, grid[0]):
             y0, x0 = int(round(cy - bs / 2)), int(round(cx - bs / 2))
-            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs], SIGMA, EPS_FACTOR)
-            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs], SIGMA, EPS_FACTOR)
+            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs])
+            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs])
             energy = float(np.sqrt((np.abs(a) ** 2).sum() * (np.abs(b) ** 2).sum())) + 1e-9
             tx, ty, peak = _peak(sfft.ifft2(np.conj(sfft.fft2(a)) * sfft.fft2(b)).real, (0.0, 0.0), radius)
             pts.append((x0 + (bs - 1) / 2.0, y0 + (bs - 1) / 2.0))
