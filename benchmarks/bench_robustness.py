@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from crossfuse.models import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -65,7 +67,7 @@ def main() -> int:
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - t
-    print(f"bench robustness (crossfuse-fast + max + average, 17 x 42 pairs, --jobs {a.jobs}): {wall:.0f} s "
+    print(f"bench robustness ({DEFAULT_MODEL} + max + average, 17 x 42 pairs, --jobs {a.jobs}): {wall:.0f} s "
           f"wall on {os.cpu_count()} CPUs")
     rows = list(csv.DictReader(open(out / "summary.csv")))
     print("| condition | method | MI | SCD | VIF | Qabf | SSIM | rank |\n|---|---|---|---|---|---|---|---|")
