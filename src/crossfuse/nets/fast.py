@@ -51,6 +51,13 @@ variance). ``restore_floor_gain`` (default 2) is the constant in front: ``s = re
 smaller one smooths less wherever the local variance is near the floor (texture and noise alike), so the net needs
 a larger ``d`` to restore.
 
+``restore_enhance = sigma_L > 0`` adds, after that smoothing, a contrast restoration of each source: two more maps per
+source, a detail gain ``g = restore_enhance_max sigmoid(e)`` and an offset ``o = tanh(q)``, and
+``x'' = x' + g (x' - L(x')) + o`` with ``L`` a fixed Gaussian of sigma ``sigma_L`` (run at half resolution, where the
+large kernel is cheap, and upsampled bilinearly). Haze (``J t + A (1 - t)``), low light and blur shrink local contrast
+about a slowly varying level; a smooth gain and offset are the per-region inverse the half-resolution head can
+predict. The gain logits start at -6 and the offsets at 0 (identity up to 0.25 % of detail gain).
+
 ``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
 stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
 the restored sources alone (``losses.ssl_denoise``: a corrupted view's restored sources against the clean ones). The
@@ -181,6 +188,9 @@ class FastFuse(nn.Module):
             stored in ``config`` only when it is not the default 2, so earlier configs and weights are unchanged.
         restore_evidence: also feed the encoder the high-pass magnitudes ``|ir - S(ir)|``, ``|vis - S(vis)|``
             (pixel-unshuffled like the sources: 16 input channels instead of 8), evidence of noise for the shares.
+        restore_enhance: sigma (px) of the base ``L`` of the contrast maps (gain and offset per source, after the
+            smoothing; module docstring); 0 = off.
+        restore_enhance_max: the largest extra detail gain of those maps (``g = restore_enhance_max sigmoid(e)``).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -205,6 +215,8 @@ class FastFuse(nn.Module):
         restore_evidence: bool = False,
         restore_floor: int = 0,
         restore_floor_gain: float = 2.0,
+        restore_enhance: float = 0.0,
+        restore_enhance_max: float = 2.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -221,6 +233,9 @@ class FastFuse(nn.Module):
             raise ValueError(f"restore_floor must be 0 or an odd window >= 3, got {restore_floor}")
         if not restore_floor_gain > 0:
             raise ValueError(f"restore_floor_gain must be > 0, got {restore_floor_gain}")
+        if restore_enhance < 0 or not restore_enhance_max > 0:
+            raise ValueError(f"restore_enhance must be >= 0 and restore_enhance_max > 0, got {restore_enhance}, "
+                             f"{restore_enhance_max}")
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -237,6 +252,9 @@ class FastFuse(nn.Module):
                 self.config["restore_floor"] = int(restore_floor)
                 if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
                     self.config["restore_floor_gain"] = float(restore_floor_gain)
+            if restore_enhance:
+                self.config.update(restore_enhance=float(restore_enhance),
+                                   restore_enhance_max=float(restore_enhance_max))
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
@@ -245,7 +263,10 @@ class FastFuse(nn.Module):
         self.floor = int(restore_floor) if restore else 0
         self.floor_gain = float(restore_floor_gain)
         self.restore_detach = bool(restore) and bool(restore_detach)
-        self.n_restore = (3 if self.stripe else 2) if restore else 0
+        self.enhance = bool(restore) and restore_enhance > 0
+        self.enhance_max = float(restore_enhance_max)
+        # restoration maps: d_ir, d_vis[, d_str][, g_ir, g_vis, o_ir, o_vis]
+        self.n_restore = ((3 if self.stripe else 2) + (4 if self.enhance else 0)) if restore else 0
         self.n_maps = (4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
@@ -262,12 +283,17 @@ class FastFuse(nn.Module):
         nn.init.zeros_(self.head.bias)
         if self.restore:
             first = 4 * (self.n_maps - 1 - self.n_restore)  # the d maps sit just before r (pixel-shuffle groups of 4)
+            n_d = self.n_restore - (4 if self.enhance else 0)
             with torch.no_grad():
-                self.head.bias[first:first + 4 * self.n_restore] = float(restore_init)
+                self.head.bias[first:first + 4 * n_d] = float(restore_init)
+                if self.enhance:  # gain logits -6 (sigmoid 0.0025), offsets 0: the contrast maps start as identity
+                    self.head.bias[first + 4 * n_d:first + 4 * (n_d + 2)] = -6.0
             # fixed constants, not trained, not in the state dict: 1-D passes (taps, dim) of S and of H
             g = gaussian_taps(float(restore_sigma))
             self._iso = ((g, -1), (g, -2))
             self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
+            half = gaussian_taps(float(restore_enhance) / 2) if self.enhance else ()
+            self._base = ((half, -1), (half, -2))  # L at half resolution (sigma halves with the pixel size)
             # the inference memory planner (backends.estimate_bytes_per_pixel) sees leaf-module outputs only, not
             # the restoration's full-resolution temporaries: it predicts 160 B/px with or without them, while the
             # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
@@ -276,9 +302,10 @@ class FastFuse(nn.Module):
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
-        the module docstring. With ``restore`` the logits ``d_ir, d_vis`` (and ``d_str``) come just before ``r``:
-        ``(a, b[, k], d_ir, d_vis[, d_str], r)``. ``smoothed``: ``self.smooth(ir, vis_y)`` if already computed
-        (used with ``restore_evidence``)."""
+        the module docstring. With ``restore`` the logits ``d_ir, d_vis`` (and ``d_str``; with ``restore_enhance``
+        then ``g_ir, g_vis, o_ir, o_vis``) come just before ``r``:
+        ``(a, b[, k], d_ir, d_vis[, d_str][, g_ir, g_vis, o_ir, o_vis], r)``. ``smoothed``:
+        ``self.smooth(ir, vis_y)`` if already computed (used with ``restore_evidence``)."""
         if not torch.jit.is_tracing():  # shape checks are eager-only; ONNX export traces with example inputs
             check_pair(ir, vis_y)
             if ir.shape[-2] % 2 or ir.shape[-1] % 2:
@@ -315,6 +342,18 @@ class FastFuse(nn.Module):
             noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
 
+    def base(self, x: Tensor) -> Tensor:
+        """``L(x)``: the contrast maps' fixed Gaussian (sigma ``restore_enhance``), run on the 2 x 2 mean at half
+        resolution and upsampled bilinearly to ``x``'s size (H, W even)."""
+        return _up_to(_passes(F.avg_pool2d(x, 2), self._base), x)
+
+    def _contrast(self, ir: Tensor, vis: Tensor, g_ir: Tensor, g_vis: Tensor, o_ir: Tensor,
+                  o_vis: Tensor) -> tuple[Tensor, Tensor]:
+        """``x + g (x - L(x)) + o`` for both sources (one pass of ``L`` over the stacked planes)."""
+        both = torch.cat([ir, vis], dim=1)
+        detail = both - self.base(both)
+        return ir + g_ir * detail[:, :1] + o_ir, vis + g_vis * detail[:, 1:] + o_vis
+
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
@@ -331,11 +370,20 @@ class FastFuse(nn.Module):
                 shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
                 extra["restore_stripe"] = shares[2]
 
+            if self.enhance:
+                e = j + (3 if self.stripe else 2)
+                shares += [self.enhance_max * torch.sigmoid(maps[e]), self.enhance_max * torch.sigmoid(maps[e + 1]),
+                           torch.tanh(maps[e + 2]), torch.tanh(maps[e + 3])]
+                extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
+
             def restored(sh: list[Tensor]) -> tuple[Tensor, Tensor]:
                 out_ir = ir + sh[0] * (s_ir - ir)
                 if h_ir is not None:
                     out_ir = out_ir + sh[2] * (h_ir - ir)
-                return out_ir, vis_y + sh[1] * (s_vis - vis_y)
+                out_vis = vis_y + sh[1] * (s_vis - vis_y)
+                if self.enhance:
+                    out_ir, out_vis = self._contrast(out_ir, out_vis, *sh[-4:])
+                return out_ir, out_vis
 
             r_ir, r_vis = restored(shares)
             extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=r_ir, restored_vis=r_vis)

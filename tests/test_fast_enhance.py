@@ -1,0 +1,98 @@
+"""The fast net's contrast restoration maps (``restore_enhance``, src/crossfuse/nets/fast.py): off by default, near
+identity when untrained, and with the maps forced the sources become ``x + g (x - L(x)) + o``, checked on inputs whose
+base ``L`` is known exactly (constant, a linear ramp, a 1-px checkerboard); ONNX parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from crossfuse.nets import build
+
+torch.set_num_threads(1)
+
+_KW = dict(complement=True, restore=True, restore_stripe=3.0, restore_floor=15, restore_evidence=True)
+
+
+def _force(net, **logits: float) -> None:
+    """Zero head weights; bias per map name: the logit every pixel gets (others 0; d maps -30 = no smoothing)."""
+    names = (["a", "b", "k", "d_ir", "d_vis", "d_str"][: 3 + (3 if net.stripe else 2)]
+             + ["g_ir", "g_vis", "o_ir", "o_vis", "r"])
+    assert len(names) == net.n_maps
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        for i, n in enumerate(names):
+            net.head.bias[4 * i: 4 * i + 4] = logits.get(n, -30.0 if n.startswith("d_") else 0.0)
+
+
+def _restored(net, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        out = net.eval().forward_train(ir, vis)
+    return out["restored_ir"], out["restored_vis"]
+
+
+def test_enhance_is_off_by_default_and_adds_four_maps():
+    plain, enh = build("fast", **_KW), build("fast", restore_enhance=6.0, **_KW)
+    assert "restore_enhance" not in plain.config and not plain.enhance
+    assert enh.config["restore_enhance"] == 6.0 and enh.config["restore_enhance_max"] == 2.0
+    assert enh.n_maps == plain.n_maps + 4 and set(enh.state_dict()) == set(plain.state_dict())
+    with pytest.raises(ValueError, match="restore_enhance"):
+        build("fast", restore_enhance=-1.0, **_KW)
+
+
+def test_untrained_enhance_maps_are_near_identity():
+    net = build("fast", restore_enhance=6.0, **_KW)
+    _force(net, d_ir=-30.0)  # only to silence the smoothing; the g/o biases are then set back to their init below
+    fresh = build("fast", restore_enhance=6.0, **_KW)
+    first = 4 * (3 + 3)  # a, b, k, d_ir, d_vis, d_str
+    with torch.no_grad():
+        net.head.bias[first:first + 16] = fresh.head.bias[first:first + 16]  # gain logits -6, offsets 0
+    g = torch.Generator().manual_seed(0)
+    ir, vis = torch.rand((1, 1, 48, 64), generator=g), torch.rand((1, 1, 48, 64), generator=g)
+    r_ir, r_vis = _restored(net, ir, vis)
+    assert float((r_ir - ir).abs().max()) < 0.01 and float((r_vis - vis).abs().max()) < 0.01
+
+
+def test_forced_maps_add_offset_where_the_base_equals_the_input():
+    net = build("fast", restore_enhance=4.0, **_KW)
+    _force(net, g_ir=30.0, g_vis=30.0, o_ir=0.2, o_vis=-0.1)  # gain = max 2, offsets tanh(0.2), tanh(-0.1)
+    h, w = 64, 96
+    const = torch.full((1, 1, h, w), 0.4)
+    ramp = torch.linspace(0.1, 0.9, w).view(1, 1, 1, w).expand(1, 1, h, w).contiguous()
+    r_ir, r_vis = _restored(net, const, ramp)
+    torch.testing.assert_close(r_ir, const + float(np.tanh(0.2)), atol=1e-5, rtol=0)
+    inner = (..., slice(None), slice(16, w - 16))  # a linear ramp is its own Gaussian / bilinear base away from edges
+    torch.testing.assert_close(r_vis[inner], ramp[inner] + float(np.tanh(-0.1)), atol=1e-4, rtol=0)
+
+
+def test_forced_gain_amplifies_detail_about_the_local_mean():
+    net = build("fast", restore_enhance=4.0, **_KW)
+    _force(net, g_vis=30.0, g_ir=-30.0)  # visible gain 2 (the max), IR gain 0, no offsets
+    yy, xx = np.mgrid[0:64, 0:96]
+    checker = torch.from_numpy(0.5 + 0.1 * ((yy + xx) % 2 * 2 - 1)).float()[None, None]
+    r_ir, r_vis = _restored(net, checker, checker)
+    torch.testing.assert_close(r_ir, checker, atol=1e-5, rtol=0)
+    # a 1-px checkerboard averages to 0.5 in every 2 x 2 block: L = 0.5, detail +-0.1, amplified 3x
+    torch.testing.assert_close(r_vis, 0.5 + 3.0 * (checker - 0.5), atol=1e-5, rtol=0)
+
+
+def test_enhance_onnx_parity(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from crossfuse.backends import OnnxBackend, TorchBackend
+    from crossfuse.export import export_onnx
+
+    torch.manual_seed(21)
+    net = build("fast", restore_enhance=6.0, **_KW).eval()
+    gen = torch.Generator().manual_seed(22)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+        net.head.bias[24:40] = 0.0  # gain logits about 0: the contrast maps act visibly
+    path = export_onnx(net, tmp_path / "e.onnx", name="fast-enhance")
+    for h, w in [(64, 96), (250, 182), (16, 16)]:
+        rng = np.random.default_rng(h * w + 1)
+        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
+        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
