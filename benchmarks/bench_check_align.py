@@ -10,7 +10,9 @@ difference, TNO some pairs several pixels):
 * ``abs``: the truth is the applied warp alone (assumes the dataset pair is exactly registered).
 A case passes when the centre shift error is <= 0.5 px and the rotation error <= 0.2 deg.
 
-Register: on the first ``--qabf-pairs`` pairs of each dataset, the IR is shifted by 4-16 px; each of the unshifted,
+Register: on the first ``--qabf-pairs`` pairs of each dataset, the IR is shifted by 4-16 px (``--shift-mode
+integer``: the same shift rounded to whole pixels, an exact translation without the bilinear shift's blur, as a
+real sensor offset; default ``subpixel``: as drawn, bilinear); each of the unshifted,
 shifted and registered (``register`` with the estimate) pairs is fused by the default model through
 :class:`crossfuse.infer.Fuser` and scored with Qabf (a) against the raw sources and (b) against the unshifted pair
 registered by the same tool, (c) as (b) on the interior (a border of the shift + 2 px cut from every image: content
@@ -33,7 +35,8 @@ and condition); the truth is the warp composed with the estimate on the clean un
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --register-validation --qabf-pairs 8
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --register-validation --qabf-pairs 8 \
+        [--datasets MSRS,RoadScene,LLVIP] [--shift-mode integer]
 """
 
 from __future__ import annotations
@@ -206,20 +209,35 @@ def print_hard(rows: list[dict]) -> None:
         for r in rows))
 
 
-def qabf_ratios(ds: str, n: int, fuser, skip_test: bool = False) -> list[tuple[float, float, float, float]]:
+def shift_ir(ir: np.ndarray, mag: float, ang: float, mode: str = "subpixel") -> tuple[np.ndarray, float]:
+    """The gray uint8 IR moved by ``mag`` px in direction ``ang`` (bilinear ``rigid_warp``, border replicated) and the
+    shift's length. ``integer``: the shift vector rounded to whole pixels first (rounded away from zero if that
+    left it under 4 px), so the warp is an exact translation that resamples nothing."""
+    dx, dy = mag * math.cos(ang), mag * math.sin(ang)
+    if mode == "integer":
+        rx, ry = round(dx), round(dy)
+        if math.hypot(rx, ry) < 4:
+            rx, ry = math.copysign(math.ceil(abs(dx)), dx), math.copysign(math.ceil(abs(dy)), dy)
+        dx, dy = float(rx), float(ry)
+        mag = math.hypot(dx, dy)
+    return np.round(rigid_warp(ir.astype(np.float64), dx, dy, 0.0)).astype(np.uint8), mag
+
+
+def qabf_ratios(ds: str, n: int, fuser, skip_test: bool = False,
+                shift_mode: str = "subpixel") -> list[tuple[float, float, float, float]]:
     """Per pair: Qabf(registered) / Qabf(unshifted), (a) scored against the raw sources, (b) against the unshifted
     pair registered by the same tool (register puts IR in the visible frame; raw pairs are often off by ~1 px),
     (c) as (b) on the interior only: a border of the shift + 2 px is cut from every image before scoring (the
     content shifted out of the frame is lost and no registration can bring it back), (d) as (b) with both registered
-    pairs cut to their common valid box (:func:`crossfuse.registration.valid_region`) before fusing."""
+    pairs cut to their common valid box (:func:`crossfuse.registration.valid_region`) before fusing.
+    ``shift_mode``: see :func:`shift_ir` (same seeded draw in both modes)."""
     out = []
     items = hard_items(ds) if skip_test else match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
     for stem, p in items[:n]:
         ir, vi = _gray_ir(read_image(p["ir"])), read_image(p["vi"])
         rng = np.random.default_rng(zlib.crc32(f"qabf|{ds}|{stem}".encode()))
         mag, ang = rng.uniform(4, 16), rng.uniform(0, 2 * math.pi)
-        moved = np.round(rigid_warp(ir.astype(np.float64), mag * math.cos(ang), mag * math.sin(ang), 0.0))
-        moved = moved.astype(np.uint8)
+        moved, mag = shift_ir(ir, mag, ang, shift_mode)
         w_ref, w_reg = estimate(ir, vi).matrix, estimate(moved, vi).matrix
         ref = register(ir, w_ref)
         srcs = {"unshifted": ir, "shifted": moved, "registered": register(moved, w_reg), "ref": ref}
@@ -277,6 +295,8 @@ def main() -> int:
     ap.add_argument("--hard", action="store_true", help="the hard validation set (degraded non-test pairs) only")
     ap.add_argument("--register-validation", action="store_true",
                     help="only the register Qabf check, on non-test pairs (RoadScene outside test-50; no TNO)")
+    ap.add_argument("--shift-mode", choices=("subpixel", "integer"), default="subpixel",
+                    help="register check: the 4-16 px shift as drawn (bilinear, default) or rounded to whole pixels")
     ap.add_argument("--eps-factor", type=float, default=None,
                     help="override registration.EPS_FACTOR (0.25 = the estimator before 2026-11-29)")
     a = ap.parse_args()
@@ -290,13 +310,13 @@ def main() -> int:
     if a.register_validation:  # the register Qabf check on non-test pairs only
         fuser = _fuser()
         print_ratios([r for ds in a.datasets.split(",") if ds != "TNO" for r in qabf_ratios(ds, a.qabf_pairs, fuser,
-                                                                                          skip_test=True)])
+                                                                                          True, a.shift_mode)])
         return 0
     fuser = _fuser()
     rows, ratios = [], []
     for ds in a.datasets.split(","):
         rows.append(run_dataset(ds, a.limit, a.warps))
-        ratios += qabf_ratios(ds, a.qabf_pairs, fuser)
+        ratios += qabf_ratios(ds, a.qabf_pairs, fuser, shift_mode=a.shift_mode)
     print("\n| dataset | pairs | warped cases | within 0.5 px & 0.2 deg (rel) | (abs) | shift err p50 / p95 px | "
           "rot err p50 / p95 deg | confidence < 0.05 | unwarped aligned (<= 2 px) | unwarped max displacement p50 / "
           "p95 px | unwarped unknown | registering the unwarped pair raises gradient NCC | size | CPU s / pair |")

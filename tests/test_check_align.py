@@ -188,3 +188,34 @@ def test_valid_region_of_register_output():
     at = box @ warp[:, :2].T + warp[:, 2]
     assert (at >= -1e-9).all() and (at[:, 0] <= w - 1 + 1e-9).all() and (at[:, 1] <= h - 1 + 1e-9).all()
     assert (rows.stop - rows.start) * (cols.stop - cols.start) > 0.85 * h * w  # 2 deg, 1 %, (-4, 6) px
+
+
+def test_bench_integer_shift_is_exact_translation():
+    """bench_check_align.py --shift-mode integer: the drawn 4-16 px shift rounded to whole pixels (at least 4 px,
+    also where plain rounding would fall under it), applied as an exact translation (every pixel copied, border
+    replicated); the default subpixel shift resamples (and blurs) the same image."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_check_align", REPO / "benchmarks" / "bench_check_align.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    h, w = 37, 53
+    ir = np.random.default_rng(0).integers(0, 256, (h, w), dtype=np.uint8)
+
+    def translated(x: int, y: int) -> np.ndarray:  # content moved right by x, down by y; border replicated
+        return ir[np.clip(np.arange(h) - y, 0, h - 1)][:, np.clip(np.arange(w) - x, 0, w - 1)]
+
+    rng = np.random.default_rng(1)
+    # the last draw (4 px at 30 deg = (3.46, 2.00)) rounds to (3, 2), 3.6 px: rounded away from zero, (4, 2)
+    for mag, ang in [*zip(rng.uniform(4, 16, 20), rng.uniform(0, 2 * math.pi, 20)), (4.0, math.radians(30))]:
+        moved, length = bench.shift_ir(ir, mag, ang, "integer")
+        exact = [(x, y) for x in range(-17, 18) for y in range(-17, 18) if np.array_equal(moved, translated(x, y))]
+        assert len(exact) == 1, (mag, ang, exact)
+        (x, y), = exact
+        assert abs(x - mag * math.cos(ang)) < 1 and abs(y - mag * math.sin(ang)) < 1, (mag, ang, x, y)
+        assert length == math.hypot(x, y) >= 4
+    assert bench.shift_ir(ir, 4.0, math.radians(30), "integer")[1] == math.hypot(4, 2)
+    sub, length = bench.shift_ir(ir, 6.3, 0.4, "subpixel")
+    assert length == 6.3 and not any(np.array_equal(sub, translated(x, y)) for x in range(-8, 9) for y in range(-8, 9))
