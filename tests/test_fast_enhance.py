@@ -16,7 +16,7 @@ _KW = dict(complement=True, restore=True, restore_stripe=3.0, restore_floor=15, 
 
 
 def _force(net, **logits: float) -> None:
-    """Zero head weights; bias per map name: the logit every pixel gets (others 0; d maps -30 = no smoothing)."""
+    """Zero head weights; bias per map name: the logit every pixel gets (others 0; d maps -30: no smoothing)."""
     names = (["a", "b", "k", "d_ir", "d_vis", "d_str"][: 3 + (3 if net.stripe else 2)]
              + ["g_ir", "g_vis", "o_ir", "o_vis", "r"])
     assert len(names) == net.n_maps
@@ -42,22 +42,29 @@ def test_enhance_is_off_by_default_and_adds_four_maps():
         build("fast", restore_enhance=-1.0, **_KW)
 
 
-def test_untrained_enhance_maps_are_near_identity():
+def test_untrained_enhance_maps_are_identity_with_full_gradients():
     net = build("fast", restore_enhance=6.0, **_KW)
-    _force(net, d_ir=-30.0)  # only to silence the smoothing; the g/o biases are then set back to their init below
-    fresh = build("fast", restore_enhance=6.0, **_KW)
     first = 4 * (3 + 3)  # a, b, k, d_ir, d_vis, d_str
+    assert float(net.head.bias.detach()[first:first + 16].abs().max()) == 0.0  # gains and offsets start at tanh(0) = 0
     with torch.no_grad():
-        net.head.bias[first:first + 16] = fresh.head.bias[first:first + 16]  # gain logits -6, offsets 0
+        net.head.bias[12:24] = -30.0  # switch the smoothing off to see the contrast maps alone
     g = torch.Generator().manual_seed(0)
     ir, vis = torch.rand((1, 1, 48, 64), generator=g), torch.rand((1, 1, 48, 64), generator=g)
     r_ir, r_vis = _restored(net, ir, vis)
-    assert float((r_ir - ir).abs().max()) < 0.01 and float((r_vis - vis).abs().max()) < 0.01
+    torch.testing.assert_close(r_ir, ir, atol=1e-6, rtol=0)
+    torch.testing.assert_close(r_vis, vis, atol=1e-6, rtol=0)
+    out = net.train().forward_train(ir, vis)  # d(restored)/d(gain logit) = max * (x - L(x)) at the start: not ~0
+    out["restored_vis"].sub(vis).pow(2).sum().backward()  # zero loss, zero gradient ...
+    assert float(net.head.bias.grad[first:first + 16].abs().max()) == 0.0
+    net.zero_grad()
+    out = net.forward_train(ir, vis)
+    (-out["restored_vis"] * (vis - net.base(vis))).sum().backward()  # ... a loss that wants more visible detail
+    assert float(net.head.bias.grad[first + 4:first + 8].min()) < -1.0  # pulls the visible gain logit up, strongly
 
 
 def test_forced_maps_add_offset_where_the_base_equals_the_input():
     net = build("fast", restore_enhance=4.0, **_KW)
-    _force(net, g_ir=30.0, g_vis=30.0, o_ir=0.2, o_vis=-0.1)  # gain = max 2, offsets tanh(0.2), tanh(-0.1)
+    _force(net, g_ir=30.0, g_vis=-30.0, o_ir=0.02, o_vis=-0.01)  # gains +-2, offsets tanh(0.2), tanh(-0.1)
     h, w = 64, 96
     const = torch.full((1, 1, h, w), 0.4)
     ramp = torch.linspace(0.1, 0.9, w).view(1, 1, 1, w).expand(1, 1, h, w).contiguous()
@@ -69,11 +76,11 @@ def test_forced_maps_add_offset_where_the_base_equals_the_input():
 
 def test_forced_gain_amplifies_detail_about_the_local_mean():
     net = build("fast", restore_enhance=4.0, **_KW)
-    _force(net, g_vis=30.0, g_ir=-30.0)  # visible gain 2 (the max), IR gain 0, no offsets
+    _force(net, g_vis=30.0, g_ir=-0.05493)  # visible gain 2 (the max), IR gain 2 tanh(-0.549) = -1: L(x), no offsets
     yy, xx = np.mgrid[0:64, 0:96]
     checker = torch.from_numpy(0.5 + 0.1 * ((yy + xx) % 2 * 2 - 1)).float()[None, None]
     r_ir, r_vis = _restored(net, checker, checker)
-    torch.testing.assert_close(r_ir, checker, atol=1e-5, rtol=0)
+    torch.testing.assert_close(r_ir, torch.full_like(checker, 0.5), atol=1e-4, rtol=0)
     # a 1-px checkerboard averages to 0.5 in every 2 x 2 block: L = 0.5, detail +-0.1, amplified 3x
     torch.testing.assert_close(r_vis, 0.5 + 3.0 * (checker - 0.5), atol=1e-5, rtol=0)
 
@@ -89,10 +96,23 @@ def test_enhance_onnx_parity(tmp_path):
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn(p.shape, generator=gen) * 0.05)
-        net.head.bias[24:40] = 0.0  # gain logits about 0: the contrast maps act visibly
+        net.head.bias[24:32] = 0.05  # gain logits about 0.05: the contrast maps act visibly
     path = export_onnx(net, tmp_path / "e.onnx", name="fast-enhance")
     for h, w in [(64, 96), (250, 182), (16, 16)]:
         rng = np.random.default_rng(h * w + 1)
         ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
         a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
         assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+
+
+def test_robust_re_config_builds_the_enhance_net_and_trains_it_with_the_contrast_corruptions():
+    from crossfuse import losses as L
+    from crossfuse.config import load_config
+
+    cfg = load_config("robust_re", ["data.external=[]", "data.external_ratio=0"])
+    assert set(cfg["phase2"]["losses"]) == {n for n in L.list_losses() if L.get_loss(n).phase == 2}
+    net = build(cfg["model"]["name"], **cfg["model"]["config"])
+    assert net.enhance and net.floor == 63 and net.n_maps == 4 + 3 + 4
+    pool = cfg["loss_options"]["ssl_denoise"]["corruptions"]
+    assert {"haze", "blur", "contrast", "stripe_noise"} <= set(pool)
+    assert cfg["loss_options"]["ssl_denoise"]["clean"] == 1.0  # merged from robust_rw, not dropped by the child

@@ -52,11 +52,12 @@ smaller one smooths less wherever the local variance is near the floor (texture 
 a larger ``d`` to restore.
 
 ``restore_enhance = sigma_L > 0`` adds, after that smoothing, a contrast restoration of each source: two more maps per
-source, a detail gain ``g = restore_enhance_max sigmoid(e)`` and an offset ``o = tanh(q)``, and
+source, a detail gain ``g = restore_enhance_max tanh(10 e)`` and an offset ``o = tanh(10 q)``, and
 ``x'' = x' + g (x' - L(x')) + o`` with ``L`` a fixed Gaussian of sigma ``sigma_L`` (run at half resolution, where the
 large kernel is cheap, and upsampled bilinearly). Haze (``J t + A (1 - t)``), low light and blur shrink local contrast
 about a slowly varying level; a smooth gain and offset are the per-region inverse the half-resolution head can
-predict. The gain logits start at -6 and the offsets at 0 (identity up to 0.25 % of detail gain).
+predict (a negative gain smooths towards ``L``). Both start at 0: an untrained net leaves the sources unchanged and
+the maps get full gradients from the start (a sigmoid gain started near 0 stayed there: pilot e1/e2 of H11).
 
 ``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
 stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
@@ -99,6 +100,10 @@ from crossfuse.corruptions import gaussian_kernel1d
 from crossfuse.nets.common import check_pair, check_phase, clamp_unit
 
 _SLOPE = 0.1
+# Fixed multiplier of the contrast maps' logits (restore_enhance), like gain_scale for ``a``: Adam moves a head bias
+# by about lr per step, so unscaled logits need ~1,000 consistent steps to reach an offset of 0.3 (an unscaled haze
+# pilot learned nothing in 200 steps that asked for nothing else).
+_ENHANCE_SCALE = 10.0
 
 
 class DSBlock(nn.Module):
@@ -190,7 +195,7 @@ class FastFuse(nn.Module):
             (pixel-unshuffled like the sources: 16 input channels instead of 8), evidence of noise for the shares.
         restore_enhance: sigma (px) of the base ``L`` of the contrast maps (gain and offset per source, after the
             smoothing; module docstring); 0 = off.
-        restore_enhance_max: the largest extra detail gain of those maps (``g = restore_enhance_max sigmoid(e)``).
+        restore_enhance_max: the largest extra detail gain of those maps (``g = restore_enhance_max tanh(10 e)``).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -284,10 +289,8 @@ class FastFuse(nn.Module):
         if self.restore:
             first = 4 * (self.n_maps - 1 - self.n_restore)  # the d maps sit just before r (pixel-shuffle groups of 4)
             n_d = self.n_restore - (4 if self.enhance else 0)
-            with torch.no_grad():
+            with torch.no_grad():  # (the contrast maps' gains and offsets keep bias 0: identity)
                 self.head.bias[first:first + 4 * n_d] = float(restore_init)
-                if self.enhance:  # gain logits -6 (sigmoid 0.0025), offsets 0: the contrast maps start as identity
-                    self.head.bias[first + 4 * n_d:first + 4 * (n_d + 2)] = -6.0
             # fixed constants, not trained, not in the state dict: 1-D passes (taps, dim) of S and of H
             g = gaussian_taps(float(restore_sigma))
             self._iso = ((g, -1), (g, -2))
@@ -372,8 +375,8 @@ class FastFuse(nn.Module):
 
             if self.enhance:
                 e = j + (3 if self.stripe else 2)
-                shares += [self.enhance_max * torch.sigmoid(maps[e]), self.enhance_max * torch.sigmoid(maps[e + 1]),
-                           torch.tanh(maps[e + 2]), torch.tanh(maps[e + 3])]
+                g_ir, g_vis, o_ir, o_vis = (torch.tanh(_ENHANCE_SCALE * maps[e + i]) for i in range(4))
+                shares += [self.enhance_max * g_ir, self.enhance_max * g_vis, o_ir, o_vis]
                 extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
 
             def restored(sh: list[Tensor]) -> tuple[Tensor, Tensor]:
