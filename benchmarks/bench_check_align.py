@@ -31,10 +31,16 @@ RoadScene pair outside RoadScene-test50). Each pair is degraded by each of :data
 (:func:`crossfuse.degrade.degrade_pair`: haze, night, low light, low-contrast IR, noise and stripes, blur, JPEG, and
 two combinations; ``clean``: none) after its IR has been moved by a seeded random rigid warp (as above, one per pair
 and condition); the truth is the warp composed with the estimate on the clean unwarped pair (``rel``).
-``--eps-factor 0.25`` runs the estimator before 2026-11-29 (its fields' eps) for comparison.
+``--eps-factor 0.25`` runs the estimator before 2026-11-29 (its fields' eps) for comparison; ``--set NAME=VALUE``
+overrides any constant of :mod:`crossfuse.registration` for one run (e.g. ``--set ITERATIONS=3``).
+
+``--small``: a TNO-like validation proxy without TNO. TNO's frames are small (short side ~280-360 px on many pairs)
+and its visible frames gray; here the ``--hard`` pairs (clean) are turned gray and downscaled (``INTER_AREA``) to a
+short side of each of ``--short-sides`` (default 280 and 360 px), then scored like the main benchmark (``rel``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --small --datasets MSRS,RoadScene,LLVIP
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --register-validation --qabf-pairs 8 \
         [--datasets MSRS,RoadScene,LLVIP] [--shift-mode integer]
 """
@@ -47,6 +53,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -106,11 +113,23 @@ def timed_estimate(ir: np.ndarray, vi: np.ndarray, times: list[float]):
     return a
 
 
-def run_dataset(ds: str, limit: int, warps: int) -> dict:
-    items = match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items[:limit]
+def small_pair(ir: np.ndarray, vi: np.ndarray, short: int) -> tuple[np.ndarray, np.ndarray]:
+    """``--small``: both images gray (uint8) and downscaled (``INTER_AREA``) so that the shorter side is ``short``
+    px -- the size and the gray visible images of TNO, made from non-test pairs."""
+    h, w = ir.shape[:2]
+    size = (round(w * short / min(h, w)), round(h * short / min(h, w)))
+    return tuple(cv2.resize(_gray_ir(to_uint8(x)), size, interpolation=cv2.INTER_AREA) for x in (ir, vi))
+
+
+def run_dataset(ds: str, limit: int, warps: int, items: list | None = None, prep=None, label: str = "") -> dict:
+    """The warped-pair accuracy of one dataset (all its pairs, or ``items``; ``prep(ir, vi)`` transforms each pair
+    first)."""
+    items = (match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items if items is None else items)[:limit]
     rel, ab, aligned, times, low, base, ncc_up = [], [], [], [], [], [], []
     for stem, p in items:
         ir, vi = _gray_ir(read_image(p["ir"])), read_image(p["vi"])
+        if prep is not None:
+            ir, vi = prep(ir, vi)
         h, w = ir.shape
         a0 = timed_estimate(ir, vi, times)
         aligned.append(a0.verdict(DEFAULT_THRESHOLD))
@@ -127,13 +146,13 @@ def run_dataset(ds: str, limit: int, warps: int) -> dict:
             ab.append((math.hypot(a.dx - dx, a.dy - dy), abs(a.rotation_deg - deg)))
     rel_a, ab_a = np.array(rel), np.array(ab)
     ok = lambda e: 100.0 * float(np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)))  # noqa: E731
-    return {"dataset": ds, "pairs": len(items), "cases": len(rel), "rel_ok": ok(rel_a), "abs_ok": ok(ab_a),
+    return {"dataset": label or ds, "pairs": len(items), "cases": len(rel), "rel_ok": ok(rel_a), "abs_ok": ok(ab_a),
             "shift_p50": float(np.median(rel_a[:, 0])), "shift_p95": float(np.percentile(rel_a[:, 0], 95)),
             "rot_p50": float(np.median(rel_a[:, 1])), "rot_p95": float(np.percentile(rel_a[:, 1], 95)),
             "aligned": 100.0 * float(np.mean(np.array(aligned) == "yes")),
             "unknown": 100.0 * float(np.mean(np.array(aligned) == "unknown")),
             "ncc_up": 100.0 * float(np.mean(ncc_up)), "low_conf": 100.0 * float(np.mean(low)),
-            "size": f"{w}x{h}", "cpu_s": float(np.median(times)), "base_p50": float(np.median(base)),
+            "size": f"{w}x{h}", "cpu_s": float(np.median(times)), "errors": rel_a, "base_p50": float(np.median(base)),
             "base_p95": float(np.percentile(base, 95))}
 
 
@@ -297,12 +316,24 @@ def main() -> int:
                     help="only the register Qabf check, on non-test pairs (RoadScene outside test-50; no TNO)")
     ap.add_argument("--shift-mode", choices=("subpixel", "integer"), default="subpixel",
                     help="register check: the 4-16 px shift as drawn (bilinear, default) or rounded to whole pixels")
+    ap.add_argument("--small", action="store_true", help="TNO-like validation: the --hard pairs in gray, downscaled "
+                    "to a short side of --short-sides px (no TNO)")
+    ap.add_argument("--short-sides", default="280,360", help="--small: short sides in px (default 280,360)")
+    ap.add_argument("--every", type=int, default=4, help="--small: every N-th RoadScene pair outside test-50 "
+                    "(default 4: the --hard pairs; 1: all 171)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a registration constant for this run (e.g. ITERATIONS=3, GRID=(7,5)); repeatable")
     ap.add_argument("--eps-factor", type=float, default=None,
                     help="override registration.EPS_FACTOR (0.25 = the estimator before 2026-11-29)")
     a = ap.parse_args()
     cv2.setNumThreads(1)
     if a.eps_factor is not None:
         registration.EPS_FACTOR = a.eps_factor
+    for kv in a.set:
+        name, value = kv.split("=", 1)
+        if not (name.isupper() and hasattr(registration, name)):
+            raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
+        setattr(registration, name, ast.literal_eval(value))
     if a.hard:
         dss = [d for d in a.datasets.split(",") if d != "TNO"]
         print_hard([run_hard(ds, a.limit) for ds in dss])
@@ -312,11 +343,30 @@ def main() -> int:
         print_ratios([r for ds in a.datasets.split(",") if ds != "TNO" for r in qabf_ratios(ds, a.qabf_pairs, fuser,
                                                                                           True, a.shift_mode)])
         return 0
+    if a.small:  # TNO-like: gray, short side 280 / 360 px, non-test pairs only
+        dss = [d for d in a.datasets.split(",") if d != "TNO"]
+        rows = [run_dataset(ds, a.limit, a.warps, non_test_items(ds, a.every),
+                            lambda ir, vi, s=int(s): small_pair(ir, vi, s), f"{ds}@{s}")
+                for s in a.short_sides.split(",") for ds in dss]
+        print_rows(rows)
+        for s in a.short_sides.split(","):
+            e = np.concatenate([r["errors"] for r in rows if r["dataset"].endswith(f"@{s}")])
+            ok = 100 * np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2))
+            print(f"all @{s}: {len(e)} cases, within 0.5 px & 0.2 deg {ok:.1f} %, shift err p50 / p95 "
+                  f"{np.median(e[:, 0]):.2f} / {np.percentile(e[:, 0], 95):.2f} px, rot err p50 / p95 "
+                  f"{np.median(e[:, 1]):.3f} / {np.percentile(e[:, 1], 95):.3f} deg")
+        return 0
     fuser = _fuser()
     rows, ratios = [], []
     for ds in a.datasets.split(","):
         rows.append(run_dataset(ds, a.limit, a.warps))
         ratios += qabf_ratios(ds, a.qabf_pairs, fuser, shift_mode=a.shift_mode)
+    print_rows(rows)
+    print_ratios(ratios)
+    return 0
+
+
+def print_rows(rows: list[dict]) -> None:
     print("\n| dataset | pairs | warped cases | within 0.5 px & 0.2 deg (rel) | (abs) | shift err p50 / p95 px | "
           "rot err p50 / p95 deg | confidence < 0.05 | unwarped aligned (<= 2 px) | unwarped max displacement p50 / "
           "p95 px | unwarped unknown | registering the unwarped pair raises gradient NCC | size | CPU s / pair |")
@@ -326,8 +376,6 @@ def main() -> int:
               f"{r['shift_p50']:.2f} / {r['shift_p95']:.2f} | {r['rot_p50']:.3f} / {r['rot_p95']:.3f} | "
               f"{r['low_conf']:.0f} % | {r['aligned']:.0f} % | {r['base_p50']:.1f} / {r['base_p95']:.1f} | "
               f"{r['unknown']:.0f} % | {r['ncc_up']:.0f} % | {r['size']} | {r['cpu_s']:.3f} |")
-    print_ratios(ratios)
-    return 0
 
 
 if __name__ == "__main__":

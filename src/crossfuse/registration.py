@@ -35,9 +35,11 @@ MIN_CONFIDENCE = 0.05  # below: too little structure shared by the modalities, t
 SIGMA = 1.0  # px: Gaussian blur before the gradients
 COARSEST = 96  # px: the pyramid stops halving when the shorter side would fall below this
 GRID = (5, 4)  # blocks matched at the working resolution
+BLOCK_DIV = 2.5  # block side: min(h, w, max(h, w) / BLOCK_DIV) at the working resolution
 MOTION = "similarity"  # or "rigid" (rotation + shift; the scale is then only reported)
 ITERATIONS = 2  # block-fit rounds
-WORK_MAX_SIDE = 400  # px: larger frames are estimated at half resolution (repeatedly)
+WORK_MAX_SIDE = 400  # px: larger frames are estimated at half resolution (repeatedly) ...
+WORK_MIN_SIDE = 0  # px: ... unless the halved frame's shorter side would fall below this
 WEIGHT_POWER = 1.0  # block weight in the final fit: match score ** this
 RANSAC_PX = 3.0  # px at the working resolution: blocks farther than this from the fit are left out
 EPS_FACTOR = 1.0  # the fields' eps / mean gradient magnitude (0.25 before 2026-11-29: weak edges counted fully)
@@ -171,7 +173,7 @@ def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3)
     """Block centres, the sub-pixel shift of ``ir`` against ``vi`` in each block, and the block's match score
     (normalised correlation of the orientation fields, 0..1)."""
     h, w = vi.shape[:2]
-    bs = int(min(h, w, max(h, w) / 2.5)) // 2 * 2
+    bs = int(min(h, w, max(h, w) / BLOCK_DIV)) // 2 * 2
     pts, shifts, scores = [], [], []
     for cy in np.linspace(bs / 2, h - bs / 2, grid[1]):
         for cx in np.linspace(bs / 2, w - bs / 2, grid[0]):
@@ -231,7 +233,8 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
                          "check-align measures the misregistration of same-size pairs")
     g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
     g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
-    if max(g_vi.shape) > WORK_MAX_SIDE:  # large frames: estimate at half resolution (less noise, 4x faster)
+    # large frames: estimate at half resolution (less noise, 4x faster)
+    if max(g_vi.shape) > WORK_MAX_SIDE and min(g_vi.shape) // 2 >= WORK_MIN_SIDE:
         half = estimate(cv2.pyrDown(g_ir), cv2.pyrDown(g_vi), max_shift=max_shift / 2, max_rotation=max_rotation)
         warp = half.matrix.copy()
         warp[:, 2] *= 2.0  # pyrDown keeps pixel 2i at half-resolution pixel i
