@@ -52,10 +52,13 @@ MODELS: dict[str, Shipped] = {
                                 "8e82f36a82af169d820d2df3c1f87fd02426ddfb3aae47c2655b484bd6d15d8e"),
     "crossfuse-robust2": Shipped("crossfuse-robust's recipe + restoration maps (noise-floor adaptive smoothing of "
                                  "each source, trained by ssl_denoise), chosen on validation (docs/protocol.md); "
-                                 "the default",
+                                 "the previous default",
                                  "1a9e63eaf64cadcc00e2956b84f6fb00891b2dcf128e467bc86fb6e1fdd14088"),
+    "crossfuse-robust3": Shipped("crossfuse-robust2's network and recipe with the local-contrast target's constant "
+                                 "re-chosen on validation (alpha 0.4 -> 0.1; docs/protocol.md H12); the default",
+                                 "88ce7751bf9daea12e951c7318d5c011fed6f5a7f33e86a33f7da7bda3949e5d"),
 }
-DEFAULT_MODEL = "crossfuse-robust2"
+DEFAULT_MODEL = "crossfuse-robust3"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
