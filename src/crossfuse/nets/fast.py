@@ -302,6 +302,8 @@ class FastFuse(nn.Module):
             # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
             # headroom (160 / 128) so the default 1 GB budget means the same for both (measured 2026-11-29).
             self.bytes_per_pixel = 240.0
+            if self.enhance:  # + four full-resolution maps and the detail planes: an estimate, not measured
+                self.bytes_per_pixel += 48.0
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
