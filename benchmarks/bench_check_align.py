@@ -37,10 +37,13 @@ overrides any constant of :mod:`crossfuse.registration` for one run (e.g. ``--se
 ``--small``: a TNO-like validation proxy without TNO. TNO's frames are small (short side ~280-360 px on many pairs)
 and its visible frames gray; here the ``--hard`` pairs (clean) are turned gray and downscaled (``INTER_AREA``) to a
 short side of each of ``--short-sides`` (default 280 and 360 px), then scored like the main benchmark (``rel``).
+``--small --hard``: the two together -- each ``--hard`` pair made small and gray first, then warped and degraded by
+each of :data:`HARD_CONDITIONS` as ``--hard``; printed next to the full-size ``--hard`` run of the same pairs.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --small --datasets MSRS,RoadScene,LLVIP
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --small --hard --datasets MSRS,RoadScene,LLVIP
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --register-validation --qabf-pairs 8 \
         [--datasets MSRS,RoadScene,LLVIP] [--shift-mode integer]
 """
@@ -184,13 +187,17 @@ def hard_case(ir: np.ndarray, vi_rgb: np.ndarray, cond: str, stem: str) -> tuple
     return x_ir, np.ascontiguousarray(x_vi[..., ::-1]) if x_vi.ndim == 3 else x_vi
 
 
-def run_hard(ds: str, limit: int, est=estimate) -> dict:
-    """Per condition of :data:`HARD_CONDITIONS`: passes (rel), gross failures (shift error > 2 px) and CPU time."""
+def run_hard(ds: str, limit: int, est=estimate, prep=None, label: str = "") -> dict:
+    """Per condition of :data:`HARD_CONDITIONS`: passes (rel), gross failures (shift error > 2 px) and CPU time.
+    ``prep(ir, vi)`` transforms each clean pair first (``--small --hard``: :func:`small_pair`), before the warp and
+    the degradation."""
     per: dict[str, list] = {c: [] for c in HARD_CONDITIONS}
     times: list[float] = []
     items = hard_items(ds)[:limit]
     for stem, p in items:
         ir, vi = _gray_ir(to_uint8(read_image(p["ir"]))), to_uint8(read_image(p["vi"]))
+        if prep is not None:
+            ir, vi = prep(ir, vi)
         h, w = ir.shape
         a0 = est(ir, vi)
         for cond in HARD_CONDITIONS:
@@ -204,7 +211,7 @@ def run_hard(ds: str, limit: int, est=estimate) -> dict:
             truth = describe((_aug(m) @ _aug(a0.matrix))[:2], ir.shape, 0.0)
             per[cond].append((math.hypot(a.dx - truth.dx, a.dy - truth.dy), abs(a.rotation_deg - truth.rotation_deg),
                               a.confidence))
-    return {"dataset": ds, "pairs": len(items), "per": {c: np.array(v) for c, v in per.items()},
+    return {"dataset": label or ds, "pairs": len(items), "per": {c: np.array(v) for c, v in per.items()},
             "cpu_s": float(np.median(times)), "size": f"{w}x{h}"}
 
 
@@ -226,6 +233,24 @@ def print_hard(rows: list[dict]) -> None:
     print("pairs / cases / CPU s per estimate: " + ", ".join(
         f"{r['dataset']} {r['pairs']} / {sum(len(v) for v in r['per'].values())} / {r['cpu_s']:.3f} ({r['size']})"
         for r in rows))
+
+
+def print_small_hard(full: list[dict], small: dict[str, list[dict]]) -> None:
+    """``--small --hard``: pass rate per condition over all datasets, full size next to each short side."""
+    ok = lambda e: 100 * float(np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)))  # noqa: E731
+    gross = lambda e: 100 * float(np.mean(e[:, 0] > 2))  # noqa: E731
+    sets = {"full size": full} | {f"{s} px gray": rows for s, rows in small.items()}
+    print("\n| condition | " + " | ".join(sets) + " | " + " | ".join(f"gross {k}" for k in sets) + " |")
+    print("|---|" + "---|" * (2 * len(sets)))
+    hard = [c for c in HARD_CONDITIONS if c != "clean"]
+    for c in (*HARD_CONDITIONS, "all degraded"):
+        es = [np.concatenate([r["per"][k] for r in rows for k in (hard if c == "all degraded" else [c])])
+              for rows in sets.values()]
+        b = "**" if c == "all degraded" else ""
+        print(f"| {c} | " + " | ".join(f"{b}{ok(e):.1f} %{b}" for e in es) + " | "
+              + " | ".join(f"{gross(e):.0f} %" for e in es) + " |")
+    for k, rows in sets.items():
+        print(f"{k}: " + ", ".join(f"{r['dataset']} {r['pairs']} pairs, {r['size']}, {r['cpu_s']:.3f} s" for r in rows))
 
 
 def shift_ir(ir: np.ndarray, mag: float, ang: float, mode: str = "subpixel") -> tuple[np.ndarray, float]:
@@ -334,6 +359,17 @@ def main() -> int:
         if not (name.isupper() and hasattr(registration, name)):
             raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
         setattr(registration, name, ast.literal_eval(value))
+    if a.hard and a.small:  # small gray frames, then each degradation; next to the full-size --hard run
+        dss = [d for d in a.datasets.split(",") if d != "TNO"]
+        full = [run_hard(ds, a.limit) for ds in dss]
+        print_hard(full)
+        small = {}
+        for s in a.short_sides.split(","):
+            small[s] = [run_hard(ds, a.limit, prep=lambda ir, vi, s=int(s): small_pair(ir, vi, s), label=f"{ds}@{s}")
+                        for ds in dss]
+            print_hard(small[s])
+        print_small_hard(full, small)
+        return 0
     if a.hard:
         dss = [d for d in a.datasets.split(",") if d != "TNO"]
         print_hard([run_hard(ds, a.limit) for ds in dss])
