@@ -116,6 +116,30 @@ def timed_estimate(ir: np.ndarray, vi: np.ndarray, times: list[float]):
     return a
 
 
+def passed(errors: np.ndarray) -> np.ndarray:
+    """Per case (rows of ``(shift error px, rotation error deg, ...)``): within 0.5 px and 0.2 deg."""
+    return (errors[:, 0] <= 0.5) & (errors[:, 1] <= 0.2)
+
+
+def pass_rate(errors: np.ndarray) -> float:
+    """Percentage of cases :func:`passed`."""
+    return 100.0 * float(np.mean(passed(errors)))
+
+
+def qabf_shift(ds: str, stem: str) -> tuple[float, float]:
+    """The register check's seeded shift of one pair: length 4-16 px and direction (radians)."""
+    rng = np.random.default_rng(zlib.crc32(f"qabf|{ds}|{stem}".encode()))
+    return rng.uniform(4, 16), rng.uniform(0, 2 * math.pi)
+
+
+def common_box(w_ref: np.ndarray, w_reg: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The box where both registered IRs sample real IR pixels (the intersection of their
+    :func:`crossfuse.registration.valid_region`): what ``register --crop`` would write for both."""
+    (ra, ca), (rb, cb) = valid_region(w_ref, shape), valid_region(w_reg, shape)
+    return (slice(max(ra.start, rb.start), min(ra.stop, rb.stop)),
+            slice(max(ca.start, cb.start), min(ca.stop, cb.stop)))
+
+
 def small_pair(ir: np.ndarray, vi: np.ndarray, short: int) -> tuple[np.ndarray, np.ndarray]:
     """``--small``: both images gray (uint8) and downscaled (``INTER_AREA``) so that the shorter side is ``short``
     px -- the size and the gray visible images of TNO, made from non-test pairs."""
@@ -148,8 +172,8 @@ def run_dataset(ds: str, limit: int, warps: int, items: list | None = None, prep
             rel.append((math.hypot(a.dx - truth.dx, a.dy - truth.dy), abs(a.rotation_deg - truth.rotation_deg)))
             ab.append((math.hypot(a.dx - dx, a.dy - dy), abs(a.rotation_deg - deg)))
     rel_a, ab_a = np.array(rel), np.array(ab)
-    ok = lambda e: 100.0 * float(np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)))  # noqa: E731
-    return {"dataset": label or ds, "pairs": len(items), "cases": len(rel), "rel_ok": ok(rel_a), "abs_ok": ok(ab_a),
+    return {"dataset": label or ds, "pairs": len(items), "cases": len(rel), "rel_ok": pass_rate(rel_a),
+            "abs_ok": pass_rate(ab_a),
             "shift_p50": float(np.median(rel_a[:, 0])), "shift_p95": float(np.percentile(rel_a[:, 0], 95)),
             "rot_p50": float(np.median(rel_a[:, 1])), "rot_p95": float(np.percentile(rel_a[:, 1], 95)),
             "aligned": 100.0 * float(np.mean(np.array(aligned) == "yes")),
@@ -216,19 +240,18 @@ def run_hard(ds: str, limit: int, est=estimate, prep=None, label: str = "") -> d
 
 
 def print_hard(rows: list[dict]) -> None:
-    ok = lambda e: (e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)  # noqa: E731
     print("\n| condition | " + " | ".join(r["dataset"] for r in rows) + " | all | gross (> 2 px) | unknown |")
     print("|---|" + "---|" * (len(rows) + 3))
     allc = {c: np.concatenate([r["per"][c] for r in rows]) for c in HARD_CONDITIONS}
     for c in HARD_CONDITIONS:
-        cells = [f"{100 * ok(r['per'][c]).mean():.0f} %" for r in rows]
+        cells = [f"{pass_rate(r['per'][c]):.0f} %" for r in rows]
         e = allc[c]
-        print(f"| {c} | " + " | ".join(cells) + f" | {100 * ok(e).mean():.0f} % | {100 * (e[:, 0] > 2).mean():.0f} % "
+        print(f"| {c} | " + " | ".join(cells) + f" | {pass_rate(e):.0f} % | {100 * (e[:, 0] > 2).mean():.0f} % "
               f"| {100 * (e[:, 2] < 0.05).mean():.0f} % |")
     hard = [c for c in HARD_CONDITIONS if c != "clean"]
     tot = np.concatenate([allc[c] for c in hard])
-    cells = [f"**{100 * ok(np.concatenate([r['per'][c] for c in hard])).mean():.1f} %**" for r in rows]
-    print("| all degraded | " + " | ".join(cells) + f" | **{100 * ok(tot).mean():.1f} %** | "
+    cells = [f"**{pass_rate(np.concatenate([r['per'][c] for c in hard])):.1f} %**" for r in rows]
+    print("| all degraded | " + " | ".join(cells) + f" | **{pass_rate(tot):.1f} %** | "
           f"{100 * (tot[:, 0] > 2).mean():.1f} % | {100 * (tot[:, 2] < 0.05).mean():.1f} % |")
     print("pairs / cases / CPU s per estimate: " + ", ".join(
         f"{r['dataset']} {r['pairs']} / {sum(len(v) for v in r['per'].values())} / {r['cpu_s']:.3f} ({r['size']})"
@@ -237,7 +260,6 @@ def print_hard(rows: list[dict]) -> None:
 
 def print_small_hard(full: list[dict], small: dict[str, list[dict]]) -> None:
     """``--small --hard``: pass rate per condition over all datasets, full size next to each short side."""
-    ok = lambda e: 100 * float(np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2)))  # noqa: E731
     gross = lambda e: 100 * float(np.mean(e[:, 0] > 2))  # noqa: E731
     sets = {"full size": full} | {f"{s} px gray": rows for s, rows in small.items()}
     print("\n| condition | " + " | ".join(sets) + " | " + " | ".join(f"gross {k}" for k in sets) + " |")
@@ -247,7 +269,7 @@ def print_small_hard(full: list[dict], small: dict[str, list[dict]]) -> None:
         es = [np.concatenate([r["per"][k] for r in rows for k in (hard if c == "all degraded" else [c])])
               for rows in sets.values()]
         b = "**" if c == "all degraded" else ""
-        print(f"| {c} | " + " | ".join(f"{b}{ok(e):.1f} %{b}" for e in es) + " | "
+        print(f"| {c} | " + " | ".join(f"{b}{pass_rate(e):.1f} %{b}" for e in es) + " | "
               + " | ".join(f"{gross(e):.0f} %" for e in es) + " |")
     for k, rows in sets.items():
         print(f"{k}: " + ", ".join(f"{r['dataset']} {r['pairs']} pairs, {r['size']}, {r['cpu_s']:.3f} s" for r in rows))
@@ -279,9 +301,7 @@ def qabf_ratios(ds: str, n: int, fuser, skip_test: bool = False,
     items = hard_items(ds) if skip_test else match_folders({"ir": DATA / ds / "ir", "vi": DATA / ds / "vi"}).items
     for stem, p in items[:n]:
         ir, vi = _gray_ir(read_image(p["ir"])), read_image(p["vi"])
-        rng = np.random.default_rng(zlib.crc32(f"qabf|{ds}|{stem}".encode()))
-        mag, ang = rng.uniform(4, 16), rng.uniform(0, 2 * math.pi)
-        moved, mag = shift_ir(ir, mag, ang, shift_mode)
+        moved, mag = shift_ir(ir, *qabf_shift(ds, stem), shift_mode)
         w_ref, w_reg = estimate(ir, vi).matrix, estimate(moved, vi).matrix
         ref = register(ir, w_ref)
         srcs = {"unshifted": ir, "shifted": moved, "registered": register(moved, w_reg), "ref": ref}
@@ -292,11 +312,7 @@ def qabf_ratios(ds: str, n: int, fuser, skip_test: bool = False,
             c = (slice(m, src.shape[0] - m), slice(m, src.shape[1] - m))
             return compute_metrics(src[c], vi[c], fused[name][c], "cddfuse", ["Qabf"])["Qabf"]
 
-        # crop: both registered pairs cut to the box where both registered IRs sample real IR pixels
-        # (registration.valid_region), then fused and scored on that box -- what a register --crop would write
-        (ra, ca), (rb, cb) = valid_region(w_ref, ir.shape), valid_region(w_reg, ir.shape)
-        box = (slice(max(ra.start, rb.start), min(ra.stop, rb.stop)), slice(max(ca.start, cb.start),
-                                                                              min(ca.stop, cb.stop)))
+        box = common_box(w_ref, w_reg, ir.shape)  # both registered pairs cut to it, then fused and scored there
         crop_q = [compute_metrics(ref[box], vi[box], fuser.fuse(srcs[k][box], vi[box], gray=True, dtype=np.uint8),
                                   "cddfuse", ["Qabf"])["Qabf"] for k in ("ref", "registered")]
         raw = (q("unshifted", ir), q("shifted", ir), q("registered", ir))
@@ -387,8 +403,7 @@ def main() -> int:
         print_rows(rows)
         for s in a.short_sides.split(","):
             e = np.concatenate([r["errors"] for r in rows if r["dataset"].endswith(f"@{s}")])
-            ok = 100 * np.mean((e[:, 0] <= 0.5) & (e[:, 1] <= 0.2))
-            print(f"all @{s}: {len(e)} cases, within 0.5 px & 0.2 deg {ok:.1f} %, shift err p50 / p95 "
+            print(f"all @{s}: {len(e)} cases, within 0.5 px & 0.2 deg {pass_rate(e):.1f} %, shift err p50 / p95 "
                   f"{np.median(e[:, 0]):.2f} / {np.percentile(e[:, 0], 95):.2f} px, rot err p50 / p95 "
                   f"{np.median(e[:, 1]):.3f} / {np.percentile(e[:, 1], 95):.3f} deg")
         return 0

@@ -16,8 +16,8 @@ kernel: OpenCV ``INTER_LINEAR`` (register's), ``INTER_CUBIC``, ``INTER_LANCZOS4`
 pair registered with the same kernel. Pairs are fused by the default model (:class:`crossfuse.infer.Fuser`) and
 scored with Qabf against the reference sources; reported: Qabf(registered) / Qabf(reference) over the whole frame,
 the interior (a border of the shift + 2 px cut) and the common valid box (both registered pairs cropped to it, then
-fused), as in ``bench_check_align``. :func:`resample` is ``registration.register`` with the kernel as a parameter;
-for ``INTER_LINEAR`` it is checked equal to ``register`` on every pair. Last, the metric's own floor: the interior
+fused), as in ``bench_check_align`` (resampling is ``registration.register`` with its ``interpolation``
+parameter). Last, the metric's own floor: the interior
 ratio for the bilinear reference with a seeded +-1 grey level added to ``REQUANT`` of its IR pixels (what a second
 resampling at another sub-pixel phase does to a very smooth IR), fused and scored the same way.
 
@@ -38,24 +38,16 @@ import zlib  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_check_align import _aug, _fuser, _gray_ir, hard_items  # noqa: E402  (this folder is on sys.path)
+from bench_check_align import _aug, _fuser, _gray_ir, common_box, hard_items, qabf_shift  # noqa: E402  (on sys.path)
 
 from crossfuse.degrade import rigid_matrix, rigid_warp  # noqa: E402
 from crossfuse.io import read_image  # noqa: E402
 from crossfuse.metrics import compute_metrics  # noqa: E402
-from crossfuse.registration import estimate, register, valid_region  # noqa: E402
+from crossfuse.registration import estimate, register  # noqa: E402
 
 KERNELS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos4": cv2.INTER_LANCZOS4}
 SHIFTS = ("bilinear", "band-limited", "integer")
 REQUANT = 0.17  # fraction of pixels moved by one grey level (half up, half down) in the requantisation check
-
-
-def resample(ir: np.ndarray, warp: np.ndarray, kernel: int) -> np.ndarray:
-    """``registration.register`` with another OpenCV kernel (same border, rounding and dtype)."""
-    h, w = ir.shape[:2]
-    out = cv2.warpAffine(ir.astype(np.float32), warp.astype(np.float64), (w, h), flags=kernel | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def fourier_shift(x: np.ndarray, dx: float, dy: float, pad: int = 48) -> np.ndarray:
@@ -80,11 +72,9 @@ def run_pair(ds: str, stem: str, p: dict, fuser) -> dict:
     ``"requant"`` (the requantisation check) and ``"ds"``."""
     ir, vi = _gray_ir(read_image(p["ir"])), read_image(p["vi"])
     h, w = ir.shape
-    rng = np.random.default_rng(zlib.crc32(f"qabf|{ds}|{stem}".encode()))  # bench_check_align.qabf_ratios' shift
-    mag, ang = rng.uniform(4, 16), rng.uniform(0, 2 * math.pi)
+    mag, ang = qabf_shift(ds, stem)  # bench_check_align.qabf_ratios' shift
     w_ref = estimate(ir, vi).matrix
-    refs = {k: resample(ir, w_ref, f) for k, f in KERNELS.items()}
-    assert np.array_equal(refs["linear"], register(ir, w_ref)), "resample(linear) must be registration.register"
+    refs = {k: register(ir, w_ref, f) for k, f in KERNELS.items()}
 
     def fuse(x: np.ndarray, v: np.ndarray = vi) -> np.ndarray:
         return fuser.fuse(x, v, gray=True, dtype=np.uint8)
@@ -100,14 +90,10 @@ def run_pair(ds: str, stem: str, p: dict, fuser) -> dict:
         moved, dx, dy = shifted(ir, mag * math.cos(ang), mag * math.sin(ang), how)
         w_reg = estimate(moved, vi).matrix
         exact = (_aug(rigid_matrix(ir.shape, dx, dy, 0.0)) @ _aug(w_ref))[:2]
-        (ra, ca), (rb, cb) = valid_region(w_ref, ir.shape), valid_region(w_reg, ir.shape)
-        box = (slice(max(ra.start, rb.start), min(ra.stop, rb.stop)), slice(max(ca.start, cb.start),
-                                                                              min(ca.stop, cb.stop)))
+        box = common_box(w_ref, w_reg, ir.shape)
         for k, f in KERNELS.items():
             ref, fr = refs[k], fused_ref[k]
-            reg, ex = resample(moved, w_reg, f), resample(moved, exact, f)
-            if k == "linear":
-                assert np.array_equal(reg, register(moved, w_reg))
+            reg, ex = register(moved, w_reg, f), register(moved, exact, f)
             fg, fe = fuse(reg), fuse(ex)
             crop = [q(ref[box], fuse(x[box], vi[box]), v=vi[box]) for x in (ref, reg)]
             out[how, k] = (q(ref, fg) / q(ref, fr), q(ref, fg, cut) / q(ref, fr, cut), crop[1] / crop[0],

@@ -219,3 +219,17 @@ def test_bench_integer_shift_is_exact_translation():
     assert bench.shift_ir(ir, 4.0, math.radians(30), "integer")[1] == math.hypot(4, 2)
     sub, length = bench.shift_ir(ir, 6.3, 0.4, "subpixel")
     assert length == 6.3 and not any(np.array_equal(sub, translated(x, y)) for x in range(-8, 9) for y in range(-8, 9))
+
+
+def test_register_interpolation_defaults_to_bilinear_and_passes_the_kernel_to_opencv():
+    """register(ir, W, k) = OpenCV's inverse-map warpAffine with kernel k, replicated border, rounded to the dtype;
+    the default is bilinear (cubic and Lanczos-4 did worse on validation, docs/robustness.md)."""
+    rng = np.random.default_rng(3)
+    ir = (rng.random((40, 56)) * 255).astype(np.uint8)
+    w = np.array([[1.0, 0.0, 2.37], [0.0, 1.0, -1.61]])
+    for k in (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4):
+        want = cv2.warpAffine(ir.astype(np.float32), w, (56, 40), flags=k | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        assert np.array_equal(register(ir, w, k), np.clip(np.round(want), 0, 255).astype(np.uint8))
+    assert np.array_equal(register(ir, w), register(ir, w, cv2.INTER_LINEAR))
+    assert not np.array_equal(register(ir, w, cv2.INTER_CUBIC), register(ir, w))  # the kernel is really used

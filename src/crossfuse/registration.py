@@ -249,11 +249,12 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
     return a if MOTION == "similarity" else replace(a, scale=scale)
 
 
-def register(ir: np.ndarray, warp: np.ndarray) -> np.ndarray:
-    """``ir`` resampled onto the visible frame: ``out(p) = ir(W p)`` (bilinear, border replicated), same dtype."""
+def register(ir: np.ndarray, warp: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``ir`` resampled onto the visible frame: ``out(p) = ir(W p)`` (OpenCV ``interpolation``, bilinear by default:
+    cubic and Lanczos-4 did worse on validation, docs/robustness.md), border replicated, same dtype."""
     h, w = ir.shape[:2]
     src = ir.astype(np.float32)
-    out = cv2.warpAffine(src, warp.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    out = cv2.warpAffine(src, warp.astype(np.float64), (w, h), flags=interpolation | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_REPLICATE)
     return out if ir.dtype == np.float32 else np.clip(np.round(out), 0, np.iinfo(ir.dtype).max).astype(ir.dtype)
 
