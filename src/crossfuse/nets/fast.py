@@ -296,7 +296,7 @@ class FastFuse(nn.Module):
             self._iso = ((g, -1), (g, -2))
             self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
             half = gaussian_taps(float(restore_enhance) / 2) if self.enhance else ()
-            self._base = ((half, -1), (half, -2))  # L at half resolution (sigma halves with the pixel size)
+            self._base = ((half, -1), (half, -2)) if self.enhance else ()  # L at half resolution (sigma halves too)
             # the inference memory planner (backends.estimate_bytes_per_pixel) sees leaf-module outputs only, not
             # the restoration's full-resolution temporaries: it predicts 160 B/px with or without them, while the
             # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
