@@ -3,6 +3,7 @@
     PYTHONPATH=src python benchmarks/robust_protocol.py --show                  # the split and hold-out stems
     PYTHONPATH=src python benchmarks/robust_protocol.py --align runs/align128_ho  # aligned pool without hold-outs
     PYTHONPATH=src python benchmarks/robust_protocol.py --validate crossfuse-fast runs/x/last.pt --json v.json
+    PYTHONPATH=src python benchmarks/robust_protocol.py --rank runs/x runs/y     # rank score v2 against the panel
     PYTHONPATH=src python benchmarks/robust_protocol.py --dark crossfuse-fast   # dark-pixel % on every dataset
     PYTHONPATH=src python benchmarks/robust_protocol.py --sanity crossfuse-fast # LLVIP-32, MSRS-12 vs max/average
 
@@ -38,6 +39,8 @@ CONDITIONS = [("gaussian_noise", "both"), ("low_light", "vis"), ("haze", "both")
               ("stripe_noise", "ir"), ("jpeg", "both")]
 SEVERITY = 1.5
 DARK_MARGIN = 10  # grey levels
+# the rank score's fixed reference panel (docs/protocol.md "Rank score (v2)"), declared before any pilot it scores
+PANEL = ["max", "average", "crossfuse-fast", "crossfuse-robust", "crossfuse-robust2", "crossfuse-robust3"]
 
 
 def data_root() -> Path:
@@ -152,19 +155,71 @@ def summarize(rows: list[dict], ref: list[dict]) -> dict:
     return out
 
 
-def validate(specs: list[str]) -> dict[str, dict]:
-    root = data_root()
-    fusers = {s: as_fuser(s) for s in ["max", *specs]}
+def validation_rows(fusers: dict) -> dict[str, list[dict]]:
+    """Per fuser (name -> Fuser, ``"max"``/``"average"``, or any callable (ir u8, vi u8) -> fused u8), one metrics
+    row per validation case: 8 metrics clean, the 5 source-referenced ones (against the clean sources) corrupted."""
     rows: dict[str, list[dict]] = {s: [] for s in fusers}
-    for subset, stem, cond, ir, vi, ir_in, vi_in in validation_cases(root):
+    for subset, stem, cond, ir, vi, ir_in, vi_in in validation_cases(data_root()):
         for s, fu in fusers.items():
-            f = fused_u8(fu, ir_in, vi_in)
+            f = fused_u8(fu, ir_in, vi_in) if isinstance(fu, str) or hasattr(fu, "fuse_y") else fu(ir_in, vi_in)
             names = RANKED + (TEXTURE if cond is None else [])
             r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=names)
             dark = crushed_dark_percent(f, ir, luma_u8(vi), margin=DARK_MARGIN)
             r.update(subset=subset, stem=stem, condition=cond, dark=dark)
             rows[s].append(r)
-    return {s: summarize(rows[s], rows["max"]) for s in fusers}
+    return rows
+
+
+def validate(specs: list[str]) -> dict[str, dict]:
+    rows = validation_rows({s: as_fuser(s) for s in ["max", *specs]})
+    return {s: summarize(rows[s], rows["max"]) for s in rows}
+
+
+def _group_means(rows: list[dict], key: str, value, metrics: list[str]) -> dict[str, float]:
+    picked = [r for r in rows if r[key] == value]
+    return {m: float(np.mean([r[m] for r in picked])) for m in metrics}
+
+
+def rank_table(rows: dict[str, list[dict]]) -> dict[str, dict]:
+    """The rank score v2 of docs/protocol.md for every row of ``rows`` (all ranked together): clean rank (8 metrics,
+    per validation subset, mean over subsets), corrupted rank (5 metrics against the clean sources, per condition,
+    mean over conditions), their mean, the conditions where the row ranks best / below crossfuse-fast."""
+    from eval_model import mean_ranks
+
+    any_rows = next(iter(rows.values()))
+    subsets = list(dict.fromkeys(r["subset"] for r in any_rows))
+    conds = [c for c, _ in CONDITIONS if any(r["condition"] == c for r in any_rows)]
+    clean = {s: mean_ranks({k: _group_means([r for r in v if r["condition"] is None], "subset", s, TEXTURE + RANKED)
+                            for k, v in rows.items()}, TEXTURE + RANKED) for s in subsets}
+    corr = {c: mean_ranks({k: _group_means(v, "condition", c, RANKED) for k, v in rows.items()}, RANKED)
+            for c in conds}
+    out = {}
+    for k, v in rows.items():
+        cr, kr = float(np.mean([clean[s][k] for s in subsets])), float(np.mean([corr[c][k] for c in conds]))
+        out[k] = {"rank_score": (cr + kr) / 2, "clean_rank": cr, "corrupted_rank": kr,
+                  "clean_rank_per_subset": {s: clean[s][k] for s in subsets},
+                  "corrupted_rank_per_condition": {c: corr[c][k] for c in conds},
+                  "best_on": [c for c in conds if corr[c][k] <= min(corr[c].values())],
+                  "below_fast_on": [c for c in conds
+                                    if "crossfuse-fast" in rows and corr[c][k] > corr[c]["crossfuse-fast"]],
+                  "dark_pct_max_subset": max(float(np.mean([r["dark"] for r in v if r["condition"] is None
+                                                           and r["subset"] == s])) for s in subsets)}
+        if "max" in rows:  # the ratio score of summarize()["all"], pooled over the rows given
+            part = lambda rs, clean: [r for r in rs if (r["condition"] is None) == clean]  # noqa: E731
+            out[k]["ratio_score"] = float(np.mean([score_rows(part(v, c), part(rows["max"], c))
+                                                   for c in (True, False)]))
+    return out
+
+
+def rank_candidates(specs: list[str], panel: list[str] = PANEL) -> dict[str, dict]:
+    """Per spec, :func:`rank_table` of the panel plus that spec alone (7 rows), as the rule of docs/protocol.md
+    compares a candidate with crossfuse-robust3; the panel is fused once for all specs."""
+    rows = validation_rows({s: as_fuser(s) for s in dict.fromkeys([*panel, *specs])})
+    out: dict[str, dict] = {}
+    for s in specs:
+        sub = {k: rows[k] for k in dict.fromkeys([*panel, s])}
+        out[s] = rank_table(sub)
+    return out
 
 
 def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
@@ -222,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validate", nargs="+", metavar="MODEL", help="model names, weights files, checkpoints, runs")
     ap.add_argument("--dark", nargs="+", metavar="MODEL", help="dark-pixel %% on every dataset of the data root")
     ap.add_argument("--sanity", nargs="+", metavar="MODEL", help="LLVIP-32 / MSRS-12 (partly seen): 8 metrics, rank")
+    ap.add_argument("--rank", nargs="+", metavar="MODEL", help="rank score v2: each model among the fixed panel")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -236,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate:
         result["validation"] = validate(args.validate)
         print(format_validation(result["validation"]))
+    if args.rank:
+        result["rank"] = rank_candidates(args.rank)
+        print(format_ranks(result["rank"]))
     if args.dark:
         result["dark"] = dark_table(args.dark)
         print(json.dumps(result["dark"], indent=1))
@@ -256,6 +315,20 @@ def format_validation(val: dict[str, dict]) -> str:
             co = " / ".join(f"{v['corrupted'][m]:.3f}" for m in RANKED)
             lines.append(f"| {s} | {subset} | {v['score']:.4f} | {v['score_clean']:.4f} | {v['score_corrupted']:.4f} "
                          f"| {v['dark_pct']:.2f} | {cl} | {co} |")
+    return "\n".join(lines)
+
+
+
+def format_ranks(ranks: dict[str, dict]) -> str:
+    """One table per candidate: the candidate and crossfuse-robust3 (the model the rule compares it with) in its
+    7-row table, plus each other row's rank score."""
+    lines = ["| candidate | row | rank score | clean rank | corrupted rank | best on | below fast on | dark % | "
+             "ratio score |", "|---|---|---|---|---|---|---|---|---|"]
+    for cand, table in ranks.items():
+        for row, v in sorted(table.items(), key=lambda kv: kv[1]["rank_score"]):
+            lines.append(f"| {cand} | {row} | {v['rank_score']:.3f} | {v['clean_rank']:.3f} | {v['corrupted_rank']:.3f}"
+                         f" | {len(v['best_on'])} | {len(v['below_fast_on'])} | {v['dark_pct_max_subset']:.2f} | "
+                         f"{v.get('ratio_score', float('nan')):.4f} |")
     return "\n".join(lines)
 
 

@@ -190,6 +190,25 @@ def test_local_contrast_target_against_scipy(imgs):
     np.testing.assert_allclose(got[10:-10, 10:-10], want[10:-10, 10:-10], atol=1e-6)
 
 
+def test_local_contrast_target_gain_against_scipy(imgs):
+    ir, vis, _ = imgs
+    g = lambda x, s: ndimage.gaussian_filter(x, s, mode="mirror", truncate=np.ceil(3 * s) / s)  # noqa: E731
+    m = np.minimum(ir, vis)
+    base = np.maximum(ir, vis) + 0.3 * (m - g(m, 3.0))
+    mu = g(base, 5.0)
+    want = np.clip(np.maximum(mu + 1.4 * (base - mu), m), None, 1.0)
+    got = L.local_contrast_target(_t(ir), _t(vis), alpha=0.3, sigma=3.0, gain=1.4, gain_sigma=5.0)[0, 0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    # gain 1 is the plain target; a gain never lifts the floor or the ceiling, nor moves a flat image
+    plain = L.local_contrast_target(_t(ir), _t(vis), 0.3, 3.0)
+    np.testing.assert_allclose(L.local_contrast_target(_t(ir), _t(vis), 0.3, 3.0, 1.0, 5.0).numpy(), plain.numpy())
+    flat = L.local_contrast_target(_t(np.full_like(ir, 0.3)), _t(np.full_like(vis, 0.6)), 0.3, 3.0, 1.5, 5.0)
+    np.testing.assert_allclose(flat.numpy(), 0.6, atol=1e-6)
+    stretched = L.local_contrast_target(_t(ir), _t(vis), 0.3, 3.0, 1.4, 5.0)
+    assert bool((stretched >= torch.minimum(_t(ir), _t(vis)) - 1e-12).all()) and float(stretched.max()) <= 1.0
+    assert float(stretched.std()) > float(plain.std())  # more contrast about the local mean
+
+
 def test_local_contrast_target_has_no_pivot_and_never_crushes(imgs):
     ir, vis, _ = imgs
     t = L.local_contrast_target(_t(ir), _t(vis))

@@ -52,3 +52,29 @@ def test_holdouts_are_the_card_s_and_outside_the_training_split():
     assert named == set(stems["LLVIP"]) | set(stems["MSRS"])
     split = rp.roadscene_split(root)
     assert not set(split.val) & set(split.train) and not set(split.test) & set(split.train)
+
+
+def _rows(values: dict[str, tuple[float, float]]) -> dict[str, list[dict]]:
+    """Two clean subsets and two conditions; every metric of a row = its (clean, corrupted) value."""
+    rows = {}
+    for k, (clean, corr) in values.items():
+        rows[k] = [{**dict.fromkeys(rp.TEXTURE + rp.RANKED, clean), "subset": s, "condition": None, "dark": 0.0}
+                   for s in ("A", "B")]
+        rows[k] += [{**dict.fromkeys(rp.RANKED, corr), "subset": "A", "condition": c, "dark": 0.0}
+                    for c in ("gaussian_noise", "haze")]
+    return rows
+
+
+def test_rank_table_ranks_clean_on_eight_metrics_and_corrupted_per_condition():
+    rows = _rows({"max": (3.0, 1.0), "crossfuse-fast": (2.0, 2.0), "cand": (1.0, 3.0)})
+    # the candidate wins every corrupted condition only on noise: make haze a tie with crossfuse-fast
+    for r in rows["cand"]:
+        if r["condition"] == "haze":
+            r.update(dict.fromkeys(rp.RANKED, 2.0))
+    t = rp.rank_table(rows)
+    assert t["max"]["clean_rank"] == 1.0 and t["cand"]["clean_rank"] == 3.0
+    assert t["cand"]["corrupted_rank_per_condition"] == {"gaussian_noise": 1.0, "haze": 1.5}
+    assert t["cand"]["corrupted_rank"] == 1.25 and t["cand"]["rank_score"] == (3.0 + 1.25) / 2
+    assert t["cand"]["best_on"] == ["gaussian_noise", "haze"] and t["cand"]["below_fast_on"] == []
+    assert t["max"]["below_fast_on"] == ["gaussian_noise", "haze"] and t["max"]["best_on"] == []
+    assert t["max"]["ratio_score"] == 1.0

@@ -81,28 +81,39 @@ def gradient_complement(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0
     return F.l1_loss(sobel_xy(fused), sobel_xy(complement_target(ir, vis, alpha, pivot, contrast)))
 
 
-def local_contrast_target(ir: Tensor, vis: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
-    """``max(V, I) + alpha * (m - G_sigma * m)`` with ``m = min(V, I)``, clipped to ``[m, 1]``.
+def _gauss(x: Tensor, sigma: float) -> Tensor:
+    k = 2 * math.ceil(3 * sigma) + 1
+    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
+
+
+def local_contrast_target(ir: Tensor, vis: Tensor, alpha: float = 0.4, sigma: float = 8.0, gain: float = 1.0,
+                          gain_sigma: float = 24.0) -> Tensor:
+    """``T = max(V, I) + alpha * (m - G_sigma * m)`` with ``m = min(V, I)``; with ``gain != 1`` its detail about a
+    wide local mean is scaled, ``mu + gain * (T - mu)``, ``mu = G_gain_sigma * T``; clipped to ``[m, 1]``.
 
     Like :func:`complement_target` it keeps the weaker source's variation where the other one is brighter, but
     about the weaker source's own *local* mean (Gaussian, ``sigma`` pixels) instead of a fixed grey pivot, so a dark
     scene keeps its level (no global offset), and the floor ``m`` means the target is never darker than both
-    sources. No constant depends on the image's overall brightness."""
+    sources. The optional gain stretches contrast about a local mean too, never about a global grey, so it adds no
+    pivot either. No constant depends on the image's overall brightness."""
     m = torch.minimum(ir, vis)
-    k = 2 * math.ceil(3 * sigma) + 1
-    local = kornia.filters.gaussian_blur2d(m, (k, k), (sigma, sigma), border_type="reflect")
-    target = torch.maximum(ir, vis) + alpha * (m - local)
+    target = torch.maximum(ir, vis) + alpha * (m - _gauss(m, sigma))
+    if gain != 1.0:
+        mu = _gauss(target, gain_sigma)
+        target = mu + gain * (target - mu)
     return torch.minimum(torch.maximum(target, m), torch.ones_like(m))
 
 
-def intensity_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
+def intensity_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0,
+                    gain: float = 1.0, gain_sigma: float = 24.0) -> Tensor:
     """Mean absolute error between the fused image and :func:`local_contrast_target`."""
-    return F.l1_loss(fused, local_contrast_target(ir, vis, alpha, sigma))
+    return F.l1_loss(fused, local_contrast_target(ir, vis, alpha, sigma, gain, gain_sigma))
 
 
-def gradient_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0) -> Tensor:
+def gradient_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0,
+                   gain: float = 1.0, gain_sigma: float = 24.0) -> Tensor:
     """L1 between the Sobel gradient vectors of the fused image and of :func:`local_contrast_target`."""
-    return F.l1_loss(sobel_xy(fused), sobel_xy(local_contrast_target(ir, vis, alpha, sigma)))
+    return F.l1_loss(sobel_xy(fused), sobel_xy(local_contrast_target(ir, vis, alpha, sigma, gain, gain_sigma)))
 
 
 def gradient_max(ir: Tensor, vis: Tensor, fused: Tensor, gain: float = 1.0) -> Tensor:
@@ -328,7 +339,8 @@ LOSSES: dict[str, LossSpec] = {
                                     description="||grad F - grad(complement target)||_1 (signed Sobel)"),
     "intensity_local": LossSpec(
         _on_fused(intensity_local, "intensity_local"), 2,
-        description="||clip(max(V, I) + alpha (m - G_sigma m), m, 1) - F||_1, m = min(V, I) (no fixed pivot)"),
+        description="||clip(max(V, I) + alpha (m - G_sigma m), m, 1) - F||_1, m = min(V, I) (no fixed pivot; "
+                    "option gain about G_gain_sigma of it)"),
     "gradient_local": LossSpec(_on_fused(gradient_local, "gradient_local"), 2,
                                description="||grad F - grad(local-contrast target)||_1 (signed Sobel)"),
     "out_of_range": LossSpec(lambda c: out_of_range(_need(c, "raw")[0]), 2,
