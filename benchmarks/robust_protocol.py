@@ -211,15 +211,14 @@ def rank_table(rows: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
-def rank_candidates(specs: list[str], panel: list[str] = PANEL) -> dict[str, dict]:
+def rank_candidates(specs: list[str], panel: list[str] = PANEL, together: bool = False) -> dict[str, dict]:
     """Per spec, :func:`rank_table` of the panel plus that spec alone (7 rows), as the rule of docs/protocol.md
-    compares a candidate with crossfuse-robust3; the panel is fused once for all specs."""
+    compares a candidate with crossfuse-robust3; the panel is fused once for all specs. ``together``: one table of
+    the panel and all specs (the paired seed check), keyed ``"together"``."""
     rows = validation_rows({s: as_fuser(s) for s in dict.fromkeys([*panel, *specs])})
-    out: dict[str, dict] = {}
-    for s in specs:
-        sub = {k: rows[k] for k in dict.fromkeys([*panel, s])}
-        out[s] = rank_table(sub)
-    return out
+    if together:
+        return {"together": rank_table(rows)}
+    return {s: rank_table({k: rows[k] for k in dict.fromkeys([*panel, s])}) for s in specs}
 
 
 def dark_table(specs: list[str]) -> dict[str, dict[str, float]]:
@@ -278,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dark", nargs="+", metavar="MODEL", help="dark-pixel %% on every dataset of the data root")
     ap.add_argument("--sanity", nargs="+", metavar="MODEL", help="LLVIP-32 / MSRS-12 (partly seen): 8 metrics, rank")
     ap.add_argument("--rank", nargs="+", metavar="MODEL", help="rank score v2: each model among the fixed panel")
+    ap.add_argument("--together", action="store_true", help="--rank: all models in one table with the panel")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         result["validation"] = validate(args.validate)
         print(format_validation(result["validation"]))
     if args.rank:
-        result["rank"] = rank_candidates(args.rank)
+        result["rank"] = rank_candidates(args.rank, together=args.together)
         print(format_ranks(result["rank"]))
     if args.dark:
         result["dark"] = dark_table(args.dark)
