@@ -55,10 +55,15 @@ MODELS: dict[str, Shipped] = {
                                  "the previous default",
                                  "1a9e63eaf64cadcc00e2956b84f6fb00891b2dcf128e467bc86fb6e1fdd14088"),
     "crossfuse-robust3": Shipped("crossfuse-robust2's network and recipe with the local-contrast target's constant "
-                                 "re-chosen on validation (alpha 0.4 -> 0.1; docs/protocol.md H12); the default",
+                                 "re-chosen on validation (alpha 0.4 -> 0.1; docs/protocol.md H12); the previous "
+                                 "default",
                                  "88ce7751bf9daea12e951c7318d5c011fed6f5a7f33e86a33f7da7bda3949e5d"),
+    "crossfuse-robust4": Shipped("crossfuse-robust2's network and recipe with the local-contrast target's local mean "
+                                 "over 16 px (was 8), chosen on validation under the rank score v2 (docs/protocol.md "
+                                 "H17); the default",
+                                 "ce221aa8e69f8a10db7932121110294d6f38de545a331cea397184338a208b04"),
 }
-DEFAULT_MODEL = "crossfuse-robust3"
+DEFAULT_MODEL = "crossfuse-robust4"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
