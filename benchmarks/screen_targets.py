@@ -1,0 +1,94 @@
+"""Screen local-contrast training targets as fusion rules on CLEAN validation, before training any of them.
+
+    PYTHONPATH=src python benchmarks/screen_targets.py --json runs/h17/screen.json       # H17 stage B's grid
+
+Each rule is ``crossfuse.losses.local_contrast_target`` (σ 8 for the weaker source's local mean) applied to the pair
+itself (IR gray, visible luma; 8-bit rounded), scored with the ``cddfuse`` profile on the 8 metrics and ranked among
+the rank-score panel of docs/protocol.md plus the rule (per validation subset, mean over subsets: the clean part of the
+rank score v2). A rule is what a network trained on it would aim at on clean inputs; it says nothing about corrupted
+ones. Validation pairs only (benchmarks/robust_protocol.py); no test set is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import robust_protocol as rp  # noqa: E402
+from eval_model import mean_ranks  # noqa: E402
+
+from crossfuse.io import luma_u8, quantize  # noqa: E402
+from crossfuse.losses import local_contrast_target  # noqa: E402
+from crossfuse.metrics import compute_metrics  # noqa: E402
+
+METRICS = rp.TEXTURE + rp.RANKED
+
+
+def rule(alpha: float, gain: float, gain_sigma: float):
+    """The target of ``(alpha, gain, gain_sigma)`` as a fuser: (IR u8, stored visible u8) -> fused Y u8."""
+    def fuse(ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+        t = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)[None, None]  # noqa: E731
+        out = local_contrast_target(t(ir), t(luma_u8(vi)), alpha, 8.0, gain, gain_sigma)
+        return quantize(out[0, 0].numpy().astype(np.float64) * 255.0)
+    return fuse
+
+
+def grid() -> dict[str, tuple[float, float, float]]:
+    """H17 stage B (docs/protocol.md 06:00): α {0.1, 0.4} × (g 1, or g {1.2, 1.5} × σ_g {8, 24})."""
+    out = {f"a{a}_g1": (a, 1.0, 24.0) for a in (0.1, 0.4)}
+    out |= {f"a{a}_g{g}_s{s}": (a, g, float(s)) for a, g, s in itertools.product((0.1, 0.4), (1.2, 1.5), (8, 24))}
+    return out
+
+
+def clean_rows(fusers: dict) -> dict[str, dict[str, list[dict]]]:
+    """Per fuser, per validation subset, the 8 metrics and the dark-pixel % of every clean pair."""
+    rows: dict[str, dict[str, list[dict]]] = {s: {} for s in fusers}
+    for subset, _stem, cond, ir, vi, _, _ in rp.validation_cases(rp.data_root()):
+        if cond is not None:
+            continue
+        for s, fu in fusers.items():
+            f = rp.fused_u8(fu, ir, vi) if isinstance(fu, str) or hasattr(fu, "fuse_y") else fu(ir, vi)
+            r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=METRICS)
+            r["dark"] = rp.crushed_dark_percent(f, ir, luma_u8(vi), margin=rp.DARK_MARGIN)
+            rows[s].setdefault(subset, []).append(r)
+    return rows
+
+
+def screen(rules: dict[str, tuple[float, float, float]]) -> dict[str, dict]:
+    fusers = {s: rp.as_fuser(s) for s in rp.PANEL} | {k: rule(*v) for k, v in rules.items()}
+    rows = clean_rows(fusers)
+    mean = lambda rs: {m: float(np.mean([r[m] for r in rs])) for m in METRICS}  # noqa: E731
+    out = {}
+    for name in rules:
+        subsets = list(rows[name])
+        per = {s: mean_ranks({k: mean(rows[k][s]) for k in [*rp.PANEL, name]}, METRICS) for s in subsets}
+        out[name] = {k: float(np.mean([per[s][k] for s in subsets])) for k in [*rp.PANEL, name]}
+        out[name]["dark"] = max(float(np.mean([r["dark"] for r in rows[name][s]])) for s in subsets)
+        out[name]["means"] = {s: mean(rows[name][s]) for s in subsets}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="write the numbers here")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    res = screen(grid())
+    print("| rule | clean rank | crossfuse-robust3 | max | dark % |\n|---|---|---|---|---|")
+    for name, v in res.items():
+        print(f"| {name} | {v[name]:.3f} | {v['crossfuse-robust3']:.3f} | {v['max']:.3f} | {v['dark']:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
