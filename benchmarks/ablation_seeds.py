@@ -46,9 +46,10 @@ def tnoc_cases(tnoc: Path, every: int) -> list[tuple[str, str]]:
     return out
 
 
-def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int) -> dict[str, dict]:
-    """{case key: {metric: value}} for one model; keys 'TNO/stem', 'RoadScene/stem', 'tnoc/cond/stem'."""
-    fuser = as_fuser(spec)
+def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int, register: bool = False) -> dict[str, dict]:
+    """{case key: {metric: value}} for one model; keys 'TNO/stem', 'RoadScene/stem', 'tnoc/cond/stem'.
+    ``register``: the model's Fuser registers each pair first (``crossfuse fuse --register``)."""
+    fuser = as_fuser(spec, register=register)
     rows: dict[str, dict] = {}
     for ds, stem in clean_cases(root):
         ir, vi = load_pair(root, ds, stem)
@@ -63,12 +64,13 @@ def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int) -> dict
     return rows
 
 
-def cached(spec: str, cache: Path, root: Path, tnoc: Path | None, every: int) -> dict[str, dict]:
+def cached(spec: str, cache: Path, root: Path, tnoc: Path | None, every: int,
+           register: bool = False) -> dict[str, dict]:
     key = str(Path(spec).resolve()).strip("/").replace("/", "__") if Path(spec).exists() else spec
-    path = cache / f"{key}__every{every}.json"
+    path = cache / f"{key}{'__register' if register else ''}__every{every}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    rows = evaluate_model(spec, root, tnoc, every)
+    rows = evaluate_model(spec, root, tnoc, every, register)
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows))
     return rows

@@ -122,16 +122,16 @@ def validation_cases(root: Path):
             i += 1
 
 
-def as_fuser(spec: str):
+def as_fuser(spec: str, register: bool = False):
     """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything
     ``crossfuse.models.resolve`` takes; a run folder means its ``last.pt`` (the protocol's checkpoint), not the
-    resolver's default ``best.pt``."""
+    resolver's default ``best.pt``. ``register``: the Fuser registers each pair first (``Fuser(register=True)``)."""
     from crossfuse.infer import Fuser
 
     if spec in ("max", "average"):
         return spec
     p = Path(spec)
-    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu")
+    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu", register=register)
 
 
 def score_rows(rows: list[dict], ref: list[dict]) -> float:

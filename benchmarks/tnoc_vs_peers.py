@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/crossfuse_ablation_cache"))
     ap.add_argument("--md", type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--register", action="store_true", help="register each pair first (crossfuse fuse --register)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = data_root()
     peers = parse_peers(args.peers or root.parent / "docs" / "PEERS_ROBUST.md")
-    rows = cached(args.model, args.cache, root, args.tnoc, 1)
+    rows = cached(args.model, args.cache, root, args.tnoc, 1, args.register)
     text, _, _ = report(args.name or args.model, set_means(rows), peers)
     emit(text, args.md)
     return 0

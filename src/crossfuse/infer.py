@@ -250,12 +250,15 @@ class Fuser:
             on a CUDA device the activation budget is 90 % of the free GPU memory instead.
         ir_window: IR scaling rule (module docstring); stretch: min-max stretch the fused Y (off by default).
         threads: onnxruntime intra-op threads (0: its default; torch threads are set with ``torch.set_num_threads``).
+        register: estimate each pair's misregistration (``crossfuse.registration.estimate``, as ``check-align``)
+            and warp the IR onto the visible frame when the verdict is "no" (confident, a corner displaced more
+            than 2 px); ``last_alignment`` keeps the estimate. Off by default (docs/fuse.md).
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
-                 threads: int = 0) -> None:
+                 threads: int = 0, register: bool = False) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -271,6 +274,8 @@ class Fuser:
         parse_ir_window(ir_window)  # validate early
         self.ir_window, self.stretch = ir_window, stretch
         self.last_tiles = 0  # tiles used by the last call (0 = whole frame at once)
+        self.register = bool(register)
+        self.last_alignment = None  # the last pair's registration.Alignment when register is on
 
     @property
     def pad_multiple(self) -> int:
@@ -344,13 +349,29 @@ class Fuser:
         return compose_output(fused, vis, gray=gray, dtype=out_dtype)
 
     def planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """The network's input planes of a pair: IR through the window, visible luma, float32 (H, W) in [0, 1]."""
+        """The network's input planes of a pair: IR through the window, visible luma, float32 (H, W) in [0, 1]
+        (the IR registered onto the visible frame first when ``register`` is on)."""
+        if self.register:
+            ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
         return normalize_ir(ir, window), visible_y(np.asarray(vis))
 
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
         return self.fuse_planes(*self.planes(ir, vis, ir_window))
+
+
+def registered_ir(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, Any]:
+    """``(ir', alignment)``: ``ir`` warped onto ``vis``'s frame by check-align's estimate when its verdict is "no",
+    else ``ir`` itself (an aligned or unknown pair is never resampled)."""
+    from crossfuse import registration
+
+    ir = np.asarray(ir)
+    a = registration.estimate(ir, vis)
+    if a.verdict() != "no":
+        return ir, a
+    src = ir.astype(np.float32) if ir.dtype.kind == "f" else ir
+    return registration.register(src, a.matrix), a
 
 
 def check_pair(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -79,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ir-window", default="auto",
                    help="IR scaling: auto (8-bit as is, 16-bit percentiles 0.5-99.5), full, minmax, p0.5,99.5, "
                         "fixed:LO,HI")
+    p.add_argument("--register", action="store_true",
+                   help="estimate each pair's misregistration (as check-align) and warp the IR onto the visible "
+                        "frame when it is off by more than 2 px")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--jobs", type=int, default=1, help="pairs processed concurrently (default 1)")
     p.add_argument("--threads", type=int, default=0,
@@ -97,7 +100,7 @@ def make_fuser(args: argparse.Namespace):
         torch.set_num_threads(args.threads)
     return Fuser(args.model, device=args.device, precision=args.precision, backend=args.backend, tile=args.tile,
                  overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, max_memory=args.max_memory,
-                 ir_window=args.ir_window, stretch=args.stretch)
+                 ir_window=args.ir_window, stretch=args.stretch, register=getattr(args, "register", False))
 
 
 def _image_target(ir: Path, out: Path, ext: str) -> Path:
