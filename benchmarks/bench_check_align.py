@@ -38,7 +38,9 @@ overrides any constant of :mod:`crossfuse.registration` for one run (e.g. ``--se
 and its visible frames gray; here the ``--hard`` pairs (clean) are turned gray and downscaled (``INTER_AREA``) to a
 short side of each of ``--short-sides`` (default 280 and 360 px), then scored like the main benchmark (``rel``).
 ``--small --hard``: the two together -- each ``--hard`` pair made small and gray first, then warped and degraded by
-each of :data:`HARD_CONDITIONS` as ``--hard``; printed next to the full-size ``--hard`` run of the same pairs.
+each of :data:`HARD_CONDITIONS` as ``--hard``; printed next to the full-size ``--hard`` run of the same pairs
+(``--skip-full``: without it). ``--conditions a,b``: only those conditions (and ``clean``), for development runs.
+Development runs for noisy / blurred small frames at sizes and draws that are not scored: bench_check_align_noise.py.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py [--warps 4] [--limit 42]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_check_align.py --hard [--datasets MSRS,LLVIP,RoadScene]
@@ -261,7 +263,7 @@ def print_hard(rows: list[dict]) -> None:
 def print_small_hard(full: list[dict], small: dict[str, list[dict]]) -> None:
     """``--small --hard``: pass rate per condition over all datasets, full size next to each short side."""
     gross = lambda e: 100 * float(np.mean(e[:, 0] > 2))  # noqa: E731
-    sets = {"full size": full} | {f"{s} px gray": rows for s, rows in small.items()}
+    sets = ({"full size": full} if full else {}) | {f"{s} px gray": rows for s, rows in small.items()}
     print("\n| condition | " + " | ".join(sets) + " | " + " | ".join(f"gross {k}" for k in sets) + " |")
     print("|---|" + "---|" * (2 * len(sets)))
     hard = [c for c in HARD_CONDITIONS if c != "clean"]
@@ -364,6 +366,9 @@ def main() -> int:
                     "(default 4: the --hard pairs; 1: all 171)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a registration constant for this run (e.g. ITERATIONS=3, GRID=(7,5)); repeatable")
+    ap.add_argument("--conditions", default=None, help="--hard: only these of HARD_CONDITIONS (comma-separated; "
+                    "clean is always run), e.g. vis_noise@4,vis_blur@3 for development runs")
+    ap.add_argument("--skip-full", action="store_true", help="--small --hard: leave out the full-size --hard pass")
     ap.add_argument("--eps-factor", type=float, default=None,
                     help="override registration.EPS_FACTOR (0.25 = the estimator before 2026-11-29)")
     a = ap.parse_args()
@@ -375,10 +380,17 @@ def main() -> int:
         if not (name.isupper() and hasattr(registration, name)):
             raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
         setattr(registration, name, ast.literal_eval(value))
+    if a.conditions:
+        global HARD_CONDITIONS
+        keep = a.conditions.split(",")
+        if not set(keep) <= set(HARD_CONDITIONS):
+            raise SystemExit(f"--conditions: unknown {sorted(set(keep) - set(HARD_CONDITIONS))}")
+        HARD_CONDITIONS = tuple(c for c in HARD_CONDITIONS if c == "clean" or c in keep)
     if a.hard and a.small:  # small gray frames, then each degradation; next to the full-size --hard run
         dss = [d for d in a.datasets.split(",") if d != "TNO"]
-        full = [run_hard(ds, a.limit) for ds in dss]
-        print_hard(full)
+        full = [] if a.skip_full else [run_hard(ds, a.limit) for ds in dss]
+        if full:
+            print_hard(full)
         small = {}
         for s in a.short_sides.split(","):
             small[s] = [run_hard(ds, a.limit, prep=lambda ir, vi, s=int(s): small_pair(ir, vi, s), label=f"{ds}@{s}")

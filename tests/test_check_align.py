@@ -233,3 +233,35 @@ def test_register_interpolation_defaults_to_bilinear_and_passes_the_kernel_to_op
         assert np.array_equal(register(ir, w, k), np.clip(np.round(want), 0, 255).astype(np.uint8))
     assert np.array_equal(register(ir, w), register(ir, w, cv2.INTER_LINEAR))
     assert not np.array_equal(register(ir, w, cv2.INTER_CUBIC), register(ir, w))  # the kernel is really used
+
+
+def test_noise_sigma_reads_white_noise_and_not_edges():
+    """The noise gate's estimate (median absolute Laplacian-difference response): white noise of sigma 20 / 10 reads
+    within 10 % / 15 %, also on top of strong edges; a noise-free image with strong edges reads ~0."""
+    from crossfuse.registration import noise_sigma
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:240, :320]
+    edges = np.where(((yy // 32) + (xx // 32)) % 2 == 0, 60.0, 160.0).astype(np.float32)
+    assert noise_sigma(edges) < 0.5
+    assert abs(noise_sigma(np.full((240, 320), 128.0) + rng.normal(0, 20, (240, 320))) - 20) < 2.0
+    assert abs(noise_sigma(edges + rng.normal(0, 10, edges.shape)) - 10) < 1.5
+
+
+def test_noise_gate_leaves_clean_pairs_alone_and_smooths_noisy_images(monkeypatch):
+    """``NOISE_GATE`` (off by default, candidates of issue #10): a clean real pair reads exactly as without the gate;
+    an image marked noisy is smoothed down to about ``NOISE_TARGET`` and its fields get ``NOISE_EPS_FACTOR``."""
+    from crossfuse import registration
+
+    assert registration.NOISE_GATE == 0
+    ir, vi = _pair("FLIR_07119")
+    moved = _moved(ir, 5.0, -3.0, 1.0)
+    before = estimate(moved, vi)
+    monkeypatch.setattr(registration, "NOISE_GATE", 20.0)
+    monkeypatch.setattr(registration, "NOISE_EPS_FACTOR", 2.0)
+    assert np.array_equal(estimate(moved, vi).matrix, before.matrix)
+    noisy = np.random.default_rng(1).normal(128, 40, (240, 320)).astype(np.float32)
+    g, eps = registration.denoise(noisy, True)
+    assert eps == 2.0 and registration.noise_sigma(g) < 0.25 * registration.noise_sigma(noisy)
+    same, eps = registration.denoise(noisy, False)
+    assert same is noisy and eps is None

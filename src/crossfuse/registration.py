@@ -43,6 +43,13 @@ WORK_MIN_SIDE = 0  # px: ... unless the halved frame's shorter side would fall b
 WEIGHT_POWER = 1.0  # block weight in the final fit: match score ** this
 RANSAC_PX = 3.0  # px at the working resolution: blocks farther than this from the fit are left out
 EPS_FACTOR = 1.0  # the fields' eps / mean gradient magnitude (0.25 before 2026-11-29: weak edges counted fully)
+# issue #10 candidates (docs/robustness.md, "Noisy and blurred visible frames on small pairs"); defaults: off
+NOISE_GATE = 0.0  # grey levels: an image whose noise estimate exceeds this is pre-smoothed (0: off, the default)
+NOISE_GATE_INPUT = 1  # 1: the gate reads the noise at the input resolution; 0: at the working resolution
+NOISE_TARGET = 3.0  # grey levels: the pre-smoothing brings white noise of the estimated sigma down to about this
+NOISE_MAX_SIGMA = 4.0  # px: largest pre-smoothing (the total with SIGMA)
+NOISE_PAIR = 1  # 1: NOISE_EPS_FACTOR for both fields when either image is noisy; 0: for the noisy image's only
+NOISE_EPS_FACTOR = 0.0  # the field eps / mean gradient magnitude of an image above NOISE_GATE (0: EPS_FACTOR)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,30 @@ def orientation_field(img: np.ndarray, sigma: float | None = None, eps_factor: f
     return (z * cv2.createHanningWindow((w, h), cv2.CV_32F)).astype(np.complex64)
 
 
+def noise_sigma(g: np.ndarray) -> float:
+    """Robust estimate of an image's white-noise sigma (grey levels): the median absolute response of the
+    Laplacian-difference mask ``[[1,-2,1],[-2,4,-2],[1,-2,1]]`` (Immerkaer 1996; its response to white noise of sigma
+    s has sigma 6 s), divided by 0.6745 * 6 -- the median, not the mean, so that edges and texture count little."""
+    m = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+    r = cv2.filter2D(np.asarray(g, dtype=np.float32), cv2.CV_32F, m)[1:-1, 1:-1]
+    return float(np.median(np.abs(r))) / (0.6745 * 6.0)
+
+
+def denoise(g: np.ndarray, noisy: bool) -> tuple[np.ndarray, float | None]:
+    """A ``noisy`` image (its :func:`noise_sigma` above :data:`NOISE_GATE`, read at the input resolution, or at the
+    working one with :data:`NOISE_GATE_INPUT` 0) Gaussian-smoothed:
+    the total blur with the fields' :data:`SIGMA` is the sigma that brings white noise of the level estimated here
+    down to :data:`NOISE_TARGET` (a 2-D Gaussian of sigma b divides white noise by about 2 sqrt(pi) b), at most
+    :data:`NOISE_MAX_SIGMA`. Other images are returned unchanged. Second value: the eps factor of this image's fields
+    (``None``: :data:`EPS_FACTOR`; :data:`NOISE_EPS_FACTOR` for a noisy image)."""
+    if not noisy:
+        return g, None
+    n = noise_sigma(g)
+    total = min(NOISE_MAX_SIGMA, n / (2.0 * math.sqrt(math.pi) * NOISE_TARGET))
+    extra = math.sqrt(max(total * total - SIGMA * SIGMA, 0.0))
+    return (cv2.GaussianBlur(g, (0, 0), extra) if extra > 0.1 else g), (NOISE_EPS_FACTOR or None)
+
+
 def _pyramid(x: np.ndarray) -> list[np.ndarray]:
     out = [np.asarray(x, dtype=np.float32)]
     while min(out[-1].shape[:2]) // 2 >= COARSEST:
@@ -111,22 +142,22 @@ def _peak(surface: np.ndarray, centre: tuple[float, float], radius: float) -> tu
 
 
 def _match(vis_field: np.ndarray, ir_img: np.ndarray, deg: float, centre: tuple[float, float],
-           radius: float) -> tuple[float, float, float]:
+           radius: float, eps_ir: float | None = None) -> tuple[float, float, float]:
     """IR rotated back by ``deg`` about the centre, then the translation of its best match with the visible field:
     ``(tx, ty, score)``, the shift of the derotated IR content in this level's pixels."""
     h, w = ir_img.shape[:2]
     rot = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), -deg, 1.0)
     back = cv2.warpAffine(ir_img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    f_ir = sfft.fft2(orientation_field(back))
+    f_ir = sfft.fft2(orientation_field(back, eps_factor=eps_ir))
     surface = sfft.ifft2(np.conj(vis_field) * f_ir).real
     return _peak(surface, centre, radius)
 
 
 def _best_angle(vis_f: np.ndarray, ir_img: np.ndarray, angles: np.ndarray, centre: tuple[float, float],
-                radius: float) -> tuple[float, tuple[float, float, float]]:
+                radius: float, eps_ir: float | None = None) -> tuple[float, tuple[float, float, float]]:
     """The angle of ``angles`` (evenly spaced) with the highest match, refined by a parabola through its
     neighbours, and the match there."""
-    scores = [_match(vis_f, ir_img, a, centre, radius) for a in angles]
+    scores = [_match(vis_f, ir_img, a, centre, radius, eps_ir) for a in angles]
     k = int(np.argmax([sc[2] for sc in scores]))
     best = float(angles[k])
     if 0 < k < len(angles) - 1:
@@ -134,7 +165,7 @@ def _best_angle(vis_f: np.ndarray, ir_img: np.ndarray, angles: np.ndarray, centr
         den = a - 2 * b + c
         if den < 0:
             best += 0.5 * (a - c) / den * float(angles[1] - angles[0])
-    return best, _match(vis_f, ir_img, best, centre, radius)
+    return best, _match(vis_f, ir_img, best, centre, radius, eps_ir)
 
 
 def describe(warp: np.ndarray, shape: tuple[int, int], confidence: float) -> Alignment:
@@ -149,7 +180,8 @@ def describe(warp: np.ndarray, shape: tuple[int, int], confidence: float) -> Ali
                      float(math.sqrt(abs(np.linalg.det(lin)))), confidence, warp, float(disp))
 
 
-def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, max_rotation: float) -> np.ndarray:
+def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, max_rotation: float,
+            eps: tuple[float | None, float | None] = (None, None)) -> np.ndarray:
     """Rotation and shift by exhaustive angle search on the coarsest level (0.5 deg steps, shifts within
     ``max_shift`` full-resolution px), refined with halved angle steps on the finer levels given: the warp (2x3)
     at the resolution of the last level given."""
@@ -157,8 +189,8 @@ def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, ma
     angles = np.arange(-max_rotation, max_rotation + 1e-9, step)
     shift, radius = (0.0, 0.0), max_shift * 2.0 ** (1 - len(p_ir)) + 1
     for l_ir, l_vi in zip(p_ir, p_vi):
-        vis_f = sfft.fft2(orientation_field(l_vi))
-        deg, (tx, ty, _) = _best_angle(vis_f, l_ir, angles, shift, radius)
+        vis_f = sfft.fft2(orientation_field(l_vi, eps_factor=eps[1]))
+        deg, (tx, ty, _) = _best_angle(vis_f, l_ir, angles, shift, radius, eps[0])
         step /= 2.0
         angles = deg + step * np.arange(-1, 2)
         shift, radius = (2 * tx, 2 * ty), 3.0  # next level: twice finer, search near the estimate
@@ -168,8 +200,8 @@ def _coarse(p_ir: list[np.ndarray], p_vi: list[np.ndarray], max_shift: float, ma
     return warp
 
 
-def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3), radius: float = 10.0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3), radius: float = 10.0,
+                  eps: tuple[float | None, float | None] = (None, None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Block centres, the sub-pixel shift of ``ir`` against ``vi`` in each block, and the block's match score
     (normalised correlation of the orientation fields, 0..1)."""
     h, w = vi.shape[:2]
@@ -178,8 +210,8 @@ def _local_shifts(vi: np.ndarray, ir: np.ndarray, grid: tuple[int, int] = (4, 3)
     for cy in np.linspace(bs / 2, h - bs / 2, grid[1]):
         for cx in np.linspace(bs / 2, w - bs / 2, grid[0]):
             y0, x0 = int(round(cy - bs / 2)), int(round(cx - bs / 2))
-            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs])
-            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs])
+            a = orientation_field(vi[y0:y0 + bs, x0:x0 + bs], eps_factor=eps[1])
+            b = orientation_field(ir[y0:y0 + bs, x0:x0 + bs], eps_factor=eps[0])
             energy = float(np.sqrt((np.abs(a) ** 2).sum() * (np.abs(b) ** 2).sum())) + 1e-9
             tx, ty, peak = _peak(sfft.ifft2(np.conj(sfft.fft2(a)) * sfft.fft2(b)).real, (0.0, 0.0), radius)
             pts.append((x0 + (bs - 1) / 2.0, y0 + (bs - 1) / 2.0))
@@ -204,13 +236,14 @@ def _aug(warp: np.ndarray) -> np.ndarray:
     return np.vstack([warp, [0.0, 0.0, 1.0]])
 
 
-def _refine(g_ir: np.ndarray, g_vi: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _refine(g_ir: np.ndarray, g_vi: np.ndarray, warp: np.ndarray,
+            eps: tuple[float | None, float | None] = (None, None)) -> tuple[np.ndarray, float, float]:
     """Block-shift refinement of ``warp``: sub-pixel shifts of ``GRID`` blocks, RANSAC (``RANSAC_PX``) for the
     blocks that agree, a weighted fit on those, ``ITERATIONS`` times. Returns the warp, the confidence (fraction of
     agreeing blocks times their mean match score) and the similarity fit's scale."""
     conf, scale = 0.0, 1.0
     for _ in range(ITERATIONS):
-        pts, d, score = _local_shifts(g_vi, register(g_ir, warp), GRID)
+        pts, d, score = _local_shifts(g_vi, register(g_ir, warp), GRID, eps=eps)
         fit, inl = cv2.estimateAffinePartial2D(pts, pts + d, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                                maxIters=500, confidence=0.999, refineIters=10)
         if fit is None or int(inl.sum()) < 3:
@@ -223,7 +256,8 @@ def _refine(g_ir: np.ndarray, g_vi: np.ndarray, warp: np.ndarray) -> tuple[np.nd
     return warp, conf, scale
 
 
-def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0) -> Alignment:
+def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rotation: float = 5.0,
+             _noisy: tuple[bool, bool] | None = None) -> Alignment:
     """The misregistration of ``ir`` against ``vi`` (same height and width). Frames with a side above
     ``WORK_MAX_SIDE`` are halved first (repeatedly). Then a coarse rotation + shift search on the pyramid (all
     levels but the finest), then :func:`_refine`."""
@@ -233,18 +267,26 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
                          "check-align measures the misregistration of same-size pairs")
     g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
     g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
+    if _noisy is None and NOISE_GATE_INPUT:  # the noise gate, at the input resolution
+        _noisy = (NOISE_GATE > 0 and noise_sigma(g_ir) > NOISE_GATE, NOISE_GATE > 0 and noise_sigma(g_vi) > NOISE_GATE)
     # large frames: estimate at half resolution (less noise, 4x faster)
     if max(g_vi.shape) > WORK_MAX_SIDE and min(g_vi.shape) // 2 >= WORK_MIN_SIDE:
-        half = estimate(cv2.pyrDown(g_ir), cv2.pyrDown(g_vi), max_shift=max_shift / 2, max_rotation=max_rotation)
+        half = estimate(cv2.pyrDown(g_ir), cv2.pyrDown(g_vi), max_shift=max_shift / 2, max_rotation=max_rotation,
+                        _noisy=_noisy)
         warp = half.matrix.copy()
         warp[:, 2] *= 2.0  # pyrDown keeps pixel 2i at half-resolution pixel i
         return replace(describe(warp, vi.shape[:2], half.confidence), scale=half.scale)
+    if _noisy is None:  # NOISE_GATE_INPUT off: the gate at the working resolution
+        _noisy = (NOISE_GATE > 0 and noise_sigma(g_ir) > NOISE_GATE, NOISE_GATE > 0 and noise_sigma(g_vi) > NOISE_GATE)
+    (g_ir, e_ir), (g_vi, e_vi) = denoise(g_ir, _noisy[0]), denoise(g_vi, _noisy[1])
+    if NOISE_PAIR and (e_ir or e_vi):  # a noisy image: weak edges of both count less
+        e_ir = e_vi = e_ir or e_vi
     p_ir, p_vi = _pyramid(g_ir), _pyramid(g_vi)
     n = max(1, len(p_ir) - 1)
-    warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation)
+    warp = _coarse(p_ir[:n], p_vi[:n], max_shift, max_rotation, (e_ir, e_vi))
     if len(p_ir) > 1:
         warp[:, 2] *= 2.0  # from the half-resolution level to full resolution
-    warp, conf, scale = _refine(g_ir, g_vi, warp)
+    warp, conf, scale = _refine(g_ir, g_vi, warp, (e_ir, e_vi))
     a = describe(warp, vi.shape[:2], conf)
     return a if MOTION == "similarity" else replace(a, scale=scale)
 
