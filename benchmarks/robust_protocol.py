@@ -318,10 +318,8 @@ def format_validation(val: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-
 def format_ranks(ranks: dict[str, dict]) -> str:
-    """One table per candidate: the candidate and crossfuse-robust3 (the model the rule compares it with) in its
-    7-row table, plus each other row's rank score."""
+    """Every row of every table of :func:`rank_candidates` (keyed by candidate, or ``together``), best first."""
     lines = ["| candidate | row | rank score | clean rank | corrupted rank | best on | below fast on | dark % | "
              "ratio score |", "|---|---|---|---|---|---|---|---|---|"]
     for cand, table in ranks.items():
