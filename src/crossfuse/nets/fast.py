@@ -196,6 +196,11 @@ class FastFuse(nn.Module):
         restore_enhance: sigma (px) of the base ``L`` of the contrast maps (gain and offset per source, after the
             smoothing; module docstring); 0 = off.
         restore_enhance_max: the largest extra detail gain of those maps (``g = restore_enhance_max tanh(10 e)``).
+        detail_gain: > 0 adds one last map ``e`` and a full-resolution detail gain AFTER fusion,
+            ``raw + gamma (raw - D(raw))``, ``gamma = detail_gain tanh(10 e)``, ``D`` a fixed Gaussian (sigma
+            ``detail_sigma``, run at half resolution like ``L``): the one way for the net to put more local contrast
+            into its output than the sources carry; 0 = off (configs and weights unchanged).
+        detail_sigma: sigma (px) of ``D``.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -222,6 +227,8 @@ class FastFuse(nn.Module):
         restore_floor_gain: float = 2.0,
         restore_enhance: float = 0.0,
         restore_enhance_max: float = 2.0,
+        detail_gain: float = 0.0,
+        detail_sigma: float = 4.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -241,6 +248,10 @@ class FastFuse(nn.Module):
         if restore_enhance < 0 or not restore_enhance_max > 0:
             raise ValueError(f"restore_enhance must be >= 0 and restore_enhance_max > 0, got {restore_enhance}, "
                              f"{restore_enhance_max}")
+        if detail_gain < 0 or not detail_sigma > 0:
+            raise ValueError(f"detail_gain must be >= 0 and detail_sigma > 0, got {detail_gain}, {detail_sigma}")
+        if detail_gain:  # only stored when set
+            self.config.update(detail_gain=float(detail_gain), detail_sigma=float(detail_sigma))
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -272,7 +283,11 @@ class FastFuse(nn.Module):
         self.enhance_max = float(restore_enhance_max)
         # restoration maps: d_ir, d_vis[, d_str][, g_ir, g_vis, o_ir, o_vis]
         self.n_restore = ((3 if self.stripe else 2) + (4 if self.enhance else 0)) if restore else 0
-        self.n_maps = (4 if complement else 3) + self.n_restore
+        self.detail_gain = float(detail_gain)
+        self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
+        self.n_maps = (4 if complement else 3) + self.n_restore + self.n_detail
+        d_half = gaussian_taps(float(detail_sigma) / 2) if detail_gain else ()
+        self._detail = ((d_half, -1), (d_half, -2))  # D at half resolution (sigma halves too)
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.evidence = bool(restore) and bool(restore_evidence)
@@ -287,7 +302,7 @@ class FastFuse(nn.Module):
         nn.init.zeros_(self.head.weight)  # untrained net = average of the sources
         nn.init.zeros_(self.head.bias)
         if self.restore:
-            first = 4 * (self.n_maps - 1 - self.n_restore)  # the d maps sit just before r (pixel-shuffle groups of 4)
+            first = 4 * (self.n_maps - 1 - self.n_detail - self.n_restore)  # d maps just before r (groups of 4)
             n_d = self.n_restore - (4 if self.enhance else 0)
             with torch.no_grad():  # (the contrast maps' gains and offsets keep bias 0: identity)
                 self.head.bias[first:first + 4 * n_d] = float(restore_init)
@@ -304,6 +319,8 @@ class FastFuse(nn.Module):
             self.bytes_per_pixel = 240.0
             if self.enhance:  # + four full-resolution maps and the detail planes: an estimate, not measured
                 self.bytes_per_pixel += 48.0
+            if self.n_detail:  # + the gain map and D's planes: an estimate, not measured
+                self.bytes_per_pixel += 24.0
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
@@ -362,10 +379,10 @@ class FastFuse(nn.Module):
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
-        a, b, r = maps[0], maps[1], maps[-1]
+        a, b, r = maps[0], maps[1], maps[-1 - self.n_detail]
         extra: dict[str, Tensor] = {}
         if smoothed is not None:
-            j = self.n_maps - 1 - self.n_restore
+            j = self.n_maps - 1 - self.n_detail - self.n_restore
             s_ir, s_vis = smoothed
             d_ir, d_vis = self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)
             shares = [d_ir, d_vis]
@@ -399,6 +416,10 @@ class FastFuse(nn.Module):
         raw = w * ir + (1.0 - w) * vis_y + r
         if self.complement:
             raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
+        if self.n_detail:
+            gamma = self.detail_gain * torch.tanh(_ENHANCE_SCALE * maps[-1])
+            raw = raw + gamma * (raw - _up_to(_passes(F.avg_pool2d(raw, 2), self._detail), raw))
+            extra["detail_gain"] = gamma
         return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r,
                 **extra}
 
