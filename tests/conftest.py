@@ -28,3 +28,35 @@ def require_data(*parts: str) -> Path:
 @pytest.fixture
 def shared_data() -> Path:
     return require_data()
+
+
+def onnx_vs_torch(net, path: Path, name: str, seed: int) -> float:
+    """Largest |ONNX - torch| of ``net`` (eval mode) exported to ``path``, over three frame sizes (one odd, one
+    tiny) of seeded random pairs, both run through crossfuse's backends; skips without onnxruntime."""
+    import numpy as np
+
+    pytest.importorskip("onnxruntime")
+    from crossfuse.backends import OnnxBackend, TorchBackend
+    from crossfuse.export import export_onnx
+
+    onnx = export_onnx(net, path, name=name)
+    worst = 0.0
+    for h, w in [(64, 96), (250, 182), (16, 16)]:
+        rng = np.random.default_rng(h * w + seed)
+        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+        a, b = OnnxBackend(onnx)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
+        assert a.shape == (h, w)
+        worst = max(worst, float(np.abs(a - b).max()))
+    return worst
+
+
+def perturb_(net, seed: int, scale: float = 0.05):
+    """Add seeded Gaussian noise (``scale``) to every parameter in place, so zero-initialised heads act; returns
+    ``net``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * scale)
+    return net

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import onnx_vs_torch, perturb_
 
 from crossfuse.nets import build
 
@@ -63,20 +64,7 @@ def test_forced_gain_scales_detail_about_the_local_mean(gain, logit, want):
 
 
 def test_detail_onnx_parity(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from crossfuse.backends import OnnxBackend, TorchBackend
-    from crossfuse.export import export_onnx
-
-    torch.manual_seed(31)
-    net = build("fast", detail_gain=1.0, **_KW).eval()
-    gen = torch.Generator().manual_seed(32)
+    net = perturb_(build("fast", detail_gain=1.0, **_KW).eval(), seed=32)
     with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
         net.head.bias[-4:] = 0.05  # gain logits about 0.05: the detail gain acts visibly
-    path = export_onnx(net, tmp_path / "d.onnx", name="fast-detail")
-    for h, w in [(64, 96), (250, 182), (16, 16)]:
-        rng = np.random.default_rng(h * w + 2)
-        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
-        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
-        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+    assert onnx_vs_torch(net, tmp_path / "d.onnx", "fast-detail", seed=2) < 1e-3

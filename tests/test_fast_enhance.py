@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import onnx_vs_torch, perturb_
 
 from crossfuse.nets import build
 
@@ -86,23 +87,10 @@ def test_forced_gain_amplifies_detail_about_the_local_mean():
 
 
 def test_enhance_onnx_parity(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from crossfuse.backends import OnnxBackend, TorchBackend
-    from crossfuse.export import export_onnx
-
-    torch.manual_seed(21)
-    net = build("fast", restore_enhance=6.0, **_KW).eval()
-    gen = torch.Generator().manual_seed(22)
+    net = perturb_(build("fast", restore_enhance=6.0, **_KW).eval(), seed=22)
     with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
         net.head.bias[24:32] = 0.05  # gain logits about 0.05: the contrast maps act visibly
-    path = export_onnx(net, tmp_path / "e.onnx", name="fast-enhance")
-    for h, w in [(64, 96), (250, 182), (16, 16)]:
-        rng = np.random.default_rng(h * w + 1)
-        ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
-        a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
-        assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+    assert onnx_vs_torch(net, tmp_path / "e.onnx", "fast-enhance", seed=1) < 1e-3
 
 
 def test_robust_re_config_builds_the_enhance_net_and_trains_it_with_the_contrast_corruptions():
