@@ -148,6 +148,21 @@ def _smooth(x: Tensor, taps: tuple[float, ...], dim: int) -> Tensor:
     return out
 
 
+def _half_res_passes(sigma: float) -> tuple:
+    """The 1-D passes of a Gaussian of ``sigma`` full-resolution px run at half resolution (sigma halves too);
+    ``()`` for sigma 0 (off)."""
+    if not sigma > 0:
+        return ()
+    half = gaussian_taps(sigma / 2)
+    return ((half, -1), (half, -2))
+
+
+def _half_res_blur(x: Tensor, passes: tuple) -> Tensor:
+    """``x`` blurred cheaply: the 2 x 2 mean, ``passes`` at half resolution, bilinear back to ``x``'s size (H, W
+    even). ``L`` of the contrast maps and ``D`` of the detail gain."""
+    return _up_to(_passes(F.avg_pool2d(x, 2), passes), x)
+
+
 def _min_filter(x: Tensor, k: int, dim: int) -> Tensor:
     """Sliding minimum over ``k`` (odd) samples along ``dim``, centred, replicate padding (= the minimum over the
     part of the window inside the image). Doubling spans: about log2(k) + 1 elementwise minima instead of k - 1."""
@@ -286,8 +301,7 @@ class FastFuse(nn.Module):
         self.detail_gain = float(detail_gain)
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
         self.n_maps = (4 if complement else 3) + self.n_restore + self.n_detail
-        d_half = gaussian_taps(float(detail_sigma) / 2) if detail_gain else ()
-        self._detail = ((d_half, -1), (d_half, -2))  # D at half resolution (sigma halves too)
+        self._detail = _half_res_passes(float(detail_sigma) if detail_gain else 0.0)  # D
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.evidence = bool(restore) and bool(restore_evidence)
@@ -310,8 +324,7 @@ class FastFuse(nn.Module):
             g = gaussian_taps(float(restore_sigma))
             self._iso = ((g, -1), (g, -2))
             self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
-            half = gaussian_taps(float(restore_enhance) / 2) if self.enhance else ()
-            self._base = ((half, -1), (half, -2)) if self.enhance else ()  # L at half resolution (sigma halves too)
+            self._base = _half_res_passes(float(restore_enhance) if self.enhance else 0.0)  # L
             # the inference memory planner (backends.estimate_bytes_per_pixel) sees leaf-module outputs only, not
             # the restoration's full-resolution temporaries: it predicts 160 B/px with or without them, while the
             # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
@@ -367,7 +380,7 @@ class FastFuse(nn.Module):
     def base(self, x: Tensor) -> Tensor:
         """``L(x)``: the contrast maps' fixed Gaussian (sigma ``restore_enhance``), run on the 2 x 2 mean at half
         resolution and upsampled bilinearly to ``x``'s size (H, W even)."""
-        return _up_to(_passes(F.avg_pool2d(x, 2), self._base), x)
+        return _half_res_blur(x, self._base)
 
     def _contrast(self, ir: Tensor, vis: Tensor, g_ir: Tensor, g_vis: Tensor, o_ir: Tensor,
                   o_vis: Tensor) -> tuple[Tensor, Tensor]:
@@ -418,7 +431,7 @@ class FastFuse(nn.Module):
             raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
         if self.n_detail:
             gamma = self.detail_gain * torch.tanh(_ENHANCE_SCALE * maps[-1])
-            raw = raw + gamma * (raw - _up_to(_passes(F.avg_pool2d(raw, 2), self._detail), raw))
+            raw = raw + gamma * (raw - _half_res_blur(raw, self._detail))
             extra["detail_gain"] = gamma
         return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r,
                 **extra}
