@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import onnx_vs_torch, perturb_
 from scipy import ndimage
 
 from crossfuse import models
@@ -132,11 +133,8 @@ def test_restore_onnx_parity(tmp_path):
     from crossfuse.export import export_onnx
 
     torch.manual_seed(7)
-    net = build("fast", complement=True, restore=True, restore_stripe=3.0).eval()
-    gen = torch.Generator().manual_seed(8)
+    net = perturb_(build("fast", complement=True, restore=True, restore_stripe=3.0).eval(), seed=8)
     with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
         net.head.bias[12:24] = 0.0  # d logits about 0, so the maps vary visibly
     path = export_onnx(net, tmp_path / "r.onnx", name="fast-restore")
     for h, w in [(64, 96), (122, 250), (250, 182)]:
@@ -219,34 +217,19 @@ def test_adaptive_shares_follow_the_local_variance():
 
 
 def test_adaptive_restore_onnx_parity(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from crossfuse.backends import OnnxBackend, TorchBackend
-    from crossfuse.export import export_onnx
-
     for i, extra in enumerate([{"restore_noise": 0.15}, {"restore_floor": 15, "restore_evidence": True}]):
         torch.manual_seed(11)
-        net = build("fast", complement=True, restore=True, restore_stripe=3.0, **extra).eval()
-        gen = torch.Generator().manual_seed(12)
+        net = perturb_(build("fast", complement=True, restore=True, restore_stripe=3.0, **extra).eval(), seed=12)
         with torch.no_grad():
-            for p in net.parameters():
-                p.add_(torch.randn(p.shape, generator=gen) * 0.05)
             net.head.bias[12:24] = 0.0
-        path = export_onnx(net, tmp_path / f"w{i}.onnx", name="fast-restore-adaptive")
-        for h, w in [(64, 96), (250, 182), (16, 16)]:
-            rng = np.random.default_rng(h + w)
-            ir, vi = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
-            a, b = OnnxBackend(path)(ir, vi), TorchBackend(net, "cpu")(ir, vi)
-            assert a.shape == (h, w) and np.abs(a - b).max() < 1e-3
+        assert onnx_vs_torch(net, tmp_path / f"w{i}.onnx", "fast-restore-adaptive", seed=i) < 1e-3
 
 
 def test_restore_detach_trains_the_shares_only_through_the_restored_sources():
     torch.manual_seed(13)
     net = build("fast", complement=True, restore=True, restore_stripe=3.0, restore_detach=True)
     plain = build("fast", complement=True, restore=True, restore_stripe=3.0)
-    gen = torch.Generator().manual_seed(14)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    perturb_(net, seed=14)
     plain.load_state_dict(net.state_dict())
     ir, vis = _pair(32, 40, seed=15)
     with torch.no_grad():  # inference: identical outputs
