@@ -103,9 +103,12 @@ def corrupt_pair(ir: np.ndarray, vi: np.ndarray, cond: tuple[str, str], seed: in
 
 
 def fused_u8(fuser, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
-    """Fused Y of one pair, 8-bit rounded (``fuser`` = a :class:`crossfuse.infer.Fuser`, or ``"max"``)."""
+    """Fused Y of one pair, 8-bit rounded (``fuser`` = a :class:`crossfuse.infer.Fuser`, ``"max"`` /
+    ``"average"``, or any callable (IR u8, stored visible u8) -> fused Y u8, e.g. a target rule)."""
     if isinstance(fuser, str):  # the bench's baselines on this protocol's planes (IR gray, luma_u8 of visible)
         return quantize(get_baseline(fuser)(ir.astype(np.float64), luma_u8(vi).astype(np.float64)))
+    if not hasattr(fuser, "fuse_y"):
+        return fuser(ir, vi)
     return quantize(fuser.fuse_y(ir, vi) * 255.0)
 
 
@@ -155,13 +158,15 @@ def summarize(rows: list[dict], ref: list[dict]) -> dict:
     return out
 
 
-def validation_rows(fusers: dict) -> dict[str, list[dict]]:
-    """Per fuser (name -> Fuser, ``"max"``/``"average"``, or any callable (ir u8, vi u8) -> fused u8), one metrics
-    row per validation case: 8 metrics clean, the 5 source-referenced ones (against the clean sources) corrupted."""
+def validation_rows(fusers: dict, clean_only: bool = False) -> dict[str, list[dict]]:
+    """Per fuser (name -> anything :func:`fused_u8` takes), one metrics row per validation case: 8 metrics clean,
+    the 5 source-referenced ones (against the clean sources) corrupted; ``clean_only`` skips the corrupted cases."""
     rows: dict[str, list[dict]] = {s: [] for s in fusers}
     for subset, stem, cond, ir, vi, ir_in, vi_in in validation_cases(data_root()):
+        if clean_only and cond is not None:
+            continue
         for s, fu in fusers.items():
-            f = fused_u8(fu, ir_in, vi_in) if isinstance(fu, str) or hasattr(fu, "fuse_y") else fu(ir_in, vi_in)
+            f = fused_u8(fu, ir_in, vi_in)
             names = RANKED + (TEXTURE if cond is None else [])
             r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=names)
             dark = crushed_dark_percent(f, ir, luma_u8(vi), margin=DARK_MARGIN)
@@ -180,17 +185,25 @@ def _group_means(rows: list[dict], key: str, value, metrics: list[str]) -> dict[
     return {m: float(np.mean([r[m] for r in picked])) for m in metrics}
 
 
+def clean_ranks(rows: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Per validation subset, every row's mean rank over the 8 metrics of its clean pairs (all rows ranked
+    together): the clean part of the rank score v2 before averaging over subsets."""
+    from eval_model import mean_ranks
+
+    subsets = list(dict.fromkeys(r["subset"] for r in next(iter(rows.values()))))
+    return {s: mean_ranks({k: _group_means([r for r in v if r["condition"] is None], "subset", s, TEXTURE + RANKED)
+                           for k, v in rows.items()}, TEXTURE + RANKED) for s in subsets}
+
+
 def rank_table(rows: dict[str, list[dict]]) -> dict[str, dict]:
     """The rank score v2 of docs/protocol.md for every row of ``rows`` (all ranked together): clean rank (8 metrics,
     per validation subset, mean over subsets), corrupted rank (5 metrics against the clean sources, per condition,
     mean over conditions), their mean, the conditions where the row ranks best / below crossfuse-fast."""
     from eval_model import mean_ranks
 
-    any_rows = next(iter(rows.values()))
-    subsets = list(dict.fromkeys(r["subset"] for r in any_rows))
-    conds = [c for c, _ in CONDITIONS if any(r["condition"] == c for r in any_rows)]
-    clean = {s: mean_ranks({k: _group_means([r for r in v if r["condition"] is None], "subset", s, TEXTURE + RANKED)
-                            for k, v in rows.items()}, TEXTURE + RANKED) for s in subsets}
+    conds = [c for c, _ in CONDITIONS if any(r["condition"] == c for r in next(iter(rows.values())))]
+    clean = clean_ranks(rows)
+    subsets = list(clean)
     corr = {c: mean_ranks({k: _group_means(v, "condition", c, RANKED) for k, v in rows.items()}, RANKED)
             for c in conds}
     out = {}

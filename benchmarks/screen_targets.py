@@ -22,11 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import robust_protocol as rp  # noqa: E402
-from eval_model import mean_ranks  # noqa: E402
 
 from crossfuse.io import luma_u8, quantize  # noqa: E402
 from crossfuse.losses import local_contrast_target  # noqa: E402
-from crossfuse.metrics import compute_metrics  # noqa: E402
 
 METRICS = rp.TEXTURE + rp.RANKED
 
@@ -47,31 +45,17 @@ def grid() -> dict[str, tuple[float, float, float]]:
     return out
 
 
-def clean_rows(fusers: dict) -> dict[str, dict[str, list[dict]]]:
-    """Per fuser, per validation subset, the 8 metrics and the dark-pixel % of every clean pair."""
-    rows: dict[str, dict[str, list[dict]]] = {s: {} for s in fusers}
-    for subset, _stem, cond, ir, vi, _, _ in rp.validation_cases(rp.data_root()):
-        if cond is not None:
-            continue
-        for s, fu in fusers.items():
-            f = rp.fused_u8(fu, ir, vi) if isinstance(fu, str) or hasattr(fu, "fuse_y") else fu(ir, vi)
-            r = compute_metrics(ir, vi, f, profile="cddfuse", metrics=METRICS)
-            r["dark"] = rp.crushed_dark_percent(f, ir, luma_u8(vi), margin=rp.DARK_MARGIN)
-            rows[s].setdefault(subset, []).append(r)
-    return rows
-
-
 def screen(rules: dict[str, tuple[float, float, float]]) -> dict[str, dict]:
     fusers = {s: rp.as_fuser(s) for s in rp.PANEL} | {k: rule(*v) for k, v in rules.items()}
-    rows = clean_rows(fusers)
-    mean = lambda rs: {m: float(np.mean([r[m] for r in rs])) for m in METRICS}  # noqa: E731
+    rows = rp.validation_rows(fusers, clean_only=True)
     out = {}
     for name in rules:
-        subsets = list(rows[name])
-        per = {s: mean_ranks({k: mean(rows[k][s]) for k in [*rp.PANEL, name]}, METRICS) for s in subsets}
-        out[name] = {k: float(np.mean([per[s][k] for s in subsets])) for k in [*rp.PANEL, name]}
-        out[name]["dark"] = max(float(np.mean([r["dark"] for r in rows[name][s]])) for s in subsets)
-        out[name]["means"] = {s: mean(rows[name][s]) for s in subsets}
+        per = rp.clean_ranks({k: rows[k] for k in [*rp.PANEL, name]})
+        out[name] = {k: float(np.mean([per[s][k] for s in per])) for k in [*rp.PANEL, name]}
+        by_subset = {s: [r for r in rows[name] if r["subset"] == s] for s in per}
+        out[name]["dark"] = max(float(np.mean([r["dark"] for r in rs])) for rs in by_subset.values())
+        out[name]["means"] = {s: {m: float(np.mean([r[m] for r in rs])) for m in METRICS}
+                              for s, rs in by_subset.items()}
     return out
 
 
