@@ -70,6 +70,18 @@ start at ``restore_init`` (default -3: ``sigmoid = 0.047``), so an untrained net
 that are only 5 % smoothed (adaptive: smoothed only where their local standard deviation is below
 ``0.047 restore_noise``).
 
+With ``rule_head=True`` the selection maps ``a, b`` (and ``k``) are not predicted; the (restored) sources go through
+a fixed local-contrast rule instead, and the head's residual ``r`` is added to it::
+
+    m = min(ir', vis'),  T = max(ir', vis') + rule_alpha (m - B(m)),  [T = mu + rule_gain (T - mu), mu = B_g(T)]
+    fused = clamp(clamp(T, m, 1) + r, 0, 1)
+
+``B`` / ``B_g``: Gaussians of sigma ``rule_sigma`` / ``rule_gain_sigma`` run at half resolution (as ``L``). This is
+``losses.local_contrast_target`` (the training target of the robust recipes) computed inside the network on the
+restored sources, so an untrained net *is* that rule on (almost) unrestored inputs, and what training adds is the
+restoration (the ``d`` shares, via ``ssl_denoise``) and the residual ``r`` (e.g. via the weak–aggressive
+consistency), instead of spending the head's capacity on re-deriving the rule from half-resolution features.
+
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
     [ir, vis] (2, H, W) ── unshuffle 2 ──> (8, H/2)     (16 with ``restore_evidence``: + |x - S(x)| of both)
@@ -216,6 +228,10 @@ class FastFuse(nn.Module):
             ``detail_sigma``, run at half resolution like ``L``): the one way for the net to put more local contrast
             into its output than the sources carry; 0 = off (configs and weights unchanged).
         detail_sigma: sigma (px) of ``D``.
+        rule_head: fuse the (restored) sources by the local-contrast rule (module docstring) plus ``r`` instead of the
+            ``a, b[, k]`` selection maps; off by default (configs and weights unchanged).
+        rule_alpha, rule_sigma, rule_gain, rule_gain_sigma: the rule's constants (``losses.local_contrast_target``'s
+            ``alpha, sigma, gain, gain_sigma``).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -244,6 +260,11 @@ class FastFuse(nn.Module):
         restore_enhance_max: float = 2.0,
         detail_gain: float = 0.0,
         detail_sigma: float = 4.0,
+        rule_head: bool = False,
+        rule_alpha: float = 0.4,
+        rule_sigma: float = 16.0,
+        rule_gain: float = 1.0,
+        rule_gain_sigma: float = 8.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -267,6 +288,12 @@ class FastFuse(nn.Module):
             raise ValueError(f"detail_gain must be >= 0 and detail_sigma > 0, got {detail_gain}, {detail_sigma}")
         if detail_gain:  # only stored when set
             self.config.update(detail_gain=float(detail_gain), detail_sigma=float(detail_sigma))
+        if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
+            raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
+                             f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
+        if rule_head:  # only stored when set
+            self.config.update(rule_head=True, rule_alpha=float(rule_alpha), rule_sigma=float(rule_sigma),
+                               rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -300,7 +327,11 @@ class FastFuse(nn.Module):
         self.n_restore = ((3 if self.stripe else 2) + (4 if self.enhance else 0)) if restore else 0
         self.detail_gain = float(detail_gain)
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
-        self.n_maps = (4 if complement else 3) + self.n_restore + self.n_detail
+        self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
+        self.rule_alpha, self.rule_gain = float(rule_alpha), float(rule_gain)
+        self._rule_b = _half_res_passes(float(rule_sigma)) if rule_head else ()
+        self._rule_bg = _half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
+        self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore + self.n_detail
         self._detail = _half_res_passes(float(detail_sigma) if detail_gain else 0.0)  # D
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
@@ -389,10 +420,19 @@ class FastFuse(nn.Module):
         detail = both - self.base(both)
         return ir + g_ir * detail[:, :1] + o_ir, vis + g_vis * detail[:, 1:] + o_vis
 
+    def _rule(self, ir: Tensor, vis: Tensor) -> Tensor:
+        """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``."""
+        m = torch.minimum(ir, vis)
+        t = torch.maximum(ir, vis) + self.rule_alpha * (m - _half_res_blur(m, self._rule_b))
+        if self._rule_bg:
+            mu = _half_res_blur(t, self._rule_bg)
+            t = mu + self.rule_gain * (t - mu)
+        return torch.minimum(torch.maximum(t, m), torch.ones_like(m))
+
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
-        a, b, r = maps[0], maps[1], maps[-1 - self.n_detail]
+        r = maps[-1 - self.n_detail]
         extra: dict[str, Tensor] = {}
         if smoothed is not None:
             j = self.n_maps - 1 - self.n_detail - self.n_restore
@@ -425,8 +465,12 @@ class FastFuse(nn.Module):
             if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
                 r_ir, r_vis = restored([x.detach() for x in shares])
             ir, vis_y = r_ir, r_vis
-        w = torch.sigmoid(self.gain_scale * a * (ir - vis_y) + b)
-        raw = w * ir + (1.0 - w) * vis_y + r
+        if self.rule:
+            w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
+            raw = self._rule(ir, vis_y) + r
+        else:
+            w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
+            raw = w * ir + (1.0 - w) * vis_y + r
         if self.complement:
             raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
         if self.n_detail:

@@ -1,0 +1,85 @@
+"""The fast net's rule head (``rule_head``, src/crossfuse/nets/fast.py): off by default; untrained, it is
+``losses.local_contrast_target`` (kornia's full-resolution Gaussian: an independent computation of the same rule) on a
+real pair; its output is never darker than both sources while ``r`` is 0; trainable; rebuilt from its config; ONNX
+parity."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import onnx_vs_torch, perturb_, require_data
+
+from crossfuse.losses import local_contrast_target
+from crossfuse.nets import build
+
+torch.set_num_threads(1)
+
+_RESTORE = dict(restore=True, restore_stripe=3.0, restore_floor=15, restore_detach=True, restore_evidence=True)
+
+
+def _pair(name: str = "MSRS") -> tuple[torch.Tensor, torch.Tensor]:
+    root = require_data(name)
+    stem = sorted(p.name for p in (root / "ir").iterdir())[0]
+    ir, vi = cv2.imread(str(root / "ir" / stem), cv2.IMREAD_GRAYSCALE), cv2.imread(str(root / "vi" / stem))
+    vi = cv2.cvtColor(vi, cv2.COLOR_BGR2GRAY)
+    return tuple(torch.from_numpy(a.astype(np.float32) / 255.0)[None, None] for a in (ir, vi))
+
+
+def test_rule_head_is_off_by_default_and_replaces_the_selection_maps():
+    plain, rule = build("fast", **_RESTORE), build("fast", rule_head=True, **_RESTORE)
+    assert "rule_head" not in plain.config
+    assert rule.config["rule_head"] is True and rule.config["rule_sigma"] == 16.0
+    assert rule.n_maps == plain.n_maps - 2  # no a, b
+    with pytest.raises(ValueError, match="rule_head"):
+        build("fast", rule_head=True, complement=True)
+    with pytest.raises(ValueError, match="rule_head"):
+        build("fast", rule_head=True, rule_gain=0.0)
+
+
+@pytest.mark.parametrize("sigma, gain", [(16.0, 1.0), (8.0, 1.2)])
+def test_untrained_rule_head_is_the_local_contrast_target(sigma, gain):
+    ir, vis = _pair()
+    net = build("fast", rule_head=True, rule_sigma=sigma, rule_gain=gain, rule_gain_sigma=8.0).eval()
+    with torch.no_grad():
+        out = net(ir, vis)
+    want = local_contrast_target(ir, vis, 0.4, sigma, gain, 8.0)
+    diff = (out - want).abs() * 255.0
+    # the net blurs at half resolution, the target at full: measured 0.03 / 0.04 grey levels mean, 1.8 / 4.2 max
+    assert float(diff.mean()) < 0.1 and float(diff.max()) < 6.0
+    # and it is not the plain max: the rule adds the weaker source's local variation
+    assert float((out - torch.maximum(ir, vis)).abs().mean()) * 255.0 > 1.0
+
+
+def test_rule_head_never_darker_than_both_restored_sources_while_r_is_zero():
+    net = perturb_(build("fast", rule_head=True, rule_gain=1.5, **_RESTORE), seed=5).eval()
+    with torch.no_grad():
+        net.head.weight[-4:].zero_()  # r (the last map) = 0; the restoration maps stay perturbed
+        net.head.bias[-4:].zero_()
+        rng = np.random.default_rng(0)
+        ir, vis = (torch.from_numpy(rng.random((1, 1, 48, 64), dtype=np.float32)) for _ in range(2))
+        parts = net.forward_train(ir, vis)
+    floor = torch.minimum(parts["restored_ir"], parts["restored_vis"])
+    assert float(parts["residual"].abs().max()) == 0.0
+    assert float((parts["fused"] - floor).min()) >= -1e-6
+    assert float((parts["fused"] - 1.0).max()) <= 0.0
+
+
+def test_rule_head_trains_the_residual_and_rebuilds_from_config():
+    net = build("fast", rule_head=True, **_RESTORE).train()
+    rng = np.random.default_rng(1)
+    ir, vis = (torch.from_numpy(rng.random((2, 1, 32, 48), dtype=np.float32)) for _ in range(2))
+    out = net.forward_train(ir, vis)
+    (out["fused"] - 0.5).pow(2).mean().backward()
+    assert float(net.head.bias.grad[-4:].abs().sum()) > 0  # the residual r receives gradient
+    perturb_(net, seed=3)
+    again = build("fast", **net.config)
+    again.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(ir, vis), net.eval()(ir, vis))
+
+
+def test_rule_head_onnx_parity(tmp_path):
+    net = perturb_(build("fast", rule_head=True, rule_gain=1.2, **_RESTORE).eval(), seed=7)
+    assert onnx_vs_torch(net, tmp_path / "r.onnx", "fast-rule", seed=4) < 1e-3
