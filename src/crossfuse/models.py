@@ -60,10 +60,14 @@ MODELS: dict[str, Shipped] = {
                                  "88ce7751bf9daea12e951c7318d5c011fed6f5a7f33e86a33f7da7bda3949e5d"),
     "crossfuse-robust4": Shipped("crossfuse-robust2's network and recipe with the local-contrast target's local mean "
                                  "over 16 px (was 8), chosen on validation under the rank score v2 (docs/protocol.md "
-                                 "H17); the default",
+                                 "H17); the previous default",
                                  "ce221aa8e69f8a10db7932121110294d6f38de545a331cea397184338a208b04"),
+    "crossfuse-robust5": Shipped("fast network with the rule head: the local-contrast rule (crossfuse-robust4's "
+                                 "target) on learned restored sources plus a learned residual, whole-patch views; "
+                                 "chosen on validation under the rank score v2 (docs/protocol.md H22); the default",
+                                 "6a8fc58ac71bdfa579029aa163d2ecc4a283aaabf418cb8c1ff1fb41123b9620"),
 }
-DEFAULT_MODEL = "crossfuse-robust4"
+DEFAULT_MODEL = "crossfuse-robust5"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
