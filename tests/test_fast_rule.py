@@ -5,12 +5,12 @@ parity."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import onnx_vs_torch, perturb_, require_data
 
+from crossfuse.io import luma_u8, read_pair
 from crossfuse.losses import local_contrast_target
 from crossfuse.nets import build
 
@@ -20,11 +20,11 @@ _RESTORE = dict(restore=True, restore_stripe=3.0, restore_floor=15, restore_deta
 
 
 def _pair(name: str = "MSRS") -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's first pair (IR gray, visible luma) as (1, 1, H, W) tensors in [0, 1]."""
     root = require_data(name)
     stem = sorted(p.name for p in (root / "ir").iterdir())[0]
-    ir, vi = cv2.imread(str(root / "ir" / stem), cv2.IMREAD_GRAYSCALE), cv2.imread(str(root / "vi" / stem))
-    vi = cv2.cvtColor(vi, cv2.COLOR_BGR2GRAY)
-    return tuple(torch.from_numpy(a.astype(np.float32) / 255.0)[None, None] for a in (ir, vi))
+    ir, vi = read_pair(root / "ir" / stem, root / "vi" / stem)
+    return tuple(torch.from_numpy(luma_u8(a).astype(np.float32) / 255.0)[None, None] for a in (ir, vi))
 
 
 def test_rule_head_is_off_by_default_and_replaces_the_selection_maps():
