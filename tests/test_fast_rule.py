@@ -83,3 +83,30 @@ def test_rule_head_trains_the_residual_and_rebuilds_from_config():
 def test_rule_head_onnx_parity(tmp_path):
     net = perturb_(build("fast", rule_head=True, rule_gain=1.2, **_RESTORE).eval(), seed=7)
     assert onnx_vs_torch(net, tmp_path / "r.onnx", "fast-rule", seed=4) < 1e-3
+
+
+def _forced(net, d_logit: float):
+    """Zero head weights, restoration logits ``d_logit``, residual 0."""
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        net.head.bias[:4 * net.n_restore] = d_logit
+    return net.eval()
+
+
+def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_the_shares_are_high():
+    kw = dict(rule_head=True, rule_gain=1.5, rule_gain_sigma=8.0, **_RESTORE)
+    with pytest.raises(ValueError, match="rule_gain_gate"):
+        build("fast", rule_head=True, rule_gain_gate=True)
+    gated, plain = build("fast", rule_gain_gate=True, **kw), build("fast", **kw)
+    assert gated.config["rule_gain_gate"] is True and "rule_gain_gate" not in plain.config
+    rng = np.random.default_rng(2)
+    ir, vis = (torch.from_numpy(rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
+    with torch.no_grad():
+        # shares ~0 (logits -30): the gate passes the full gain, the two nets agree
+        torch.testing.assert_close(_forced(gated, -30.0)(ir, vis), _forced(plain, -30.0)(ir, vis), atol=1e-6, rtol=0)
+        # shares high (logits +30 on white noise): the gated net stretches less about the same local mean
+        g, p = _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+    keep = 1.0 - torch.maximum(torch.maximum(g["restore_ir"], g["restore_vis"]), g["restore_stripe"])
+    assert float(keep.mean()) < 0.5
+    assert float(g["fused"].std()) < float(p["fused"].std())

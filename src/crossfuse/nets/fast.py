@@ -232,6 +232,8 @@ class FastFuse(nn.Module):
             ``a, b[, k]`` selection maps; off by default (configs and weights unchanged).
         rule_alpha, rule_sigma, rule_gain, rule_gain_sigma: the rule's constants (``losses.local_contrast_target``'s
             ``alpha, sigma, gain, gain_sigma``).
+        rule_gain_gate: scale the rule's extra gain by ``1 - s`` per pixel, ``s`` the largest restoration share there
+            (needs ``restore``): detail is stretched where the sources were kept, not where they were judged noisy.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -265,6 +267,7 @@ class FastFuse(nn.Module):
         rule_sigma: float = 16.0,
         rule_gain: float = 1.0,
         rule_gain_sigma: float = 8.0,
+        rule_gain_gate: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -291,9 +294,13 @@ class FastFuse(nn.Module):
         if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
             raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
                              f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
+        if rule_gain_gate and not (rule_head and restore):
+            raise ValueError("rule_gain_gate needs rule_head and restore")
         if rule_head:  # only stored when set
             self.config.update(rule_head=True, rule_alpha=float(rule_alpha), rule_sigma=float(rule_sigma),
                                rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
+            if rule_gain_gate:
+                self.config["rule_gain_gate"] = True
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -328,7 +335,7 @@ class FastFuse(nn.Module):
         self.detail_gain = float(detail_gain)
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
-        self.rule_alpha, self.rule_gain = float(rule_alpha), float(rule_gain)
+        self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
         self._rule_b = _half_res_passes(float(rule_sigma)) if rule_head else ()
         self._rule_bg = _half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore + self.n_detail
@@ -420,13 +427,15 @@ class FastFuse(nn.Module):
         detail = both - self.base(both)
         return ir + g_ir * detail[:, :1] + o_ir, vis + g_vis * detail[:, 1:] + o_vis
 
-    def _rule(self, ir: Tensor, vis: Tensor) -> Tensor:
-        """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``."""
+    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None = None) -> Tensor:
+        """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``; ``keep``
+        (``rule_gain_gate``): the share of the extra gain applied per pixel."""
         m = torch.minimum(ir, vis)
         t = torch.maximum(ir, vis) + self.rule_alpha * (m - _half_res_blur(m, self._rule_b))
         if self._rule_bg:
             mu = _half_res_blur(t, self._rule_bg)
-            t = mu + self.rule_gain * (t - mu)
+            gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
+            t = mu + gain * (t - mu)
         return torch.minimum(torch.maximum(t, m), torch.ones_like(m))
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
@@ -463,11 +472,14 @@ class FastFuse(nn.Module):
             r_ir, r_vis = restored(shares)
             extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=r_ir, restored_vis=r_vis)
             if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
-                r_ir, r_vis = restored([x.detach() for x in shares])
+                shares = [x.detach() for x in shares]
+                r_ir, r_vis = restored(shares)
+            if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
+                keep = 1.0 - torch.stack(shares[:3 if self.stripe else 2]).amax(dim=0)
             ir, vis_y = r_ir, r_vis
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
-            raw = self._rule(ir, vis_y) + r
+            raw = self._rule(ir, vis_y, keep if self.rule_gate else None) + r
         else:
             w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
             raw = w * ir + (1.0 - w) * vis_y + r
