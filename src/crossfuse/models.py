@@ -64,11 +64,12 @@ MODELS: dict[str, Shipped] = {
                                  "ce221aa8e69f8a10db7932121110294d6f38de545a331cea397184338a208b04"),
     "crossfuse-robust5": Shipped("fast network with the rule head: the local-contrast rule (crossfuse-robust4's "
                                  "target) on learned restored sources plus a learned residual, whole-patch views; "
-                                 "chosen on validation under the rank score v2 (docs/protocol.md H22); the previous default",
-                                 "6a8fc58ac71bdfa579029aa163d2ecc4a283aaabf418cb8c1ff1fb41123b9620"),
-    "crossfuse-robust6": Shipped("crossfuse-robust5 with the rule's detail gain 1.2 gated per pixel by the learned "
-                                 "restoration, chosen on validation under the rank score v2 (docs/protocol.md H23); the "
+                                 "chosen on validation under the rank score v2 (docs/protocol.md H22); the previous "
                                  "default",
+                                 "6a8fc58ac71bdfa579029aa163d2ecc4a283aaabf418cb8c1ff1fb41123b9620"),
+    "crossfuse-robust6": Shipped("crossfuse-robust5 with the rule's detail gain 1.2 gated per pixel by the "
+                                 "learned restoration, chosen on validation under the rank score v2 "
+                                 "(docs/protocol.md H23); the default",
                                  "1ebc5a3ff29d5637bf9711e25b336adf91dcb64d57fdfdc2276e873b21ce6f44"),
 }
 DEFAULT_MODEL = "crossfuse-robust6"
