@@ -102,14 +102,12 @@ per pixel.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossfuse.corruptions import gaussian_kernel1d
 from crossfuse.nets.common import check_pair, check_phase, clamp_unit
+from crossfuse.nets.planes import gaussian_taps, half_res_blur, half_res_passes, min_filter, run_passes, up_to
 
 _SLOPE = 0.1
 # Fixed multiplier of the contrast maps' logits (restore_enhance), like gain_scale for ``a``: Adam moves a head bias
@@ -134,67 +132,6 @@ def _stage(cin: int, cout: int, stride: int, n_blocks: int, dilations: tuple[int
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(_SLOPE)]
     layers += [DSBlock(cout, dilations[i % len(dilations)]) for i in range(n_blocks)]
     return nn.Sequential(*layers)
-
-
-def _up_to(x: Tensor, like: Tensor) -> Tensor:
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
-
-def gaussian_taps(sigma: float) -> tuple[float, ...]:
-    """Normalised 1-D Gaussian taps of radius ``ceil(3 sigma)`` (:func:`crossfuse.corruptions.gaussian_kernel1d`,
-    float64), as Python floats: the restoration smoothing's fixed (symmetric) kernel."""
-    radius = max(1, math.ceil(3 * sigma))
-    return tuple(gaussian_kernel1d(torch.tensor([float(sigma)], dtype=torch.float64), 2 * radius + 1)[0].tolist())
-
-
-def _smooth(x: Tensor, taps: tuple[float, ...], dim: int) -> Tensor:
-    """Per-plane 1-D convolution with the symmetric ``taps`` along ``dim`` (-1 = W, -2 = H), replicate padding.
-
-    Written as shifted adds (pairs of mirrored taps share one multiply): on a 2-core CPU ~5x faster than a
-    grouped 1xK ``conv2d`` for these one-channel full-resolution planes, and plain Slice/Mul/Add in ONNX."""
-    r, n = len(taps) // 2, x.shape[dim]
-    p = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
-    out = taps[r] * p.narrow(dim, r, n)
-    for i in range(r):
-        out = out + taps[i] * (p.narrow(dim, i, n) + p.narrow(dim, 2 * r - i, n))
-    return out
-
-
-def _half_res_passes(sigma: float) -> tuple:
-    """The 1-D passes of a Gaussian of ``sigma`` full-resolution px run at half resolution (sigma halves too);
-    ``()`` for sigma 0 (off)."""
-    if not sigma > 0:
-        return ()
-    half = gaussian_taps(sigma / 2)
-    return ((half, -1), (half, -2))
-
-
-def _half_res_blur(x: Tensor, passes: tuple) -> Tensor:
-    """``x`` blurred cheaply: the 2 x 2 mean, ``passes`` at half resolution, bilinear back to ``x``'s size (H, W
-    even). ``L`` of the contrast maps and ``D`` of the detail gain."""
-    return _up_to(_passes(F.avg_pool2d(x, 2), passes), x)
-
-
-def _min_filter(x: Tensor, k: int, dim: int) -> Tensor:
-    """Sliding minimum over ``k`` (odd) samples along ``dim``, centred, replicate padding (= the minimum over the
-    part of the window inside the image). Doubling spans: about log2(k) + 1 elementwise minima instead of k - 1."""
-    r, n = k // 2, x.shape[dim]
-    cur = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
-    span = 1
-    while 2 * span <= k:  # cur[j] = min over padded[j : j + span]
-        m = cur.shape[dim] - span
-        cur = torch.minimum(cur.narrow(dim, 0, m), cur.narrow(dim, span, m))
-        span *= 2
-    if span < k:
-        cur = torch.minimum(cur.narrow(dim, 0, n), cur.narrow(dim, k - span, n))
-    return cur
-
-
-def _passes(x: Tensor, passes: tuple) -> Tensor:
-    """``x`` through the 1-D smoothing passes ``((taps, dim), ...)`` in order."""
-    for taps, dim in passes:
-        x = _smooth(x, taps, dim)
-    return x
 
 
 class FastFuse(nn.Module):
@@ -336,10 +273,10 @@ class FastFuse(nn.Module):
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
         self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
-        self._rule_b = _half_res_passes(float(rule_sigma)) if rule_head else ()
-        self._rule_bg = _half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
+        self._rule_b = half_res_passes(float(rule_sigma)) if rule_head else ()
+        self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore + self.n_detail
-        self._detail = _half_res_passes(float(detail_sigma) if detail_gain else 0.0)  # D
+        self._detail = half_res_passes(float(detail_sigma) if detail_gain else 0.0)  # D
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
         self.evidence = bool(restore) and bool(restore_evidence)
@@ -362,7 +299,7 @@ class FastFuse(nn.Module):
             g = gaussian_taps(float(restore_sigma))
             self._iso = ((g, -1), (g, -2))
             self._rows = ((gaussian_taps(float(restore_stripe)), -1),) if self.stripe else ()
-            self._base = _half_res_passes(float(restore_enhance) if self.enhance else 0.0)  # L
+            self._base = half_res_passes(float(restore_enhance) if self.enhance else 0.0)  # L
             # the inference memory planner (backends.estimate_bytes_per_pixel) sees leaf-module outputs only, not
             # the restoration's full-resolution temporaries: it predicts 160 B/px with or without them, while the
             # peak-RSS growth of one 4 Mpx pass was 192 B/px here and 128 without restore. Stated with the same
@@ -391,14 +328,14 @@ class FastFuse(nn.Module):
         f1 = self.enc1(x)
         f2 = self.enc2(f1)
         f3 = self.enc3(f2)
-        g2 = self.dec2(_up_to(self.lat3(f3), f2) + f2)
-        g1 = self.dec1(_up_to(self.lat2(g2), f1) + f1)
+        g2 = self.dec2(up_to(self.lat3(f3), f2) + f2)
+        g1 = self.dec1(up_to(self.lat2(g2), f1) + f1)
         out = F.pixel_shuffle(self.head(g1), 2).contiguous()
         return tuple(out[:, i:i + 1] for i in range(self.n_maps))
 
     def smooth(self, ir: Tensor, vis_y: Tensor) -> tuple[Tensor, Tensor]:
         """``(S(ir), S(vis_y))``: the fixed Gaussian of ``restore`` (separable, replicate padding), full resolution."""
-        s = _passes(torch.cat([ir, vis_y], dim=1), self._iso)
+        s = run_passes(torch.cat([ir, vis_y], dim=1), self._iso)
         return s[:, :1], s[:, 1:]
 
     def _share(self, logit: Tensor, x: Tensor, mean: Tensor, passes: tuple) -> Tensor:
@@ -408,9 +345,9 @@ class FastFuse(nn.Module):
         d = torch.sigmoid(logit)
         if not (self.noise_max or self.floor):
             return d
-        var = (_passes(x * x, passes) - mean * mean).clamp(min=0.0)
+        var = (run_passes(x * x, passes) - mean * mean).clamp(min=0.0)
         if self.floor:  # the window's smallest local variance: ~ the noise variance wherever a flat patch is near
-            noise = self.floor_gain * d * _min_filter(_min_filter(var, self.floor, -1), self.floor, -2)
+            noise = self.floor_gain * d * min_filter(min_filter(var, self.floor, -1), self.floor, -2)
         else:
             noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
@@ -418,7 +355,7 @@ class FastFuse(nn.Module):
     def base(self, x: Tensor) -> Tensor:
         """``L(x)``: the contrast maps' fixed Gaussian (sigma ``restore_enhance``), run on the 2 x 2 mean at half
         resolution and upsampled bilinearly to ``x``'s size (H, W even)."""
-        return _half_res_blur(x, self._base)
+        return half_res_blur(x, self._base)
 
     def _contrast(self, ir: Tensor, vis: Tensor, g_ir: Tensor, g_vis: Tensor, o_ir: Tensor,
                   o_vis: Tensor) -> tuple[Tensor, Tensor]:
@@ -431,9 +368,9 @@ class FastFuse(nn.Module):
         """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``; ``keep``
         (``rule_gain_gate``): the share of the extra gain applied per pixel."""
         m = torch.minimum(ir, vis)
-        t = torch.maximum(ir, vis) + self.rule_alpha * (m - _half_res_blur(m, self._rule_b))
+        t = torch.maximum(ir, vis) + self.rule_alpha * (m - half_res_blur(m, self._rule_b))
         if self._rule_bg:
-            mu = _half_res_blur(t, self._rule_bg)
+            mu = half_res_blur(t, self._rule_bg)
             gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
             t = mu + gain * (t - mu)
         return torch.minimum(torch.maximum(t, m), torch.ones_like(m))
@@ -450,7 +387,7 @@ class FastFuse(nn.Module):
             shares = [d_ir, d_vis]
             h_ir = None
             if self.stripe:
-                h_ir = _passes(ir, self._rows)
+                h_ir = run_passes(ir, self._rows)
                 shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
                 extra["restore_stripe"] = shares[2]
 
@@ -487,7 +424,7 @@ class FastFuse(nn.Module):
             raw = raw + maps[2] * ((1.0 - w) * ir + w * vis_y)
         if self.n_detail:
             gamma = self.detail_gain * torch.tanh(_ENHANCE_SCALE * maps[-1])
-            raw = raw + gamma * (raw - _half_res_blur(raw, self._detail))
+            raw = raw + gamma * (raw - half_res_blur(raw, self._detail))
             extra["detail_gain"] = gamma
         return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r,
                 **extra}
