@@ -110,3 +110,16 @@ def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_th
     keep = 1.0 - torch.maximum(torch.maximum(g["restore_ir"], g["restore_vis"]), g["restore_stripe"])
     assert float(keep.mean()) < 0.5
     assert float(g["fused"].std()) < float(p["fused"].std())
+
+
+def test_alpha_gate_adds_the_weaker_source_back_only_where_it_was_not_smoothed():
+    kw = dict(rule_head=True, **_RESTORE)
+    gated, plain = build("fast", rule_alpha_gate=True, **kw), build("fast", **kw)
+    assert gated.config["rule_alpha_gate"] is True and "rule_alpha_gate" not in plain.config
+    rng = np.random.default_rng(4)
+    ir, vis = (torch.from_numpy(rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
+    with torch.no_grad():
+        torch.testing.assert_close(_forced(gated, -30.0)(ir, vis), _forced(plain, -30.0)(ir, vis), atol=1e-6, rtol=0)
+        g, p = _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+    top = torch.maximum(g["restored_ir"], g["restored_vis"])  # the rule's max: the gate takes the weaker part away
+    assert float((g["fused"] - top).abs().mean()) < float((p["fused"] - top).abs().mean())

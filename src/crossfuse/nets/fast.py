@@ -171,6 +171,8 @@ class FastFuse(nn.Module):
             ``alpha, sigma, gain, gain_sigma``).
         rule_gain_gate: scale the rule's extra gain by ``1 - s`` per pixel, ``s`` the largest restoration share there
             (needs ``restore``): detail is stretched where the sources were kept, not where they were judged noisy.
+        rule_alpha_gate: scale ``rule_alpha`` by ``1 - s_w`` per pixel, ``s_w`` the restoration share of the weaker
+            source there (needs ``restore``): its variation is added back only where it was not judged noise.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -205,6 +207,7 @@ class FastFuse(nn.Module):
         rule_gain: float = 1.0,
         rule_gain_sigma: float = 8.0,
         rule_gain_gate: bool = False,
+        rule_alpha_gate: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -231,13 +234,15 @@ class FastFuse(nn.Module):
         if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
             raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
                              f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
-        if rule_gain_gate and not (rule_head and restore):
-            raise ValueError("rule_gain_gate needs rule_head and restore")
+        if (rule_gain_gate or rule_alpha_gate) and not (rule_head and restore):
+            raise ValueError("rule_gain_gate and rule_alpha_gate need rule_head and restore")
         if rule_head:  # only stored when set
             self.config.update(rule_head=True, rule_alpha=float(rule_alpha), rule_sigma=float(rule_sigma),
                                rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
             if rule_gain_gate:
                 self.config["rule_gain_gate"] = True
+            if rule_alpha_gate:
+                self.config["rule_alpha_gate"] = True
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -273,6 +278,7 @@ class FastFuse(nn.Module):
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
         self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
+        self.alpha_gate = bool(rule_alpha_gate)
         self._rule_b = half_res_passes(float(rule_sigma)) if rule_head else ()
         self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore + self.n_detail
@@ -364,11 +370,13 @@ class FastFuse(nn.Module):
         detail = both - self.base(both)
         return ir + g_ir * detail[:, :1] + o_ir, vis + g_vis * detail[:, 1:] + o_vis
 
-    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None = None) -> Tensor:
+    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None = None, keep_weak: Tensor | None = None) -> Tensor:
         """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``; ``keep``
-        (``rule_gain_gate``): the share of the extra gain applied per pixel."""
+        (``rule_gain_gate``): the share of the extra gain applied per pixel; ``keep_weak`` (``rule_alpha_gate``): the
+        share of ``rule_alpha``."""
         m = torch.minimum(ir, vis)
-        t = torch.maximum(ir, vis) + self.rule_alpha * (m - half_res_blur(m, self._rule_b))
+        alpha = self.rule_alpha if keep_weak is None else self.rule_alpha * keep_weak
+        t = torch.maximum(ir, vis) + alpha * (m - half_res_blur(m, self._rule_b))
         if self._rule_bg:
             mu = half_res_blur(t, self._rule_bg)
             gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
@@ -413,10 +421,13 @@ class FastFuse(nn.Module):
                 r_ir, r_vis = restored(shares)
             if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
                 keep = 1.0 - torch.stack(shares[:3 if self.stripe else 2]).amax(dim=0)
+            if self.alpha_gate:  # 1 - the smoothing share of the source the rule's min takes
+                s_ir = torch.maximum(shares[0], shares[2]) if self.stripe else shares[0]
+                keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, shares[1])
             ir, vis_y = r_ir, r_vis
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
-            raw = self._rule(ir, vis_y, keep if self.rule_gate else None) + r
+            raw = self._rule(ir, vis_y, keep if self.rule_gate else None, keep_weak if self.alpha_gate else None) + r
         else:
             w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
             raw = w * ir + (1.0 - w) * vis_y + r
