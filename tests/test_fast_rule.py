@@ -94,32 +94,28 @@ def _forced(net, d_logit: float):
     return net.eval()
 
 
-def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_the_shares_are_high():
-    kw = dict(rule_head=True, rule_gain=1.5, rule_gain_sigma=8.0, **_RESTORE)
-    with pytest.raises(ValueError, match="rule_gain_gate"):
-        build("fast", rule_head=True, rule_gain_gate=True)
-    gated, plain = build("fast", rule_gain_gate=True, **kw), build("fast", **kw)
-    assert gated.config["rule_gain_gate"] is True and "rule_gain_gate" not in plain.config
-    rng = np.random.default_rng(2)
+def _gated_vs_plain(option: str, seed: int, **kw) -> tuple[dict, dict]:
+    """A net with the gate ``option`` and one without, same head: equal when no share smooths (logits -30); their
+    ``forward_train`` outputs when the shares are high (logits +30) on a seeded white-noise pair."""
+    gated, plain = build("fast", **{option: True}, **kw), build("fast", **kw)
+    assert gated.config[option] is True and option not in plain.config
+    rng = np.random.default_rng(seed)
     ir, vis = (torch.from_numpy(rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
     with torch.no_grad():
-        # shares ~0 (logits -30): the gate passes the full gain, the two nets agree
         torch.testing.assert_close(_forced(gated, -30.0)(ir, vis), _forced(plain, -30.0)(ir, vis), atol=1e-6, rtol=0)
-        # shares high (logits +30 on white noise): the gated net stretches less about the same local mean
-        g, p = _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+        return _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+
+
+def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_the_shares_are_high():
+    with pytest.raises(ValueError, match="rule_gain_gate"):
+        build("fast", rule_head=True, rule_gain_gate=True)
+    g, p = _gated_vs_plain("rule_gain_gate", 2, rule_head=True, rule_gain=1.5, rule_gain_sigma=8.0, **_RESTORE)
     keep = 1.0 - torch.maximum(torch.maximum(g["restore_ir"], g["restore_vis"]), g["restore_stripe"])
     assert float(keep.mean()) < 0.5
-    assert float(g["fused"].std()) < float(p["fused"].std())
+    assert float(g["fused"].std()) < float(p["fused"].std())  # less stretch about the same local mean
 
 
 def test_alpha_gate_adds_the_weaker_source_back_only_where_it_was_not_smoothed():
-    kw = dict(rule_head=True, **_RESTORE)
-    gated, plain = build("fast", rule_alpha_gate=True, **kw), build("fast", **kw)
-    assert gated.config["rule_alpha_gate"] is True and "rule_alpha_gate" not in plain.config
-    rng = np.random.default_rng(4)
-    ir, vis = (torch.from_numpy(rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
-    with torch.no_grad():
-        torch.testing.assert_close(_forced(gated, -30.0)(ir, vis), _forced(plain, -30.0)(ir, vis), atol=1e-6, rtol=0)
-        g, p = _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+    g, p = _gated_vs_plain("rule_alpha_gate", 4, rule_head=True, **_RESTORE)
     top = torch.maximum(g["restored_ir"], g["restored_vis"])  # the rule's max: the gate takes the weaker part away
     assert float((g["fused"] - top).abs().mean()) < float((p["fused"] - top).abs().mean())
