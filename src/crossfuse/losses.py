@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossfuse import augment
+from crossfuse.nets.planes import local_contrast
 
 # ------------------------------------------------------------------------------------------------ pure functions
 
@@ -96,12 +97,8 @@ def local_contrast_target(ir: Tensor, vis: Tensor, alpha: float = 0.4, sigma: fl
     scene keeps its level (no global offset), and the floor ``m`` means the target is never darker than both
     sources. The optional gain stretches contrast about a local mean too, never about a global grey, so it adds no
     pivot either. No constant depends on the image's overall brightness."""
-    m = torch.minimum(ir, vis)
-    target = torch.maximum(ir, vis) + alpha * (m - _gauss(m, sigma))
-    if gain != 1.0:
-        mu = _gauss(target, gain_sigma)
-        target = mu + gain * (target - mu)
-    return torch.minimum(torch.maximum(target, m), torch.ones_like(m))
+    return local_contrast(ir, vis, alpha, lambda x: _gauss(x, sigma), gain,
+                          (lambda x: _gauss(x, gain_sigma)) if gain != 1.0 else None)
 
 
 def intensity_local(ir: Tensor, vis: Tensor, fused: Tensor, alpha: float = 0.4, sigma: float = 8.0,

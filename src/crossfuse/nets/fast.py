@@ -107,7 +107,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossfuse.nets.common import check_pair, check_phase, clamp_unit
-from crossfuse.nets.planes import gaussian_taps, half_res_blur, half_res_passes, min_filter, run_passes, up_to
+from crossfuse.nets.planes import (
+    gaussian_taps,
+    half_res_blur,
+    half_res_passes,
+    local_contrast,
+    min_filter,
+    run_passes,
+    up_to,
+)
 
 _SLOPE = 0.1
 # Fixed multiplier of the contrast maps' logits (restore_enhance), like gain_scale for ``a``: Adam moves a head bias
@@ -370,24 +378,21 @@ class FastFuse(nn.Module):
         detail = both - self.base(both)
         return ir + g_ir * detail[:, :1] + o_ir, vis + g_vis * detail[:, 1:] + o_vis
 
-    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None = None, keep_weak: Tensor | None = None) -> Tensor:
-        """``rule_head``'s fixed local-contrast rule (module docstring), clipped to ``[min(ir, vis), 1]``; ``keep``
-        (``rule_gain_gate``): the share of the extra gain applied per pixel; ``keep_weak`` (``rule_alpha_gate``): the
-        share of ``rule_alpha``."""
-        m = torch.minimum(ir, vis)
+    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None, keep_weak: Tensor | None) -> Tensor:
+        """``rule_head``'s local-contrast rule (module docstring; ``planes.local_contrast`` with half-resolution blurs);
+        ``keep`` (``rule_gain_gate``): the share of the extra gain applied per pixel; ``keep_weak``
+        (``rule_alpha_gate``): the share of ``rule_alpha``."""
         alpha = self.rule_alpha if keep_weak is None else self.rule_alpha * keep_weak
-        t = torch.maximum(ir, vis) + alpha * (m - half_res_blur(m, self._rule_b))
-        if self._rule_bg:
-            mu = half_res_blur(t, self._rule_bg)
-            gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
-            t = mu + gain * (t - mu)
-        return torch.minimum(torch.maximum(t, m), torch.ones_like(m))
+        gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
+        gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
+        return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
         r = maps[-1 - self.n_detail]
         extra: dict[str, Tensor] = {}
+        keep = keep_weak = None  # the rule head's gates (rule_gain_gate, rule_alpha_gate), set with restore
         if smoothed is not None:
             j = self.n_maps - 1 - self.n_detail - self.n_restore
             s_ir, s_vis = smoothed
@@ -427,7 +432,7 @@ class FastFuse(nn.Module):
             ir, vis_y = r_ir, r_vis
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
-            raw = self._rule(ir, vis_y, keep if self.rule_gate else None, keep_weak if self.alpha_gate else None) + r
+            raw = self._rule(ir, vis_y, keep, keep_weak) + r
         else:
             w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
             raw = w * ir + (1.0 - w) * vis_y + r

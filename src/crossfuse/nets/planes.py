@@ -1,11 +1,13 @@
 """Fixed, parameter-free filters on one-channel planes for the ``fast`` network (restoration smoothing, the
 contrast maps' and the rule head's local means, the noise floor): separable Gaussians written as shifted adds,
-half-resolution blurs, a sliding minimum. Nothing here is trained or stored in a weights file; everything exports to
-ONNX as plain Slice / Mul / Add / Min / Pool / Resize ops."""
+half-resolution blurs, a sliding minimum; and :func:`local_contrast`, the local-contrast rule given its blurs (the
+robust recipes' training target and the rule head both call it). Nothing here is trained or stored in a weights file;
+everything exports to ONNX as plain Slice / Mul / Add / Min / Max / Pool / Resize ops."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -73,3 +75,16 @@ def run_passes(x: Tensor, passes: tuple) -> Tensor:
     for taps, dim in passes:
         x = smooth_1d(x, taps, dim)
     return x
+
+
+def local_contrast(ir: Tensor, vis: Tensor, alpha: float | Tensor, blur: Callable[[Tensor], Tensor],
+                   gain: float | Tensor = 1.0, gain_blur: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """``T = max(ir, vis) + alpha (m - blur(m))``, ``m = min(ir, vis)``; with ``gain_blur`` its detail about
+    ``mu = gain_blur(T)`` is scaled, ``mu + gain (T - mu)``; clipped to ``[m, 1]``. ``alpha`` and ``gain`` may be
+    per-pixel tensors (the rule head's gates)."""
+    m = torch.minimum(ir, vis)
+    t = torch.maximum(ir, vis) + alpha * (m - blur(m))
+    if gain_blur is not None:
+        mu = gain_blur(t)
+        t = mu + gain * (t - mu)
+    return torch.minimum(torch.maximum(t, m), torch.ones_like(m))
