@@ -101,6 +101,11 @@ def noise_sigma(g: np.ndarray) -> float:
     return float(np.median(np.abs(r))) / (0.6745 * 6.0)
 
 
+def _noise_gate(g: np.ndarray) -> bool:
+    """Whether :data:`NOISE_GATE` (when on) calls ``g`` noisy."""
+    return NOISE_GATE > 0 and noise_sigma(g) > NOISE_GATE
+
+
 def denoise(g: np.ndarray, noisy: bool) -> tuple[np.ndarray, float | None]:
     """A ``noisy`` image (its :func:`noise_sigma` above :data:`NOISE_GATE`, read at the input resolution, or at the
     working one with :data:`NOISE_GATE_INPUT` 0) Gaussian-smoothed:
@@ -268,7 +273,7 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
     g_ir = (cio.rgb_to_gray(ir) if ir.ndim == 3 else ir).astype(np.float32)
     g_vi = (cio.rgb_to_gray(vi) if vi.ndim == 3 else vi).astype(np.float32)
     if _noisy is None and NOISE_GATE_INPUT:  # the noise gate, at the input resolution
-        _noisy = (NOISE_GATE > 0 and noise_sigma(g_ir) > NOISE_GATE, NOISE_GATE > 0 and noise_sigma(g_vi) > NOISE_GATE)
+        _noisy = _noise_gate(g_ir), _noise_gate(g_vi)
     # large frames: estimate at half resolution (less noise, 4x faster)
     if max(g_vi.shape) > WORK_MAX_SIDE and min(g_vi.shape) // 2 >= WORK_MIN_SIDE:
         half = estimate(cv2.pyrDown(g_ir), cv2.pyrDown(g_vi), max_shift=max_shift / 2, max_rotation=max_rotation,
@@ -277,7 +282,7 @@ def estimate(ir: np.ndarray, vi: np.ndarray, *, max_shift: float = 40.0, max_rot
         warp[:, 2] *= 2.0  # pyrDown keeps pixel 2i at half-resolution pixel i
         return replace(describe(warp, vi.shape[:2], half.confidence), scale=half.scale)
     if _noisy is None:  # NOISE_GATE_INPUT off: the gate at the working resolution
-        _noisy = (NOISE_GATE > 0 and noise_sigma(g_ir) > NOISE_GATE, NOISE_GATE > 0 and noise_sigma(g_vi) > NOISE_GATE)
+        _noisy = _noise_gate(g_ir), _noise_gate(g_vi)
     (g_ir, e_ir), (g_vi, e_vi) = denoise(g_ir, _noisy[0]), denoise(g_vi, _noisy[1])
     if NOISE_PAIR and (e_ir or e_vi):  # a noisy image: weak edges of both count less
         e_ir = e_vi = e_ir or e_vi
