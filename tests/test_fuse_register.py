@@ -3,21 +3,16 @@ frame only when the pair is off (verdict "no"); an aligned pair goes through unt
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from crossfuse import cli
+from crossfuse.degrade import rigid_warp
 from crossfuse.infer import Fuser
 from crossfuse.io import read_image, write_image
 from crossfuse.synthetic import make_scene
 
 INNER = (slice(12, -12), slice(12, -12))  # away from the replicated border of the shift
-
-
-def _shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def test_shifted_ir_is_registered_before_fusion(fusers, seed):
     plain, reg = fusers
     sc = make_scene(240, 320, seed=seed)
     ref = plain.fuse_y(sc.ir, sc.vis)
-    moved = _shifted(sc.ir, 6, -4)  # IR content 6 px right, 4 px up
+    moved = rigid_warp(sc.ir, 6, -4, 0.0)  # IR content 6 px right, 4 px up
     out = reg.fuse_y(moved, sc.vis)
     a = reg.last_alignment
     assert a.verdict() == "no" and a.dx == pytest.approx(6, abs=0.5) and a.dy == pytest.approx(-4, abs=0.5)
@@ -54,7 +49,7 @@ def test_shifted_ir_is_registered_before_fusion(fusers, seed):
 def test_cli_register_flag(tmp_path, fusers):
     _, reg = fusers
     sc = make_scene(240, 320, seed=1)
-    moved = _shifted(sc.ir, 6, -4)
+    moved = rigid_warp(sc.ir, 6, -4, 0.0)
     write_image(tmp_path / "ir" / "p.png", moved)
     write_image(tmp_path / "vi" / "p.png", sc.vis)
     for flag, out in (([], "plain"), (["--register"], "reg")):
