@@ -213,6 +213,23 @@ def hard_case(ir: np.ndarray, vi_rgb: np.ndarray, cond: str, stem: str) -> tuple
     return x_ir, np.ascontiguousarray(x_vi[..., ::-1]) if x_vi.ndim == 3 else x_vi
 
 
+def warped_case(ir: np.ndarray, vi: np.ndarray, ds: str, key: str, cond: str, seed_stem: str):
+    """``(m, (ir', vi'))``: the IR moved by the seeded rigid warp of ``(ds, key)`` (``m`` its matrix, 8-bit rounded),
+    then the pair degraded by ``cond`` (:func:`hard_case`, noise seeded by ``seed_stem``)."""
+    (dx, dy, deg), = warp_cases(ds, key, 1)
+    moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
+    return rigid_matrix(ir.shape, dx, dy, deg), hard_case(moved, vi, cond, seed_stem)
+
+
+def apply_sets(kvs: list[str]) -> None:
+    """``--set NAME=VALUE``: override constants of :mod:`crossfuse.registration` for this run."""
+    for kv in kvs:
+        name, value = kv.split("=", 1)
+        if not (name.isupper() and hasattr(registration, name)):
+            raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
+        setattr(registration, name, ast.literal_eval(value))
+
+
 def run_hard(ds: str, limit: int, est=estimate, prep=None, label: str = "") -> dict:
     """Per condition of :data:`HARD_CONDITIONS`: passes (rel), gross failures (shift error > 2 px) and CPU time.
     ``prep(ir, vi)`` transforms each clean pair first (``--small --hard``: :func:`small_pair`), before the warp and
@@ -227,10 +244,7 @@ def run_hard(ds: str, limit: int, est=estimate, prep=None, label: str = "") -> d
         h, w = ir.shape
         a0 = est(ir, vi)
         for cond in HARD_CONDITIONS:
-            (dx, dy, deg), = warp_cases(ds, f"{stem}|{cond}", 1)
-            moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
-            d_ir, d_vi = hard_case(moved, vi, cond, stem)
-            m = rigid_matrix(ir.shape, dx, dy, deg)
+            m, (d_ir, d_vi) = warped_case(ir, vi, ds, f"{stem}|{cond}", cond, stem)
             t = time.process_time()
             a = est(d_ir, d_vi)
             times.append(time.process_time() - t)
@@ -375,11 +389,7 @@ def main() -> int:
     cv2.setNumThreads(1)
     if a.eps_factor is not None:
         registration.EPS_FACTOR = a.eps_factor
-    for kv in a.set:
-        name, value = kv.split("=", 1)
-        if not (name.isupper() and hasattr(registration, name)):
-            raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
-        setattr(registration, name, ast.literal_eval(value))
+    apply_sets(a.set)
     if a.conditions:
         global HARD_CONDITIONS
         keep = a.conditions.split(",")

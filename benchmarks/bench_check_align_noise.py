@@ -27,16 +27,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import ast  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_check_align import _aug, _gray_ir, hard_case, hard_items, small_pair, warp_cases  # noqa: E402  (on sys.path)
+from bench_check_align import _aug, _gray_ir, apply_sets, hard_case, hard_items, small_pair, warped_case  # noqa: E402  (on sys.path)
 
 from crossfuse import registration as R  # noqa: E402
-from crossfuse.degrade import rigid_matrix, rigid_warp  # noqa: E402
 from crossfuse.io import read_image, to_uint8  # noqa: E402
 
 DATASETS = ("MSRS", "RoadScene", "LLVIP")
@@ -59,12 +57,6 @@ def _sized(ir: np.ndarray, vi: np.ndarray, side: int) -> tuple[np.ndarray, np.nd
     return small_pair(ir, vi, side) if side else (ir, vi)
 
 
-def _case(ir: np.ndarray, vi: np.ndarray, ds: str, key: str, cond: str, seed_stem: str):
-    (dx, dy, deg), = warp_cases(ds, key, 1)
-    moved = np.round(rigid_warp(ir.astype(np.float64), dx, dy, deg)).astype(np.uint8)
-    return rigid_matrix(ir.shape, dx, dy, deg), hard_case(moved, vi, cond, seed_stem)
-
-
 def dev(pairs, sides, cond: str, seeds: int) -> None:
     for side in sides:
         ok: dict[str, list[bool]] = {}
@@ -72,7 +64,7 @@ def dev(pairs, sides, cond: str, seeds: int) -> None:
             ir, vi = _sized(ir0, vi0, side)
             a0 = R.estimate(ir, vi)
             for k in range(seeds):
-                m, (d_ir, d_vi) = _case(ir, vi, ds, f"{stem}|{cond}|dev{k}", cond, f"{stem}#dev{k}")
+                m, (d_ir, d_vi) = warped_case(ir, vi, ds, f"{stem}|{cond}|dev{k}", cond, f"{stem}#dev{k}")
                 t = R.describe((_aug(m) @ _aug(a0.matrix))[:2], ir.shape, 0.0)
                 ok.setdefault(ds, []).append(_ok(_err(R.estimate(d_ir, d_vi), t)))
         n, tot = sum(len(v) for v in ok.values()), sum(sum(v) for v in ok.values())
@@ -87,7 +79,7 @@ def diag(pairs, sides, conds, fresh: bool) -> None:
             for ds, stem, ir0, vi0 in pairs:
                 ir, vi = _sized(ir0, vi0, side)
                 a0 = R.estimate(ir, vi)
-                m, (d_ir, d_vi) = _case(ir, vi, ds, f"{stem}|{cond}", cond, stem)
+                m, (d_ir, d_vi) = warped_case(ir, vi, ds, f"{stem}|{cond}", cond, stem)
                 u_ir, u_vi = hard_case(ir, vi, cond, stem + ("#fresh" if fresh else ""))
                 a, ad = R.estimate(d_ir, d_vi), R.estimate(u_ir, u_vi)
                 t0 = R.describe((_aug(m) @ _aug(a0.matrix))[:2], ir.shape, 0.0)
@@ -105,7 +97,7 @@ def rigid(pairs, sides, conds) -> None:
             e = []
             for _ds, stem, ir0, vi0 in pairs:
                 _, vi = _sized(ir0, vi0, side)
-                syn = np.round(255 * (1 - vi_gray(vi) / 255.0) ** 1.5).astype(np.uint8)
+                syn = np.round(255 * (1 - _gray_ir(vi).astype(np.float64) / 255.0) ** 1.5).astype(np.uint8)
                 d_ir, d_vi = hard_case(syn, vi, cond, stem)
                 a = R.estimate(d_ir, d_vi)
                 e.append((math.hypot(a.dx, a.dy), abs(a.rotation_deg)))
@@ -114,10 +106,6 @@ def rigid(pairs, sides, conds) -> None:
                   f"{int(((x[:, 0] <= .5) & (x[:, 1] <= .2)).sum())}/{len(x)}; shift p50 / p95 {np.median(x[:, 0]):.2f}"
                   f" / {np.percentile(x[:, 0], 95):.2f} px, rotation p95 {np.percentile(x[:, 1], 95):.3f} deg",
                   flush=True)
-
-
-def vi_gray(vi: np.ndarray) -> np.ndarray:
-    return (cv2.cvtColor(vi, cv2.COLOR_RGB2GRAY) if vi.ndim == 3 else vi).astype(np.float64)
 
 
 def main() -> int:
@@ -132,11 +120,7 @@ def main() -> int:
                     help="override a crossfuse.registration constant for this run; repeatable")
     a = ap.parse_args()
     cv2.setNumThreads(1)
-    for kv in a.set:
-        name, value = kv.split("=", 1)
-        if not (name.isupper() and hasattr(R, name)):
-            raise SystemExit(f"--set {kv}: crossfuse.registration has no constant {name}")
-        setattr(R, name, ast.literal_eval(value))
+    apply_sets(a.set)
     pairs, sides, conds = _pairs(a.limit), [int(s) for s in a.sides.split(",")], a.conditions.split(",")
     if a.mode == "dev":
         for c in conds:
