@@ -59,6 +59,11 @@ about a slowly varying level; a smooth gain and offset are the per-region invers
 predict (a negative gain smooths towards ``L``). Both start at 0: an untrained net leaves the sources unchanged and
 the maps get full gradients from the start (a sigmoid gain started near 0 stayed there: pilot e1/e2 of H11).
 
+``restore_deblock = sigma_B > 0`` adds a second, wider smoothing after that one for JPEG's block steps and ringing,
+which the noise floor misses (inside a flat 8 x 8 block the local variance is ~0, so the floor sees no noise): two
+more maps per pair, Wiener shares of ``B`` (a Gaussian of sigma ``sigma_B`` at half resolution) with a predicted level
+``restore_deblock_max sigmoid(b)``, applied to the noise-restored sources.
+
 ``restore_detach`` (training only; the output is the same): the fusion formula uses the shares with their gradient
 stopped, and ``forward_train`` still returns the restored sources with it, so the shares are trained by a loss on
 the restored sources alone (``losses.ssl_denoise``: a corrupted view's restored sources against the clean ones). The
@@ -168,6 +173,12 @@ class FastFuse(nn.Module):
         restore_enhance: sigma (px) of the base ``L`` of the contrast maps (gain and offset per source, after the
             smoothing; module docstring); 0 = off.
         restore_enhance_max: the largest extra detail gain of those maps (``g = restore_enhance_max tanh(10 e)``).
+        restore_deblock: sigma (px) of a wide Gaussian ``B`` (half resolution) for deblocking: two more maps
+            ``b_ir, b_vis`` after the stripe map; each (noise-restored) source moves towards ``B(x)`` by the Wiener
+            share ``min(s / v, 1)``, ``s = (restore_deblock_max sigmoid(b))^2``, ``v = B(x^2) - B(x)^2``: compression
+            steps below the predicted level in flat windows go, larger scene edges stay. 0 = off. The gain gate
+            counts these shares too.
+        restore_deblock_max: the largest predicted level of those shares (0-1 scale).
         detail_gain: > 0 adds one last map ``e`` and a full-resolution detail gain AFTER fusion,
             ``raw + gamma (raw - D(raw))``, ``gamma = detail_gain tanh(10 e)``, ``D`` a fixed Gaussian (sigma
             ``detail_sigma``, run at half resolution like ``L``): the one way for the net to put more local contrast
@@ -207,6 +218,8 @@ class FastFuse(nn.Module):
         restore_floor_gain: float = 2.0,
         restore_enhance: float = 0.0,
         restore_enhance_max: float = 2.0,
+        restore_deblock: float = 0.0,
+        restore_deblock_max: float = 0.1,
         detail_gain: float = 0.0,
         detail_sigma: float = 4.0,
         rule_head: bool = False,
@@ -235,6 +248,9 @@ class FastFuse(nn.Module):
         if restore_enhance < 0 or not restore_enhance_max > 0:
             raise ValueError(f"restore_enhance must be >= 0 and restore_enhance_max > 0, got {restore_enhance}, "
                              f"{restore_enhance_max}")
+        if restore_deblock < 0 or not restore_deblock_max > 0:
+            raise ValueError(f"restore_deblock must be >= 0 and restore_deblock_max > 0, got {restore_deblock}, "
+                             f"{restore_deblock_max}")
         if detail_gain < 0 or not detail_sigma > 0:
             raise ValueError(f"detail_gain must be >= 0 and detail_sigma > 0, got {detail_gain}, {detail_sigma}")
         if detail_gain:  # only stored when set
@@ -270,6 +286,9 @@ class FastFuse(nn.Module):
             if restore_enhance:
                 self.config.update(restore_enhance=float(restore_enhance),
                                    restore_enhance_max=float(restore_enhance_max))
+            if restore_deblock:
+                self.config.update(restore_deblock=float(restore_deblock),
+                                   restore_deblock_max=float(restore_deblock_max))
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
@@ -280,8 +299,12 @@ class FastFuse(nn.Module):
         self.restore_detach = bool(restore) and bool(restore_detach)
         self.enhance = bool(restore) and restore_enhance > 0
         self.enhance_max = float(restore_enhance_max)
-        # restoration maps: d_ir, d_vis[, d_str][, g_ir, g_vis, o_ir, o_vis]
-        self.n_restore = ((3 if self.stripe else 2) + (4 if self.enhance else 0)) if restore else 0
+        self.deblock = bool(restore) and restore_deblock > 0
+        self.deblock_max = float(restore_deblock_max)
+        self._deblock = half_res_passes(float(restore_deblock) if self.deblock else 0.0)  # B
+        # restoration maps: d_ir, d_vis[, d_str][, b_ir, b_vis][, g_ir, g_vis, o_ir, o_vis]
+        self.n_restore = ((3 if self.stripe else 2) + (2 if self.deblock else 0)
+                          + (4 if self.enhance else 0)) if restore else 0
         self.detail_gain = float(detail_gain)
         self.n_detail = 1 if detail_gain else 0  # e, the last map (after r)
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
@@ -323,6 +346,8 @@ class FastFuse(nn.Module):
                 self.bytes_per_pixel += 48.0
             if self.n_detail:  # + the gain map and D's planes: an estimate, not measured
                 self.bytes_per_pixel += 24.0
+            if self.deblock:  # + two shares and the blurred planes and their squares: an estimate, not measured
+                self.bytes_per_pixel += 48.0
 
     def maps(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, ...]:
         """The full-resolution maps ``(a, b, r)`` (``(a, b, k, r)`` with ``complement``), each (B, 1, H, W); see
@@ -366,6 +391,19 @@ class FastFuse(nn.Module):
             noise = (self.noise_max * d) ** 2
         return (noise / (var + 1e-6)).clamp(max=1.0)
 
+    def _deblocked(self, ir: Tensor, vis: Tensor, logits: Tensor, share: Tensor | None) -> tuple[Tensor, ...]:
+        """``restore_deblock``: both sources moved towards ``B(x)``, the wide smoothing, by the Wiener share
+        ``min(s / v, 1)``, ``s`` = (``restore_deblock_max`` sigmoid(``logits``))^2, ``v = B(x^2) - B(x)^2`` (or by the
+        given two-plane ``share``): ``(share, ir'', vis'')``. Block edges and ringing are steps no larger than the
+        predicted level inside an otherwise flat window; edges of the scene are larger and kept."""
+        both = torch.cat([ir, vis], dim=1)
+        mean = half_res_blur(both, self._deblock)
+        if share is None:
+            var = (half_res_blur(both * both, self._deblock) - mean * mean).clamp(min=0.0)
+            share = ((self.deblock_max * torch.sigmoid(logits)) ** 2 / (var + 1e-6)).clamp(max=1.0)
+        out = both + share * (mean - both)
+        return share, out[:, :1], out[:, 1:]
+
     def base(self, x: Tensor) -> Tensor:
         """``L(x)``: the contrast maps' fixed Gaussian (sigma ``restore_enhance``), run on the 2 x 2 mean at half
         resolution and upsampled bilinearly to ``x``'s size (H, W even)."""
@@ -404,8 +442,11 @@ class FastFuse(nn.Module):
                 shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
                 extra["restore_stripe"] = shares[2]
 
+            nb = 3 if self.stripe else 2  # where the deblocking shares go (filled by restored's first call)
+            if self.deblock:
+                shares += [None, None]
             if self.enhance:
-                e = j + (3 if self.stripe else 2)
+                e = j + nb + (2 if self.deblock else 0)
                 g_ir, g_vis, o_ir, o_vis = (torch.tanh(_ENHANCE_SCALE * maps[e + i]) for i in range(4))
                 shares += [self.enhance_max * g_ir, self.enhance_max * g_vis, o_ir, o_vis]
                 extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
@@ -415,17 +456,24 @@ class FastFuse(nn.Module):
                 if h_ir is not None:
                     out_ir = out_ir + sh[2] * (h_ir - ir)
                 out_vis = vis_y + sh[1] * (s_vis - vis_y)
+                if self.deblock:
+                    given = None if sh[nb] is None else torch.cat(sh[nb:nb + 2], dim=1)
+                    share, out_ir, out_vis = self._deblocked(out_ir, out_vis, torch.cat(maps[j + nb:j + nb + 2], 1),
+                                                             given)
+                    sh[nb], sh[nb + 1] = share[:, :1], share[:, 1:]
                 if self.enhance:
                     out_ir, out_vis = self._contrast(out_ir, out_vis, *sh[-4:])
                 return out_ir, out_vis
 
             r_ir, r_vis = restored(shares)
             extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=r_ir, restored_vis=r_vis)
+            if self.deblock:
+                extra.update(deblock_ir=shares[nb], deblock_vis=shares[nb + 1])
             if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
                 shares = [x.detach() for x in shares]
                 r_ir, r_vis = restored(shares)
             if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
-                keep = 1.0 - torch.stack(shares[:3 if self.stripe else 2]).amax(dim=0)
+                keep = 1.0 - torch.stack(shares[:nb + (2 if self.deblock else 0)]).amax(dim=0)
             if self.alpha_gate:  # 1 - the smoothing share of the source the rule's min takes
                 s_ir = torch.maximum(shares[0], shares[2]) if self.stripe else shares[0]
                 keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, shares[1])
