@@ -93,6 +93,30 @@ def test_checkpoint_round_trip_and_exact_resume(run_a, tmp_path):
     assert torch.equal(net.eval()(x, x), net2.eval()(x, x))
 
 
+def test_weight_average_leaves_the_trajectory_alone_and_resumes_exactly(run_a, tmp_path):
+    """``schedule.ema``: the weights Adam trains are exactly those of the run without it (``train_model``); ``model``
+    (what is validated, exported and fused with) is their moving average, different from them and restored on
+    resume; a checkpoint and a config that disagree about it are one clear error."""
+    from crossfuse.errors import CheckpointError
+
+    cfg = _cfg("data.patches_per_epoch=48", "schedule.ema=0.9")
+    train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "cut", progress=False, max_epochs=1)
+    with pytest.raises(CheckpointError, match="schedule.ema is off in the config but on in the checkpoint"):
+        train(_cfg("data.patches_per_epoch=48"), tmp_path / "cut", progress=False, resume=tmp_path / "cut/last.pt")
+    train(cfg, tmp_path / "cut", progress=False, resume=tmp_path / "cut/last.pt")
+    plain = torch.load(run_a / "last.pt", weights_only=True)
+    full, cut = (torch.load(tmp_path / f / "last.pt", weights_only=True) for f in ("full", "cut"))
+    assert full["ema_n"] == cut["ema_n"] == 24
+    for k in plain["model"]:
+        assert torch.equal(full["train_model"][k], plain["model"][k]), k
+        assert torch.equal(cut["model"][k], full["model"][k]), k
+    moved = sum(float((full["model"][k] - plain["model"][k]).abs().sum()) for k in plain["model"])
+    assert moved > 0
+    with pytest.raises(C.ConfigError, match=r"schedule.ema must be a number in \[0, 1\)"):
+        _cfg("schedule.ema=1.0")
+
+
 def test_config_errors_are_one_clear_line(tmp_path, capsys):
     require_data("RoadScene")
     with pytest.raises(C.ConfigError, match=r"unknown loss 'intensity_maxx' in \[phase2.losses\].*valid losses: "):

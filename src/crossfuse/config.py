@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
         "lr_min": 1e-6,
         "clip_grad": 0.01,  # max gradient norm (0 = no clipping)
         "weight_decay": 0.0,
+        "ema": 0.0,  # decay of an exponential moving average of the weights, saved and validated (0 = off)
     },
     "phase1": {"losses": {}},
     "phase2": {"losses": {}},
@@ -225,6 +226,8 @@ def validate(cfg: dict[str, Any]) -> None:
     for key in ("phase1_epochs", "phase2_epochs", "lr_step"):
         if not isinstance(sch[key], int) or sch[key] < 0:
             raise ConfigError(f"{src}: schedule.{key} must be an integer >= 0, got {sch[key]!r}")
+    if not isinstance(sch["ema"], (int, float)) or isinstance(sch["ema"], bool) or not 0 <= sch["ema"] < 1:
+        raise ConfigError(f"{src}: schedule.ema must be a number in [0, 1) (0 = off), got {sch['ema']!r}")
     if sch["phase1_epochs"] + sch["phase2_epochs"] == 0:
         raise ConfigError(f"{src}: schedule has no epochs")
     d = cfg["data"]

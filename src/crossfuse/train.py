@@ -17,6 +17,10 @@ Checkpoints hold only tensors and plain Python values (the NumPy RNG state as a 
 ``torch.load(..., weights_only=True)`` (:func:`crossfuse.models.read_checkpoint`); validation fuses through the
 same :class:`crossfuse.infer.Fuser` path as ``crossfuse fuse --gray`` (8-bit fused Y).
 
+With ``schedule.ema = d > 0`` an exponential moving average of the weights (``torch.optim.swa_utils.AveragedModel``,
+decay ``d`` per step) is what validation scores and what ``model`` in the checkpoints holds (so export, inference and
+every benchmark use it); the raw weights Adam trains are kept beside it for resume.
+
 Resume (``resume=``) restores model, optimizer, scheduler, epoch, step, RNG states and the history; because every
 patch and every augmentation draw is seeded by (seed, epoch, index/step), a resumed run continues exactly as an
 uninterrupted one would. Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DistributedDataParallel
@@ -42,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
@@ -231,10 +236,16 @@ class Run:
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LRScheduler
     progress: bool = True
+    ema: AveragedModel | None = None  # schedule.ema > 0
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The weights that are validated and saved as ``model``: the moving average if there is one."""
+        return self.net if self.ema is None else self.ema.module
 
 
 def _setup_dist(cfg: dict) -> tuple[int, int, torch.device]:
@@ -303,6 +314,13 @@ def _resume(path: str | os.PathLike, run: Run) -> State:
         run.opt.load_state_dict(ck["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: does not fit the config's network/optimizer ({str(exc)[:160]})") from None
+    if ("train_model" in ck) != (run.ema is not None):
+        raise CheckpointError(f"{path}: schedule.ema is {'off' if run.ema is None else 'on'} in the config but "
+                              f"{'on' if 'train_model' in ck else 'off'} in the checkpoint")
+    if run.ema is not None:  # "model" is the average, "train_model" the weights Adam trains
+        run.net.load_state_dict(ck["train_model"])
+        run.ema.module.load_state_dict(ck["model"])
+        run.ema.n_averaged.fill_(int(ck["ema_n"]))
     run.sched.load_state_dict(ck["scheduler"])
     _set_rng_state(ck["rng"])
     return State(ck["epoch"], ck["step"], ck["best_score"], list(ck["history"]), ck.get("val_reference"))
@@ -355,6 +373,8 @@ def _train_epoch(run: Run, epoch: int, state: State) -> dict[str, Any]:
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(run.net.parameters(), clip)
         run.opt.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.net)
         state.step, n = state.step + 1, n + 1
         parts["total"] = float(loss.detach())
         for k, v in parts.items():
@@ -374,7 +394,7 @@ def _validate_epoch(run: Run, epoch: int, state: State, row: dict[str, Any]) -> 
     if not due or row["phase"] != 2:
         return
     t1 = time.time()
-    means, state.reference = validate(run.net, run.data.val, vcfg, run.device, state.reference)
+    means, state.reference = validate(run.kept, run.data.val, vcfg, run.device, state.reference)
     row.update({f"val_{k}": v for k, v in means.items()})
     row["val_score"] = score(means, state.reference)
     row["val_s"] = round(time.time() - t1, 2)
@@ -386,11 +406,13 @@ def _save_checkpoints(run: Run, epoch: int, state: State, row: dict[str, Any]) -
     if improved:
         state.best = row["val_score"]
     cfg = run.cfg
-    ck = {"model": run.net.state_dict(), "net": cfg["model"]["name"], "net_config": plain(dict(run.net.config)),
+    ck = {"model": run.kept.state_dict(), "net": cfg["model"]["name"], "net_config": plain(dict(run.net.config)),
           "optimizer": run.opt.state_dict(), "scheduler": plain(run.sched.state_dict()), "epoch": epoch + 1,
           "step": state.step, "rng": _rng_state(), "best_score": state.best, "history": plain(state.history),
           "val_reference": plain(state.reference), "config": plain({k: v for k, v in cfg.items()
                                                                     if not k.startswith("_")})}
+    if run.ema is not None:
+        ck.update(train_model=run.net.state_dict(), ema_n=int(run.ema.n_averaged))
     data = pt_bytes(ck)  # serialised once for every file written this epoch
     if improved:
         write_bytes_atomic(run.out / "best.pt", data, overwrite=True)
@@ -427,7 +449,9 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
     out = _out_folder(cfg, out_dir, resume)
     data = _load_data(cfg, world, rank)
     net, model, opt, sched = _build_model(cfg, device, world)
-    run = Run(cfg, rank, world, device, out, data, net, model, opt, sched, progress)
+    decay = float(cfg["schedule"]["ema"])
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) if decay > 0 else None
+    run = Run(cfg, rank, world, device, out, data, net, model, opt, sched, progress, ema)
     state = _resume(resume, run) if resume is not None else State()
     if run.main:
         _write_run_info(run)
