@@ -425,6 +425,67 @@ class FastFuse(nn.Module):
         gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
         return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
+    def _shares(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
+                extra: dict[str, Tensor]) -> tuple[list, Tensor | None]:
+        """The restoration's per-pixel shares from the head's maps, in the order of ``maps``: ``d_ir, d_vis[, d_str]
+        [, b_ir, b_vis][, g_ir, g_vis, o_ir, o_vis]`` (the deblocking pair as ``None`` until :meth:`_restored` fills
+        it: it depends on the noise-restored sources), and ``H(ir)`` for the stripe share (or ``None``)."""
+        j = self.n_maps - 1 - self.n_detail - self.n_restore
+        s_ir, s_vis = smoothed
+        shares: list = [self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)]
+        h_ir = None
+        if self.stripe:
+            h_ir = run_passes(ir, self._rows)
+            shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
+            extra["restore_stripe"] = shares[2]
+        if self.deblock:
+            shares += [None, None]
+        if self.enhance:
+            e = j + len(shares)
+            g_ir, g_vis, o_ir, o_vis = (torch.tanh(_ENHANCE_SCALE * maps[e + i]) for i in range(4))
+            shares += [self.enhance_max * g_ir, self.enhance_max * g_vis, o_ir, o_vis]
+            extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
+        return shares, h_ir
+
+    def _restored(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor], h_ir: Tensor | None,
+                  maps: tuple[Tensor, ...], sh: list) -> tuple[Tensor, Tensor]:
+        """The restored sources ``ir', vis'`` for the shares ``sh`` (:meth:`_shares`; a missing deblocking pair is
+        computed here and written into ``sh``)."""
+        s_ir, s_vis = smoothed
+        out_ir = ir + sh[0] * (s_ir - ir)
+        if h_ir is not None:
+            out_ir = out_ir + sh[2] * (h_ir - ir)
+        out_vis = vis_y + sh[1] * (s_vis - vis_y)
+        if self.deblock:
+            nb, j = 3 if self.stripe else 2, self.n_maps - 1 - self.n_detail - self.n_restore
+            given = None if sh[nb] is None else torch.cat(sh[nb:nb + 2], dim=1)
+            share, out_ir, out_vis = self._deblocked(out_ir, out_vis, torch.cat(maps[j + nb:j + nb + 2], 1), given)
+            sh[nb], sh[nb + 1] = share[:, :1], share[:, 1:]
+        if self.enhance:
+            out_ir, out_vis = self._contrast(out_ir, out_vis, *sh[-4:])
+        return out_ir, out_vis
+
+    def _restore(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
+                 extra: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """``restore``: the restored sources the rule or the selection fuses, and the rule head's gates ``keep``
+        (``rule_gain_gate``) and ``keep_weak`` (``rule_alpha_gate``), ``None`` when off; fills ``extra``."""
+        shares, h_ir = self._shares(ir, vis_y, maps, smoothed, extra)
+        r_ir, r_vis = self._restored(ir, vis_y, smoothed, h_ir, maps, shares)
+        nb = 3 if self.stripe else 2
+        extra.update(restore_ir=shares[0], restore_vis=shares[1], restored_ir=r_ir, restored_vis=r_vis)
+        if self.deblock:
+            extra.update(deblock_ir=shares[nb], deblock_vis=shares[nb + 1])
+        if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
+            shares = [x.detach() for x in shares]
+            r_ir, r_vis = self._restored(ir, vis_y, smoothed, h_ir, maps, shares)
+        keep = keep_weak = None
+        if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
+            keep = 1.0 - torch.stack(shares[:nb + (2 if self.deblock else 0)]).amax(dim=0)
+        if self.alpha_gate:  # 1 - the smoothing share of the source the rule's min takes
+            s_ir = torch.maximum(shares[0], shares[2]) if self.stripe else shares[0]
+            keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, shares[1])
+        return r_ir, r_vis, keep, keep_weak
+
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
@@ -432,52 +493,7 @@ class FastFuse(nn.Module):
         extra: dict[str, Tensor] = {}
         keep = keep_weak = None  # the rule head's gates (rule_gain_gate, rule_alpha_gate), set with restore
         if smoothed is not None:
-            j = self.n_maps - 1 - self.n_detail - self.n_restore
-            s_ir, s_vis = smoothed
-            d_ir, d_vis = self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)
-            shares = [d_ir, d_vis]
-            h_ir = None
-            if self.stripe:
-                h_ir = run_passes(ir, self._rows)
-                shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
-                extra["restore_stripe"] = shares[2]
-
-            nb = 3 if self.stripe else 2  # where the deblocking shares go (filled by restored's first call)
-            if self.deblock:
-                shares += [None, None]
-            if self.enhance:
-                e = j + nb + (2 if self.deblock else 0)
-                g_ir, g_vis, o_ir, o_vis = (torch.tanh(_ENHANCE_SCALE * maps[e + i]) for i in range(4))
-                shares += [self.enhance_max * g_ir, self.enhance_max * g_vis, o_ir, o_vis]
-                extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
-
-            def restored(sh: list[Tensor]) -> tuple[Tensor, Tensor]:
-                out_ir = ir + sh[0] * (s_ir - ir)
-                if h_ir is not None:
-                    out_ir = out_ir + sh[2] * (h_ir - ir)
-                out_vis = vis_y + sh[1] * (s_vis - vis_y)
-                if self.deblock:
-                    given = None if sh[nb] is None else torch.cat(sh[nb:nb + 2], dim=1)
-                    share, out_ir, out_vis = self._deblocked(out_ir, out_vis, torch.cat(maps[j + nb:j + nb + 2], 1),
-                                                             given)
-                    sh[nb], sh[nb + 1] = share[:, :1], share[:, 1:]
-                if self.enhance:
-                    out_ir, out_vis = self._contrast(out_ir, out_vis, *sh[-4:])
-                return out_ir, out_vis
-
-            r_ir, r_vis = restored(shares)
-            extra.update(restore_ir=d_ir, restore_vis=d_vis, restored_ir=r_ir, restored_vis=r_vis)
-            if self.deblock:
-                extra.update(deblock_ir=shares[nb], deblock_vis=shares[nb + 1])
-            if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
-                shares = [x.detach() for x in shares]
-                r_ir, r_vis = restored(shares)
-            if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
-                keep = 1.0 - torch.stack(shares[:nb + (2 if self.deblock else 0)]).amax(dim=0)
-            if self.alpha_gate:  # 1 - the smoothing share of the source the rule's min takes
-                s_ir = torch.maximum(shares[0], shares[2]) if self.stripe else shares[0]
-                keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, shares[1])
-            ir, vis_y = r_ir, r_vis
+            ir, vis_y, keep, keep_weak = self._restore(ir, vis_y, maps, smoothed, extra)
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
             raw = self._rule(ir, vis_y, keep, keep_weak) + r
