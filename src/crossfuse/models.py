@@ -69,8 +69,12 @@ MODELS: dict[str, Shipped] = {
                                  "6a8fc58ac71bdfa579029aa163d2ecc4a283aaabf418cb8c1ff1fb41123b9620"),
     "crossfuse-robust6": Shipped("crossfuse-robust5 with the rule's detail gain 1.2 gated per pixel by the "
                                  "learned restoration, chosen on validation under the rank score v2 "
-                                 "(docs/protocol.md H23); the default",
+                                 "(docs/protocol.md H23); the previous default",
                                  "1ebc5a3ff29d5637bf9711e25b336adf91dcb64d57fdfdc2276e873b21ce6f44"),
+    "crossfuse-robust7": Shipped("crossfuse-robust6's network and recipe with the weak-aggressive consistency "
+                                 "weight 0.25 (was 0.5), chosen on validation under the rank score v2 "
+                                 "(docs/protocol.md H32); the default",
+                                 "97e679beca407c158fec405d62c559fc67818c73d1131aee3d64eb4283541683"),
 }
 DEFAULT_MODEL = "crossfuse-robust6"
 FORMAT = 1
