@@ -76,7 +76,7 @@ MODELS: dict[str, Shipped] = {
                                  "(docs/protocol.md H32); the default",
                                  "97e679beca407c158fec405d62c559fc67818c73d1131aee3d64eb4283541683"),
 }
-DEFAULT_MODEL = "crossfuse-robust6"
+DEFAULT_MODEL = "crossfuse-robust7"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
