@@ -60,3 +60,17 @@ def perturb_(net, seed: int, scale: float = 0.05):
         for p in net.parameters():
             p.add_(torch.randn(p.shape, generator=gen) * scale)
     return net
+
+
+def assert_rebuilds(net, ir, vis, name: str = "fast"):
+    """A network built from ``net.config`` with ``net``'s state dict fuses ``(ir, vis)`` exactly as ``net`` does (both
+    in eval mode); returns the rebuilt network."""
+    import torch
+
+    from crossfuse.nets import build
+
+    rebuilt = build(name, **net.config)
+    rebuilt.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(ir, vis), net.eval()(ir, vis))
+    return rebuilt

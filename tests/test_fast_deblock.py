@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import onnx_vs_torch, perturb_, require_data
+from conftest import assert_rebuilds, onnx_vs_torch, perturb_, require_data
 
 from crossfuse.io import luma_u8, read_pair
 from crossfuse.nets import build
@@ -77,11 +77,7 @@ def test_deblock_shares_are_trained_by_the_restored_sources_and_rebuild_from_con
     out = net.forward_train(ir[..., :64, :96], vis[..., :64, :96])
     (out["restored_vis"] - 0.5).abs().mean().backward()
     assert float(net.head.bias.grad[_DEBLOCK].abs().sum()) > 0
-    perturb_(net, seed=3)
-    again = build("fast", **net.config)
-    again.load_state_dict(net.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(again.eval()(ir, vis), net.eval()(ir, vis))
+    assert_rebuilds(perturb_(net, seed=3), ir, vis)
 
 
 def test_deblock_onnx_parity(tmp_path):

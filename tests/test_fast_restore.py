@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import onnx_vs_torch, perturb_
+from conftest import assert_rebuilds, onnx_vs_torch, perturb_
 from scipy import ndimage
 
 from crossfuse import models
@@ -121,10 +121,7 @@ def test_restore_needs_even_size_and_trains():
     assert {"fused", "raw", "weight", "residual", "restore_ir", "restore_vis"} <= set(out)
     (out["fused"] - (ir + vis).clamp(0, 1) * 0).abs().mean().backward()
     assert float(net.head.weight.grad[12:20].abs().sum()) > 0  # the d maps receive gradient
-    rebuilt = build("fast", **net.config)
-    rebuilt.load_state_dict(net.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt.eval()(ir, vis), net.eval()(ir, vis))
+    assert_rebuilds(net, ir, vis)
 
 
 def test_restore_onnx_parity(tmp_path):

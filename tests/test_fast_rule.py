@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import onnx_vs_torch, perturb_, require_data
+from conftest import assert_rebuilds, onnx_vs_torch, perturb_, require_data
 
 from crossfuse.io import luma_u8, read_pair
 from crossfuse.losses import local_contrast_target
@@ -73,11 +73,7 @@ def test_rule_head_trains_the_residual_and_rebuilds_from_config():
     out = net.forward_train(ir, vis)
     (out["fused"] - 0.5).pow(2).mean().backward()
     assert float(net.head.bias.grad[-4:].abs().sum()) > 0  # the residual r receives gradient
-    perturb_(net, seed=3)
-    again = build("fast", **net.config)
-    again.load_state_dict(net.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(again.eval()(ir, vis), net.eval()(ir, vis))
+    assert_rebuilds(perturb_(net, seed=3), ir, vis)
 
 
 def test_rule_head_onnx_parity(tmp_path):
