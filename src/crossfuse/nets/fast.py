@@ -107,6 +107,8 @@ per pixel.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -117,9 +119,11 @@ from crossfuse.nets.planes import (
     half_res_blur,
     half_res_passes,
     local_contrast,
+    local_variance,
     min_filter,
     run_passes,
     up_to,
+    wiener_share,
 )
 
 _SLOPE = 0.1
@@ -327,9 +331,11 @@ class FastFuse(nn.Module):
         self.head = nn.Conv2d(c1, 4 * self.n_maps, 1)
         nn.init.zeros_(self.head.weight)  # untrained net = average of the sources
         nn.init.zeros_(self.head.bias)
+        self._first_restore = self.n_maps - 1 - self.n_detail - self.n_restore  # the d maps come just before r
+        self._n_smooth = 3 if self.stripe else 2  # d_ir, d_vis[, d_str]: the smoothing shares, then b_ir, b_vis
         if self.restore:
-            first = 4 * (self.n_maps - 1 - self.n_detail - self.n_restore)  # d maps just before r (groups of 4)
             n_d = self.n_restore - (4 if self.enhance else 0)
+            first = 4 * self._first_restore  # (groups of 4 sub-pixels)
             with torch.no_grad():  # (the contrast maps' gains and offsets keep bias 0: identity)
                 self.head.bias[first:first + 4 * n_d] = float(restore_init)
             # fixed constants, not trained, not in the state dict: 1-D passes (taps, dim) of S and of H
@@ -384,23 +390,22 @@ class FastFuse(nn.Module):
         d = torch.sigmoid(logit)
         if not (self.noise_max or self.floor):
             return d
-        var = (run_passes(x * x, passes) - mean * mean).clamp(min=0.0)
+        var = local_variance(x, mean, lambda y: run_passes(y, passes))
         if self.floor:  # the window's smallest local variance: ~ the noise variance wherever a flat patch is near
             noise = self.floor_gain * d * min_filter(min_filter(var, self.floor, -1), self.floor, -2)
         else:
             noise = (self.noise_max * d) ** 2
-        return (noise / (var + 1e-6)).clamp(max=1.0)
+        return wiener_share(noise, var)
 
-    def _deblocked(self, ir: Tensor, vis: Tensor, logits: Tensor, share: Tensor | None) -> tuple[Tensor, ...]:
+    def _deblocked(self, ir: Tensor, vis: Tensor, logits: Tensor) -> tuple[Tensor, ...]:
         """``restore_deblock``: both sources moved towards ``B(x)``, the wide smoothing, by the Wiener share
-        ``min(s / v, 1)``, ``s`` = (``restore_deblock_max`` sigmoid(``logits``))^2, ``v = B(x^2) - B(x)^2`` (or by the
-        given two-plane ``share``): ``(share, ir'', vis'')``. Block edges and ringing are steps no larger than the
-        predicted level inside an otherwise flat window; edges of the scene are larger and kept."""
+        ``min(s / v, 1)``, ``s`` = (``restore_deblock_max`` sigmoid(``logits``))^2, ``v = B(x^2) - B(x)^2``:
+        ``(share, ir'', vis'')``. Block edges and ringing are steps no larger than the predicted level inside an
+        otherwise flat window; edges of the scene are larger and kept."""
         both = torch.cat([ir, vis], dim=1)
-        mean = half_res_blur(both, self._deblock)
-        if share is None:
-            var = (half_res_blur(both * both, self._deblock) - mean * mean).clamp(min=0.0)
-            share = ((self.deblock_max * torch.sigmoid(logits)) ** 2 / (var + 1e-6)).clamp(max=1.0)
+        blur = partial(half_res_blur, passes=self._deblock)
+        mean = blur(both)
+        share = wiener_share((self.deblock_max * torch.sigmoid(logits)) ** 2, local_variance(both, mean, blur))
         out = both + share * (mean - both)
         return share, out[:, :1], out[:, 1:]
 
@@ -426,64 +431,62 @@ class FastFuse(nn.Module):
         return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
     def _shares(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
-                extra: dict[str, Tensor]) -> tuple[list, Tensor | None]:
-        """The restoration's per-pixel shares from the head's maps, in the order of ``maps``: ``d_ir, d_vis[, d_str]
-        [, b_ir, b_vis][, g_ir, g_vis, o_ir, o_vis]`` (the deblocking pair as ``None`` until :meth:`_restored` fills
-        it: it depends on the noise-restored sources), and ``H(ir)`` for the stripe share (or ``None``)."""
-        j = self.n_maps - 1 - self.n_detail - self.n_restore
+                extra: dict[str, Tensor]) -> tuple[list[Tensor], Tensor | None]:
+        """The restoration's per-pixel shares that the head's maps give directly: ``d_ir, d_vis[, d_str][, g_ir,
+        g_vis, o_ir, o_vis]`` (the deblocking shares depend on the noise-restored sources: :meth:`_restored`), and
+        ``H(ir)`` for the stripe share (or ``None``)."""
+        j = self._first_restore
         s_ir, s_vis = smoothed
-        shares: list = [self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)]
+        shares = [self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)]
         h_ir = None
         if self.stripe:
             h_ir = run_passes(ir, self._rows)
             shares.append(self._share(maps[j + 2], ir, h_ir, self._rows))
             extra["restore_stripe"] = shares[2]
-        if self.deblock:
-            shares += [None, None]
         if self.enhance:
-            e = j + len(shares)
+            e = j + self._n_smooth + (2 if self.deblock else 0)
             g_ir, g_vis, o_ir, o_vis = (torch.tanh(_ENHANCE_SCALE * maps[e + i]) for i in range(4))
             shares += [self.enhance_max * g_ir, self.enhance_max * g_vis, o_ir, o_vis]
             extra.update(enhance_ir=shares[-4], enhance_vis=shares[-3], offset_ir=shares[-2], offset_vis=shares[-1])
         return shares, h_ir
 
     def _restored(self, ir: Tensor, vis_y: Tensor, smoothed: tuple[Tensor, Tensor], h_ir: Tensor | None,
-                  maps: tuple[Tensor, ...], sh: list) -> tuple[Tensor, Tensor]:
-        """The restored sources ``ir', vis'`` for the shares ``sh`` (:meth:`_shares`; a missing deblocking pair is
-        computed here and written into ``sh``)."""
+                  maps: tuple[Tensor, ...], sh: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """The restored sources ``ir', vis'`` for the shares ``sh`` (:meth:`_shares`), and the deblocking shares
+        ``[b_ir, b_vis]`` (``[]`` without ``restore_deblock``)."""
         s_ir, s_vis = smoothed
         out_ir = ir + sh[0] * (s_ir - ir)
         if h_ir is not None:
             out_ir = out_ir + sh[2] * (h_ir - ir)
         out_vis = vis_y + sh[1] * (s_vis - vis_y)
+        blocks: list[Tensor] = []
         if self.deblock:
-            nb, j = 3 if self.stripe else 2, self.n_maps - 1 - self.n_detail - self.n_restore
-            given = None if sh[nb] is None else torch.cat(sh[nb:nb + 2], dim=1)
-            share, out_ir, out_vis = self._deblocked(out_ir, out_vis, torch.cat(maps[j + nb:j + nb + 2], 1), given)
-            sh[nb], sh[nb + 1] = share[:, :1], share[:, 1:]
+            b = self._first_restore + self._n_smooth
+            share, out_ir, out_vis = self._deblocked(out_ir, out_vis, torch.cat(maps[b:b + 2], 1))
+            blocks = [share[:, :1], share[:, 1:]]
         if self.enhance:
             out_ir, out_vis = self._contrast(out_ir, out_vis, *sh[-4:])
-        return out_ir, out_vis
+        return out_ir, out_vis, blocks
 
     def _restore(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
                  extra: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """``restore``: the restored sources the rule or the selection fuses, and the rule head's gates ``keep``
         (``rule_gain_gate``) and ``keep_weak`` (``rule_alpha_gate``), ``None`` when off; fills ``extra``."""
         shares, h_ir = self._shares(ir, vis_y, maps, smoothed, extra)
-        r_ir, r_vis = self._restored(ir, vis_y, smoothed, h_ir, maps, shares)
-        nb = 3 if self.stripe else 2
+        r_ir, r_vis, blocks = self._restored(ir, vis_y, smoothed, h_ir, maps, shares)
         extra.update(restore_ir=shares[0], restore_vis=shares[1], restored_ir=r_ir, restored_vis=r_vis)
-        if self.deblock:
-            extra.update(deblock_ir=shares[nb], deblock_vis=shares[nb + 1])
-        if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring)
-            shares = [x.detach() for x in shares]
-            r_ir, r_vis = self._restored(ir, vis_y, smoothed, h_ir, maps, shares)
+        if blocks:
+            extra.update(deblock_ir=blocks[0], deblock_vis=blocks[1])
+        smoothing = shares[:self._n_smooth] + blocks  # the contrast maps' gains and offsets are not smoothing
+        if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring): the
+            # restored sources depend on the network through the shares alone, so stopping them is stopping these
+            r_ir, r_vis, smoothing = r_ir.detach(), r_vis.detach(), [x.detach() for x in smoothing]
         keep = keep_weak = None
-        if self.rule_gate:  # 1 - the largest smoothing share (the contrast maps' gains and offsets excluded)
-            keep = 1.0 - torch.stack(shares[:nb + (2 if self.deblock else 0)]).amax(dim=0)
+        if self.rule_gate:  # 1 - the largest smoothing share
+            keep = 1.0 - torch.stack(smoothing).amax(dim=0)
         if self.alpha_gate:  # 1 - the smoothing share of the source the rule's min takes
-            s_ir = torch.maximum(shares[0], shares[2]) if self.stripe else shares[0]
-            keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, shares[1])
+            s_ir = torch.maximum(smoothing[0], smoothing[2]) if self.stripe else smoothing[0]
+            keep_weak = 1.0 - torch.where(r_ir <= r_vis, s_ir, smoothing[1])
         return r_ir, r_vis, keep, keep_weak
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:

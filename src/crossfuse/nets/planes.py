@@ -77,6 +77,17 @@ def run_passes(x: Tensor, passes: tuple) -> Tensor:
     return x
 
 
+def local_variance(x: Tensor, mean: Tensor, blur: Callable[[Tensor], Tensor]) -> Tensor:
+    """``blur(x^2) - mean^2``, floored at 0 (``mean = blur(x)``, computed by the caller, who needs it too)."""
+    return (blur(x * x) - mean * mean).clamp(min=0.0)
+
+
+def wiener_share(noise_var: Tensor, var: Tensor) -> Tensor:
+    """The Wiener / Lee share of a smoothed plane, ``min(noise_var / var, 1)``: all of it where the local variance is
+    no larger than the noise's, little of it at edges and texture."""
+    return (noise_var / (var + 1e-6)).clamp(max=1.0)
+
+
 def local_contrast(ir: Tensor, vis: Tensor, alpha: float | Tensor, blur: Callable[[Tensor], Tensor],
                    gain: float | Tensor = 1.0, gain_blur: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """``T = max(ir, vis) + alpha (m - blur(m))``, ``m = min(ir, vis)``; with ``gain_blur`` its detail about
