@@ -25,6 +25,15 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+def first_pair_u8(dataset: str):
+    """The dataset's first pair (sorted by name) as 8-bit planes: IR gray and visible luma."""
+    from crossfuse.io import luma_u8, read_pair
+
+    root = require_data(dataset)
+    stem = sorted(p.name for p in (root / "ir").iterdir())[0]
+    return tuple(luma_u8(a) for a in read_pair(root / "ir" / stem, root / "vi" / stem))
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return require_data()

@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import assert_rebuilds, onnx_vs_torch, perturb_, require_data
+from conftest import assert_rebuilds, first_pair_u8, onnx_vs_torch, perturb_
 
-from crossfuse.io import luma_u8, read_pair
 from crossfuse.nets import build
 
 torch.set_num_threads(1)
@@ -23,9 +22,7 @@ _DEBLOCK = slice(12, 20)  # head biases of b_ir, b_vis: maps 3 and 4 (after d_ir
 
 def _jpeg_pair(quality: int) -> tuple[list[np.ndarray], list[torch.Tensor]]:
     """RoadScene's first pair as 8-bit planes (IR, visible luma; even size) and their JPEG-compressed tensors."""
-    root = require_data("RoadScene")
-    stem = sorted(p.name for p in (root / "ir").iterdir())[0]
-    planes = [luma_u8(a) for a in read_pair(root / "ir" / stem, root / "vi" / stem)]
+    planes = list(first_pair_u8("RoadScene"))
     h, w = (s // 2 * 2 for s in planes[0].shape)
     planes = [p[:h, :w] for p in planes]
     coded = [cv2.imdecode(cv2.imencode(".jpg", p, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import assert_rebuilds, onnx_vs_torch, perturb_, require_data
+from conftest import assert_rebuilds, first_pair_u8, onnx_vs_torch, perturb_
 
-from crossfuse.io import luma_u8, read_pair
 from crossfuse.losses import local_contrast_target
 from crossfuse.nets import build
 
@@ -21,10 +20,7 @@ _RESTORE = dict(restore=True, restore_stripe=3.0, restore_floor=15, restore_deta
 
 def _pair(name: str = "MSRS") -> tuple[torch.Tensor, torch.Tensor]:
     """The dataset's first pair (IR gray, visible luma) as (1, 1, H, W) tensors in [0, 1]."""
-    root = require_data(name)
-    stem = sorted(p.name for p in (root / "ir").iterdir())[0]
-    ir, vi = read_pair(root / "ir" / stem, root / "vi" / stem)
-    return tuple(torch.from_numpy(luma_u8(a).astype(np.float32) / 255.0)[None, None] for a in (ir, vi))
+    return tuple(torch.from_numpy(a.astype(np.float32) / 255.0)[None, None] for a in first_pair_u8(name))
 
 
 def test_rule_head_is_off_by_default_and_replaces_the_selection_maps():
