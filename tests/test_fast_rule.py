@@ -87,7 +87,7 @@ def _forced(net, d_logit: float):
 
 
 def _gated_vs_plain(option: str, seed: int, **kw) -> tuple[dict, dict]:
-    """A net with the gate ``option`` and one without, same head: equal when no share smooths (logits -30); their
+    """A net with the gate ``option`` (``rule_gain_gate``) and one without, same head: equal when no share smooths (logits -30); their
     ``forward_train`` outputs when the shares are high (logits +30) on a seeded white-noise pair."""
     gated, plain = build("fast", **{option: True}, **kw), build("fast", **kw)
     assert gated.config[option] is True and option not in plain.config
@@ -106,8 +106,3 @@ def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_th
     assert float(keep.mean()) < 0.5
     assert float(g["fused"].std()) < float(p["fused"].std())  # less stretch about the same local mean
 
-
-def test_alpha_gate_adds_the_weaker_source_back_only_where_it_was_not_smoothed():
-    g, p = _gated_vs_plain("rule_alpha_gate", 4, rule_head=True, **_RESTORE)
-    top = torch.maximum(g["restored_ir"], g["restored_vis"])  # the rule's max: the gate takes the weaker part away
-    assert float((g["fused"] - top).abs().mean()) < float((p["fused"] - top).abs().mean())
