@@ -87,8 +87,8 @@ def _forced(net, d_logit: float):
 
 
 def _gated_vs_plain(option: str, seed: int, **kw) -> tuple[dict, dict]:
-    """A net with the gate ``option`` (``rule_gain_gate``) and one without, same head: equal when no share smooths (logits -30); their
-    ``forward_train`` outputs when the shares are high (logits +30) on a seeded white-noise pair."""
+    """A net with the gate ``option`` (``rule_gain_gate``) and one without, same head: equal when no share smooths
+    (logits -30); their ``forward_train`` outputs when the shares are high (logits +30) on a seeded white-noise pair."""
     gated, plain = build("fast", **{option: True}, **kw), build("fast", **kw)
     assert gated.config[option] is True and option not in plain.config
     rng = np.random.default_rng(seed)
