@@ -1,7 +1,7 @@
 """The fast net's rule head (``rule_head``, src/crossfuse/nets/fast.py): off by default; untrained, it is
 ``losses.local_contrast_target`` (kornia's full-resolution Gaussian: an independent computation of the same rule) on a
 real pair; its output is never darker than both sources while ``r`` is 0; trainable; rebuilt from its config; ONNX
-parity."""
+parity; the gates that scale the extra gain and the residual by the restoration."""
 
 from __future__ import annotations
 
@@ -106,3 +106,27 @@ def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_th
     assert float(keep.mean()) < 0.5
     assert float(g["fused"].std()) < float(p["fused"].std())  # less stretch about the same local mean
 
+
+
+def test_residual_gate_adds_r_where_nothing_is_smoothed_and_drops_it_where_the_shares_are_high():
+    with pytest.raises(ValueError, match="rule_residual_gate"):
+        build("fast", rule_head=True, rule_residual_gate=True)
+    kw = dict(rule_head=True, **_RESTORE)
+    gated, plain = build("fast", rule_residual_gate=True, **kw), build("fast", **kw)
+    assert gated.config["rule_residual_gate"] is True and "rule_residual_gate" not in plain.config
+    rng = np.random.default_rng(5)
+    ir, vis = (torch.from_numpy(0.2 + 0.5 * rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
+    outs = {}
+    for d_logit in (-30.0, 30.0):
+        for name, net in (("gated", gated), ("plain", plain)):
+            _forced(net, d_logit)
+            with torch.no_grad():
+                net.head.bias[-4:] = 0.1  # r = 0.1 everywhere
+                outs[name, d_logit] = net.forward_train(ir, vis)
+    low_g, low_p, high_g, high_p = (outs[k] for k in [("gated", -30.0), ("plain", -30.0), ("gated", 30.0),
+                                                      ("plain", 30.0)])
+    torch.testing.assert_close(low_g["fused"], low_p["fused"], atol=1e-6, rtol=0)  # no share: r kept in full
+    # every share high: the gated output is the rule alone, the plain one the rule + 0.1
+    keep = 1.0 - torch.maximum(torch.maximum(high_g["restore_ir"], high_g["restore_vis"]), high_g["restore_stripe"])
+    assert float(keep.mean()) < 0.5
+    assert float((high_p["raw"] - high_g["raw"] - 0.1 * (1.0 - keep)).abs().max()) < 1e-5

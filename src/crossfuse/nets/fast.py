@@ -69,7 +69,8 @@ a fixed local-contrast rule instead, and the head's residual ``r`` is added to i
     fused = clamp(clamp(T, m, 1) + r, 0, 1)
 
 ``B`` / ``B_g``: Gaussians of sigma ``rule_sigma`` / ``rule_gain_sigma`` run at half resolution (cheap for
-large kernels) and upsampled bilinearly. This is
+large kernels) and upsampled bilinearly (``rule_gain_gate`` / ``rule_residual_gate``: the extra gain / ``r`` scaled
+per pixel by 1 - the largest restoration share). This is
 ``losses.local_contrast_target`` (the training target of the robust recipes) computed inside the network on the
 restored sources, so an untrained net *is* that rule on (almost) unrestored inputs, and what training adds is the
 restoration (the ``d`` shares, via ``ssl_denoise``) and the residual ``r`` (e.g. via the weak–aggressive
@@ -162,6 +163,8 @@ class FastFuse(nn.Module):
             ``alpha, sigma, gain, gain_sigma``).
         rule_gain_gate: scale the rule's extra gain by ``1 - s`` per pixel, ``s`` the largest restoration share there
             (needs ``restore``): detail is stretched where the sources were kept, not where they were judged noisy.
+        rule_residual_gate: scale the residual ``r`` by the same ``1 - s`` (needs ``rule_head`` and ``restore``):
+            the learned detail is added where the sources were kept, not where they were judged noisy.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -192,6 +195,7 @@ class FastFuse(nn.Module):
         rule_gain: float = 1.0,
         rule_gain_sigma: float = 8.0,
         rule_gain_gate: bool = False,
+        rule_residual_gate: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -211,13 +215,15 @@ class FastFuse(nn.Module):
         if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
             raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
                              f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
-        if rule_gain_gate and not (rule_head and restore):
-            raise ValueError("rule_gain_gate needs rule_head and restore")
+        if (rule_gain_gate or rule_residual_gate) and not (rule_head and restore):
+            raise ValueError("rule_gain_gate and rule_residual_gate need rule_head and restore")
         if rule_head:  # only stored when set
             self.config.update(rule_head=True, rule_alpha=float(rule_alpha), rule_sigma=float(rule_sigma),
                                rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
             if rule_gain_gate:
                 self.config["rule_gain_gate"] = True
+            if rule_residual_gate:
+                self.config["rule_residual_gate"] = True
         if restore and not (restore_sigma > 0 and restore_stripe >= 0 and restore_noise >= 0):
             raise ValueError(f"restore needs restore_sigma > 0, restore_stripe >= 0 and restore_noise >= 0, got "
                              f"{restore_sigma}, {restore_stripe}, {restore_noise}")
@@ -245,6 +251,7 @@ class FastFuse(nn.Module):
         self.n_restore = (3 if self.stripe else 2) if restore else 0  # d_ir, d_vis[, d_str]
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
         self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
+        self.residual_gate = bool(rule_residual_gate)
         self._rule_b = half_res_passes(float(rule_sigma)) if rule_head else ()
         self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore
@@ -326,8 +333,9 @@ class FastFuse(nn.Module):
 
     def _restore(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
                  extra: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
-        """``restore``: the restored sources the rule or the selection fuses, and the rule head's gain gate ``keep``
-        (``rule_gain_gate``; ``None`` when off); fills ``extra`` with the shares and the restored sources."""
+        """``restore``: the restored sources the rule or the selection fuses, and the rule head's gate ``keep`` = 1 -
+        the largest share (``rule_gain_gate`` / ``rule_residual_gate``; ``None`` when both are off); fills ``extra``
+        with the shares and the restored sources."""
         j = self._first_restore
         s_ir, s_vis = smoothed
         shares = [self._share(maps[j], ir, s_ir, self._iso), self._share(maps[j + 1], vis_y, s_vis, self._iso)]
@@ -342,7 +350,8 @@ class FastFuse(nn.Module):
         if self.restore_detach and self.training:  # the fusion losses do not train the shares (docstring): the
             # restored sources depend on the network through the shares alone, so stopping them is stopping these
             r_ir, r_vis, shares = r_ir.detach(), r_vis.detach(), [x.detach() for x in shares]
-        keep = 1.0 - torch.stack(shares).amax(dim=0) if self.rule_gate else None  # 1 - the largest share
+        gated = self.rule_gate or self.residual_gate
+        keep = 1.0 - torch.stack(shares).amax(dim=0) if gated else None  # 1 - the largest share
         return r_ir, r_vis, keep
 
     def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
@@ -350,12 +359,13 @@ class FastFuse(nn.Module):
         maps = self.maps(ir, vis_y, smoothed)
         r = maps[-1]
         extra: dict[str, Tensor] = {}
-        keep = None  # the rule head's gain gate (rule_gain_gate), set with restore
+        keep = None  # the rule head's gate (rule_gain_gate, rule_residual_gate), set with restore
         if smoothed is not None:
             ir, vis_y, keep = self._restore(ir, vis_y, maps, smoothed, extra)
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
-            raw = self._rule(ir, vis_y, keep) + r
+            raw = self._rule(ir, vis_y, keep if self.rule_gate else None)
+            raw = raw + (keep * r if self.residual_gate else r)
         else:
             w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
             raw = w * ir + (1.0 - w) * vis_y + r
