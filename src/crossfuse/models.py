@@ -73,10 +73,14 @@ MODELS: dict[str, Shipped] = {
                                  "1ebc5a3ff29d5637bf9711e25b336adf91dcb64d57fdfdc2276e873b21ce6f44"),
     "crossfuse-robust7": Shipped("crossfuse-robust6's network and recipe with the weak-aggressive consistency "
                                  "weight 0.25 (was 0.5), chosen on validation under the rank score v2 "
-                                 "(docs/protocol.md H32); the default",
+                                 "(docs/protocol.md H32); the previous default",
                                  "97e679beca407c158fec405d62c559fc67818c73d1131aee3d64eb4283541683"),
+    "crossfuse-robust8": Shipped("crossfuse-robust7's network and recipe with the weak-aggressive view's corruption "
+                                 "pool without low_light, chosen on validation under the rank score v2 "
+                                 "(docs/protocol.md H40); the default",
+                                 "0c1b72460193b4d333da3af2850d3c29d398b3f5b7e0f25682fd4bf60ad4a22f"),
 }
-DEFAULT_MODEL = "crossfuse-robust7"
+DEFAULT_MODEL = "crossfuse-robust8"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
