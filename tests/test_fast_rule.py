@@ -77,56 +77,48 @@ def test_rule_head_onnx_parity(tmp_path):
     assert onnx_vs_torch(net, tmp_path / "r.onnx", "fast-rule", seed=4) < 1e-3
 
 
-def _forced(net, d_logit: float):
-    """Zero head weights, restoration logits ``d_logit``, residual 0."""
+def _forced(net, d_logit: float, r: float = 0.0):
+    """Zero head weights, restoration logits ``d_logit``, residual ``r`` everywhere."""
     with torch.no_grad():
         net.head.weight.zero_()
         net.head.bias.zero_()
         net.head.bias[:4 * net.n_restore] = d_logit
+        net.head.bias[-4:] = r
     return net.eval()
 
 
-def _gated_vs_plain(option: str, seed: int, **kw) -> tuple[dict, dict]:
-    """A net with the gate ``option`` (``rule_gain_gate``) and one without, same head: equal when no share smooths
-    (logits -30); their ``forward_train`` outputs when the shares are high (logits +30) on a seeded white-noise pair."""
+def _gated_vs_plain(option: str, seed: int, r: float = 0.0, **kw) -> tuple[dict, dict]:
+    """A net with the gate ``option`` (``rule_gain_gate`` / ``rule_residual_gate``) and one without, same head
+    (residual ``r``): equal when no share smooths (logits -30); their ``forward_train`` outputs when the shares are high
+    (logits +30) on a seeded white-noise pair."""
     gated, plain = build("fast", **{option: True}, **kw), build("fast", **kw)
     assert gated.config[option] is True and option not in plain.config
     rng = np.random.default_rng(seed)
     ir, vis = (torch.from_numpy(rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
     with torch.no_grad():
-        torch.testing.assert_close(_forced(gated, -30.0)(ir, vis), _forced(plain, -30.0)(ir, vis), atol=1e-6, rtol=0)
-        return _forced(gated, 30.0).forward_train(ir, vis), _forced(plain, 30.0).forward_train(ir, vis)
+        torch.testing.assert_close(_forced(gated, -30.0, r)(ir, vis), _forced(plain, -30.0, r)(ir, vis), atol=1e-6,
+                                   rtol=0)
+        return _forced(gated, 30.0, r).forward_train(ir, vis), _forced(plain, 30.0, r).forward_train(ir, vis)
+
+
+def _keep(out: dict) -> torch.Tensor:
+    """The gates' keep: 1 - the largest restoration share."""
+    return 1.0 - torch.maximum(torch.maximum(out["restore_ir"], out["restore_vis"]), out["restore_stripe"])
 
 
 def test_gain_gate_keeps_the_gain_where_nothing_is_smoothed_and_cuts_it_where_the_shares_are_high():
     with pytest.raises(ValueError, match="rule_gain_gate"):
         build("fast", rule_head=True, rule_gain_gate=True)
     g, p = _gated_vs_plain("rule_gain_gate", 2, rule_head=True, rule_gain=1.5, rule_gain_sigma=8.0, **_RESTORE)
-    keep = 1.0 - torch.maximum(torch.maximum(g["restore_ir"], g["restore_vis"]), g["restore_stripe"])
-    assert float(keep.mean()) < 0.5
+    assert float(_keep(g).mean()) < 0.5
     assert float(g["fused"].std()) < float(p["fused"].std())  # less stretch about the same local mean
-
 
 
 def test_residual_gate_adds_r_where_nothing_is_smoothed_and_drops_it_where_the_shares_are_high():
     with pytest.raises(ValueError, match="rule_residual_gate"):
         build("fast", rule_head=True, rule_residual_gate=True)
-    kw = dict(rule_head=True, **_RESTORE)
-    gated, plain = build("fast", rule_residual_gate=True, **kw), build("fast", **kw)
-    assert gated.config["rule_residual_gate"] is True and "rule_residual_gate" not in plain.config
-    rng = np.random.default_rng(5)
-    ir, vis = (torch.from_numpy(0.2 + 0.5 * rng.random((1, 1, 64, 80), dtype=np.float32)) for _ in range(2))
-    outs = {}
-    for d_logit in (-30.0, 30.0):
-        for name, net in (("gated", gated), ("plain", plain)):
-            _forced(net, d_logit)
-            with torch.no_grad():
-                net.head.bias[-4:] = 0.1  # r = 0.1 everywhere
-                outs[name, d_logit] = net.forward_train(ir, vis)
-    low_g, low_p, high_g, high_p = (outs[k] for k in [("gated", -30.0), ("plain", -30.0), ("gated", 30.0),
-                                                      ("plain", 30.0)])
-    torch.testing.assert_close(low_g["fused"], low_p["fused"], atol=1e-6, rtol=0)  # no share: r kept in full
-    # every share high: the gated output is the rule alone, the plain one the rule + 0.1
-    keep = 1.0 - torch.maximum(torch.maximum(high_g["restore_ir"], high_g["restore_vis"]), high_g["restore_stripe"])
+    g, p = _gated_vs_plain("rule_residual_gate", 5, r=0.1, rule_head=True, **_RESTORE)  # r kept in full at -30
+    # shares high: the plain output is the gated one + 0.1 wherever the gate cuts r
+    keep = _keep(g)
     assert float(keep.mean()) < 0.5
-    assert float((high_p["raw"] - high_g["raw"] - 0.1 * (1.0 - keep)).abs().max()) < 1e-5
+    assert float((p["raw"] - g["raw"] - 0.1 * (1.0 - keep)).abs().max()) < 1e-5
