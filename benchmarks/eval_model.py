@@ -95,15 +95,17 @@ def fuse(fuser, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, in
     if corruption is None:
         return fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
     from crossfuse.corruptions import corrupt
+    from crossfuse.veil import lift_veil
 
-    ir01, y01 = fuser.planes(ir, vi)
+    ir01, y01 = fuser.planes(ir, vi, veil=0.0)  # the corruption comes first, the model's veil step after it
     a, b = torch.from_numpy(ir01)[None, None], torch.from_numpy(y01)[None, None]
     name, sev, seed = corruption
     g = torch.Generator().manual_seed(seed)
     b = corrupt(name, b, sev, g, "vis")
     if name != "low_light":
         a = corrupt(name, a, sev, g, "ir")
-    fused = fuser.fuse_planes(a[0, 0].numpy(), b[0, 0].numpy())
+    y = b[0, 0].numpy()
+    fused = fuser.fuse_planes(a[0, 0].numpy(), lift_veil(y, fuser.veil_of(y * 255.0)))
     return compose_output(fused, vi, gray=True, dtype=np.uint8)
 
 

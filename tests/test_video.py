@@ -83,6 +83,28 @@ def test_gray_video_and_one_ir_window_per_clip(clips, monkeypatch):
     assert len(frames) == 60 and frames[0].ndim == 2 and video.video_info(out)[1] == pytest.approx(FPS)
 
 
+def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
+    """Like the IR window, the veil level (crossfuse.veil) comes from the first frame and is kept: no flicker."""
+    _, ir, vi = clips
+    seen: list = []
+
+    class Spy(Fuser):
+        def veil_of(self, vis):
+            seen.append("estimate")
+            return super().veil_of(vis)
+
+        def fuse_y(self, ir, vis, ir_window=None, veil=None):
+            seen.append(veil)
+            return super().fuse_y(ir, vis, ir_window, veil)
+
+    monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
+                                                                 vis_veil=0.75))
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
+    levels = [v for v in seen if v != "estimate"]
+    assert seen.count("estimate") == 1 and len(levels) == 60
+    assert None not in levels and len(set(levels)) == 1
+
+
 def test_video_errors(clips, tmp_path, capsys):
     _, ir, vi = clips
     small = video.write_video(tmp_path / "small.mp4", (np.zeros((64, 64), np.uint8) for _ in range(3)), FPS)

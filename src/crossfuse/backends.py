@@ -29,6 +29,7 @@ class Backend(Protocol):
 
     name: str
     pad_multiple: int
+    vis_veil: float  # strength of the visible veil removal the model expects before it (0 = none; crossfuse.veil)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
 
@@ -76,6 +77,7 @@ class TorchBackend:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.pad_multiple = int(getattr(model, "pad_multiple", 1))
+        self.vis_veil = float(getattr(model, "vis_veil", 0.0))  # the network's whole-frame input step (veil.py)
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -229,6 +231,7 @@ class OnnxBackend:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
+        self.vis_veil = float(meta.get("crossfuse.vis_veil", 0.0))
         self._bpp = float(bytes_per_pixel or 2048.0)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:

@@ -16,6 +16,10 @@ Conventions (see docs/fuse.md):
   back (:func:`crossfuse.io.ycrcb_to_rgb`). Gray in -> gray out, RGB in -> RGB out (``gray=True``: fused Y only).
 * **Output dtype** = the visible input's dtype unless ``dtype`` is given: integers are rounded and clipped (never
   truncated); float output is float32 on the 0-255 scale, clipped to [0, 255].
+* **Visible veil** (``vis_veil``; :mod:`crossfuse.veil`): a model may declare that its visible input has its veil
+  level (the lifted black level of a hazy or washed-out frame, one number per frame) taken off first; the Fuser does
+  it on the whole visible Y plane before tiling (for video once, from the first frame, like the IR window).
+  crossfuse-robust9 declares 0.75; frames with dark regions are left as they are.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
@@ -38,6 +42,7 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
+from crossfuse.veil import lift_veil, veil_floor
 
 DEFAULT_MAX_MEMORY = "1GB"
 DEFAULT_OVERLAP = 128
@@ -183,6 +188,15 @@ def visible_y(vis: np.ndarray) -> np.ndarray:
     return out
 
 
+def visible_dark(vis: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The visible dark channel (per-pixel minimum over colour channels) as float32 (H, W) in [0, 1]; for a gray
+    frame its luma ``y`` (:func:`visible_y`) is its dark channel."""
+    if vis.ndim == 2 or vis.shape[2] == 1:
+        return y
+    lowest = np.minimum(np.minimum(vis[..., 0], vis[..., 1]), vis[..., 2])  # in the input's dtype: scaling is monotone
+    return _vis_unit(lowest, slice(None))
+
+
 def compose_output(fused_y: np.ndarray, vis: np.ndarray, *, gray: bool = False, dtype: Any = np.uint8) -> np.ndarray:
     """Fused Y in [0, 1] (+ the visible image's Cr/Cb unless ``gray``) -> output of ``dtype``, strip by strip.
 
@@ -253,12 +267,15 @@ class Fuser:
         register: estimate each pair's misregistration (``crossfuse.registration.estimate``, as ``check-align``)
             and warp the IR onto the visible frame when the verdict is "no" (confident, a corner displaced more
             than 2 px); ``last_alignment`` keeps the estimate. Off by default (docs/fuse.md).
+        vis_veil: strength in [0, 1] of the visible veil removal (:mod:`crossfuse.veil`) applied to the whole visible
+            plane before tiling; ``None`` (default): what the model declares (crossfuse-robust9: 0.75; 0 for models
+            that declare nothing); ``0`` turns it off.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
-                 threads: int = 0, register: bool = False) -> None:
+                 threads: int = 0, register: bool = False, vis_veil: float | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -276,6 +293,10 @@ class Fuser:
         self.last_tiles = 0  # tiles used by the last call (0 = whole frame at once)
         self.register = bool(register)
         self.last_alignment = None  # the last pair's registration.Alignment when register is on
+        veil = getattr(self.runner, "vis_veil", 0.0) if vis_veil is None else vis_veil
+        if not 0.0 <= float(veil) <= 1.0:
+            raise ValueError(f"vis_veil must be in [0, 1], got {veil}")
+        self.vis_veil = float(veil)
 
     @property
     def pad_multiple(self) -> int:
@@ -348,17 +369,29 @@ class Fuser:
             fused = apply_stretch(fused, (float(st[0]), float(st[1])))
         return compose_output(fused, vis, gray=gray, dtype=out_dtype)
 
-    def planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """The network's input planes of a pair: IR through the window, visible luma, float32 (H, W) in [0, 1]
-        (the IR registered onto the visible frame first when ``register`` is on)."""
+    def planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None,
+               veil: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The network's input planes of a pair: IR through the window, visible luma with the veil taken off
+        (``veil``: a level from :meth:`veil_of`, e.g. a video's first frame; ``None``: this frame's), float32 (H, W)
+        in [0, 1] (the IR registered onto the visible frame first when ``register`` is on)."""
         if self.register:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
-        return normalize_ir(ir, window), visible_y(np.asarray(vis))
+        y = visible_y(np.asarray(vis))
+        level = self._veil_level(np.asarray(vis), y) if veil is None else float(veil)
+        return normalize_ir(ir, window), lift_veil(y, level)
 
-    def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None) -> np.ndarray:
+    def veil_of(self, vis: np.ndarray) -> float:
+        """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off)."""
+        vis = np.asarray(vis)
+        return self._veil_level(vis, visible_y(vis)) if self.vis_veil > 0 else 0.0
+
+    def _veil_level(self, vis: np.ndarray, y: np.ndarray) -> float:
+        return self.vis_veil * veil_floor(visible_dark(vis, y)) if self.vis_veil > 0 else 0.0
+
+    def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
-        return self.fuse_planes(*self.planes(ir, vis, ir_window))
+        return self.fuse_planes(*self.planes(ir, vis, ir_window, veil))
 
 
 def registered_ir(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, Any]:

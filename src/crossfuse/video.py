@@ -1,8 +1,9 @@
 """Frame-by-frame fusion of an IR video and a registered visible video (OpenCV ``VideoCapture``/``VideoWriter``).
 
 The output keeps the visible video's frame rate and the frame count of the shorter input (a length mismatch is
-reported). Nothing flickers from normalisation: the IR window (:func:`crossfuse.infer.resolve_ir_window`) and, with
-``stretch``, the output stretch window are computed **once** from the first frame and applied to the whole clip.
+reported). Nothing flickers from normalisation: the IR window (:func:`crossfuse.infer.resolve_ir_window`), the
+visible veil level (:meth:`crossfuse.infer.Fuser.veil_of`) and, with ``stretch``, the output stretch window are
+computed **once** from the first frame and applied to the whole clip.
 The video is written to a temporary file beside the target and renamed when complete (no half-written output).
 """
 
@@ -139,12 +140,13 @@ def _write_fused(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.Pat
     """The frame loop of :func:`fuse_video`; the temporary output is removed on any exception."""
     writer: AtomicVideoWriter | None = None
     window = stretch = None
+    veil = 0.0
     frames = 0
     try:
         for ir, vi in zip(read_frames(ir_path), read_frames(vi_path), strict=False):
-            if window is None:  # one IR window for the whole clip, from the first frame
-                window = resolve_ir_window(ir, fuser.ir_window)
-            fused_y = fuser.fuse_y(ir, vi, window)
+            if window is None:  # one IR window and one visible veil level for the whole clip, from the first frame
+                window, veil = resolve_ir_window(ir, fuser.ir_window), fuser.veil_of(vi)
+            fused_y = fuser.fuse_y(ir, vi, window, veil)
             if fuser.stretch:
                 stretch = stretch or stretch_window(fused_y)
             if stretch is not None:

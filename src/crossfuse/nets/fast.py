@@ -76,6 +76,10 @@ restored sources, so an untrained net *is* that rule on (almost) unrestored inpu
 restoration (the ``d`` shares, via ``ssl_denoise``) and the residual ``r`` (e.g. via the weak–aggressive
 consistency), instead of spending the head's capacity on re-deriving the rule from half-resolution features.
 
+``vis_veil = s`` (0 = off) is not part of ``forward``: it declares a whole-frame input step that
+:class:`crossfuse.infer.Fuser` applies to the visible plane before tiling (:mod:`crossfuse.veil`: the frame's veil
+level, one number, taken off with strength ``s``). It is stored in the config, so weights and ONNX files carry it.
+
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
     [ir, vis] (2, H, W) ── unshuffle 2 ──> (8, H/2)     (16 with ``restore_evidence``: + |x - S(x)| of both)
@@ -196,6 +200,7 @@ class FastFuse(nn.Module):
         rule_gain_sigma: float = 8.0,
         rule_gain_gate: bool = False,
         rule_residual_gate: bool = False,
+        vis_veil: float = 0.0,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -240,6 +245,11 @@ class FastFuse(nn.Module):
                 self.config["restore_floor"] = int(restore_floor)
                 if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
                     self.config["restore_floor_gain"] = float(restore_floor_gain)
+        if not 0.0 <= vis_veil <= 1.0:
+            raise ValueError(f"vis_veil must be in [0, 1], got {vis_veil}")
+        if vis_veil:  # a whole-frame input step of crossfuse.infer, not of forward(); only stored when set
+            self.config["vis_veil"] = float(vis_veil)
+        self.vis_veil = float(vis_veil)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
