@@ -77,10 +77,14 @@ MODELS: dict[str, Shipped] = {
                                  "97e679beca407c158fec405d62c559fc67818c73d1131aee3d64eb4283541683"),
     "crossfuse-robust8": Shipped("crossfuse-robust7's network and recipe with the weak-aggressive view's corruption "
                                  "pool without low_light, chosen on validation under the rank score v2 "
-                                 "(docs/protocol.md H40); the default",
+                                 "(docs/protocol.md H40); the previous default",
                                  "0c1b72460193b4d333da3af2850d3c29d398b3f5b7e0f25682fd4bf60ad4a22f"),
+    "crossfuse-robust9": Shipped("crossfuse-robust8's weights with the visible veil removal (strength 0.75) before "
+                                 "fusion (crossfuse.veil), chosen on validation by the three-seed rule "
+                                 "(docs/protocol.md H46); the default",
+                                 "7c5c89aa3ebfdd40909bea3b98e30feda0782e5a3852da2f03c26a7be822cc39"),
 }
-DEFAULT_MODEL = "crossfuse-robust8"
+DEFAULT_MODEL = "crossfuse-robust9"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
