@@ -141,3 +141,49 @@ def test_cli_default_model_declares_the_step_and_vis_veil_0_gives_crossfuse_robu
     robust8 = fuse("robust8", "--model", "crossfuse-robust8")
     np.testing.assert_array_equal(off, robust8)
     assert np.abs(default - robust8).max() > 20  # a 0.4 veil, three quarters of it off
+
+
+def test_lift_veil_batch_levels_each_sample_by_its_own_floor():
+    import torch
+
+    from crossfuse.veil import lift_veil_batch
+
+    dark = torch.from_numpy(_scene(7, 64, 64))[None]  # has a black patch: floor 0, left as it is
+    clean = torch.from_numpy(_scene(8, 64, 64))[None]
+    veiled = clean * 0.7 + 0.3
+    out = lift_veil_batch(torch.stack([dark, veiled]), 1.0)
+    torch.testing.assert_close(out[0], dark)
+    torch.testing.assert_close(out[1], clean, atol=1e-5, rtol=0)
+
+
+def test_training_views_are_cut_from_the_raw_crop_and_levelled_after_the_corruption():
+    """data.veil: as at inference, the corruption hits the raw frame and the veil step comes after it."""
+    import torch
+
+    from crossfuse import augment
+    from crossfuse import losses as L
+    from crossfuse.veil import lift_veil_batch
+
+    rng = np.random.default_rng(9)
+    ir = torch.from_numpy(rng.random((2, 1, 64, 64), dtype=np.float32))
+    raw = torch.from_numpy(np.stack([_scene(10, 64, 64) * 0.6 + 0.4, _scene(11, 64, 64)])[:, None])
+    ssl = {"corruptions": ["haze"], "severity": 1.0}
+    ctx = L.StepContext(ir=ir, vis=lift_veil_batch(raw, 0.75), out={}, generator=torch.Generator().manual_seed(3),
+                        ssl=ssl, vis_raw=raw, veil=0.75)
+    got = L._views(ctx)
+    ref = augment.consistency_views(ir, raw, torch.Generator().manual_seed(3), severity=1.0, corruptions=["haze"])
+    torch.testing.assert_close(got.vis_aggr, lift_veil_batch(ref.vis_aggr, 0.75))
+    torch.testing.assert_close(got.vis_weak, lift_veil_batch(ref.vis_weak, 0.75))
+    torch.testing.assert_close(got.ir_aggr, ref.ir_aggr)
+    plain = L._views(L.StepContext(ir=ir, vis=raw, out={}, generator=torch.Generator().manual_seed(3), ssl=ssl))
+    torch.testing.assert_close(plain.vis_aggr, ref.vis_aggr)  # without data.veil nothing changes
+
+
+def test_data_veil_needs_a_network_that_declares_a_strength():
+    from crossfuse import config as C
+
+    root = require_data()
+    with pytest.raises(C.ConfigError, match="data.veil = true needs a network that declares model.config.vis_veil"):
+        C.load_config("tiny", [f'data.root="{root}"', "data.veil=true"])
+    cfg = C.load_config("tiny", [f'data.root="{root}"', "data.veil=true", "model.config.vis_veil=0.75"])
+    assert cfg["data"]["veil"] is True

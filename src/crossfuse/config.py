@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 8,
         "flip": True,
         "workers": 0,
+        "veil": False,  # level the visible crops as Fuser levels frames (the network's vis_veil; crossfuse.veil)
     },
     "schedule": {
         "phase1_epochs": 0,
@@ -236,6 +237,8 @@ def validate(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"{src}: data.{key} must be a positive integer, got {d[key]!r}")
     if not 0 <= float(d["external_ratio"]) <= 1:
         raise ConfigError(f"{src}: data.external_ratio must be in [0, 1], got {d['external_ratio']!r}")
+    if d["veil"] and not float(cfg["model"]["config"].get("vis_veil", 0) or 0) > 0:
+        raise ConfigError(f"{src}: data.veil = true needs a network that declares model.config.vis_veil > 0")
     if float(d["external_ratio"]) > 0 and not d["external"]:
         raise ConfigError(f"{src}: data.external_ratio > 0 but data.external lists no patches.npz")
     if isinstance(d["external"], str):

@@ -18,6 +18,7 @@ The trainer calls every term through :data:`LOSSES`: a :class:`LossSpec` whose `
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from crossfuse import augment
 from crossfuse.nets.planes import local_contrast
+from crossfuse.veil import lift_veil_batch
 
 # ------------------------------------------------------------------------------------------------ pure functions
 
@@ -220,6 +222,8 @@ class StepContext:
     generator: torch.Generator | None = None
     ssl: dict | None = None
     options: dict | None = None  # config [loss_options]: per-loss keyword arguments
+    vis_raw: Tensor | None = None  # data.veil: the visible batch before levelling (the views are cut from it)
+    veil: float = 0.0  # data.veil: strength the views are levelled with after their corruption
 
     def opts(self, name: str) -> dict:
         return dict((self.options or {}).get(name, {}))
@@ -249,9 +253,14 @@ def _views(ctx: StepContext, pool: list[str] | None = None) -> augment.Views:
     """Weak and aggressive views of the batch as the config's ``[ssl]`` table says (``pool`` overrides its
     corruptions)."""
     opts = dict(ctx.ssl or {})
-    return augment.consistency_views(ctx.ir, ctx.vis, ctx.generator, crop=opts.get("crop"),
-                                     severity=float(opts.get("severity", 1.0)),
-                                     corruptions=opts.get("corruptions") if pool is None else pool)
+    vis = ctx.vis if ctx.vis_raw is None else ctx.vis_raw
+    views = augment.consistency_views(ctx.ir, vis, ctx.generator, crop=opts.get("crop"),
+                                      severity=float(opts.get("severity", 1.0)),
+                                      corruptions=opts.get("corruptions") if pool is None else pool)
+    if ctx.veil:  # as at inference: the corruption hits the raw frame, the veil step comes after it
+        views = dataclasses.replace(views, vis_weak=lift_veil_batch(views.vis_weak, ctx.veil),
+                                    vis_aggr=lift_veil_batch(views.vis_aggr, ctx.veil))
+    return views
 
 
 def _ssl_consistency(ctx: StepContext) -> Tensor:

@@ -59,6 +59,7 @@ from crossfuse.io import write_bytes_atomic
 from crossfuse.metrics import compute_metrics
 from crossfuse.models import pt_bytes, read_checkpoint
 from crossfuse.nets import build
+from crossfuse.veil import lift_veil_batch
 
 MASK64 = (1 << 63) - 1
 
@@ -361,12 +362,14 @@ def _train_epoch(run: Run, epoch: int, state: State) -> dict[str, Any]:
     n, t0, clip = 0, time.time(), run.cfg["schedule"]["clip_grad"]
     bar = tqdm(run.data.loader, desc=f"epoch {epoch + 1}/{p1 + p2} (phase {phase})", mininterval=10, leave=False,
                disable=not (run.main and run.progress))
-    for ir, vis in bar:
-        ir, vis = ir.to(run.device), vis.to(run.device)
+    veil = float(run.net.vis_veil) if cfg["data"]["veil"] else 0.0  # what Fuser does to frames, done to crops
+    for ir, raw in bar:
+        ir, raw = ir.to(run.device), raw.to(run.device)
+        vis = lift_veil_batch(raw, veil) if veil else raw
         gen = torch.Generator(device="cpu").manual_seed(hash((int(cfg["seed"]), epoch, state.step, run.rank)) & MASK64)
         out_t = run.model(ir, vis, phase) if run.world > 1 else run.net.forward_train(ir, vis, phase)
         ctx = lossmod.StepContext(ir=ir, vis=vis, out=out_t, net=run.model, generator=gen, ssl=cfg["ssl"],
-                                  options=cfg["loss_options"])
+                                  options=cfg["loss_options"], vis_raw=raw if veil else None, veil=veil)
         loss, parts = lossmod.total_loss(weights, ctx, ssl_factor)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,13 +9,19 @@ to black, white stays white.
 
 The level is one number per frame, so :class:`crossfuse.infer.Fuser` applies it to the whole visible plane before
 any tiling (per-tile levels would leave seams). A network declares its strength as ``vis_veil``
-(``crossfuse.nets.fast``; 0 = off); why crossfuse-robust9 uses 0.75: docs/training.md "H44–H46".
+(``crossfuse.nets.fast``; 0 = off); why crossfuse-robust9 uses 0.75: docs/training.md "H44–H46". With
+``data.veil = true`` the trainer levels its crops the same way (:func:`lift_veil_batch`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 WINDOW = 15  # px: larger than fine texture, so a dark object of this size counts as "dark"
 PERCENTILE = 1.0  # robust to a few isolated dark pixels (noise, dead pixels)
@@ -40,4 +46,14 @@ def lift_veil(y: np.ndarray, floor: float) -> np.ndarray:
     return np.clip((np.asarray(y, dtype=np.float32) - floor) / (1.0 - floor), 0.0, 1.0)
 
 
-__all__ = ["veil_floor", "lift_veil", "WINDOW", "PERCENTILE"]
+def lift_veil_batch(y: torch.Tensor, strength: float) -> torch.Tensor:
+    """Training: each sample of a (B, 1, H, W) luma batch in [0, 1] levelled by ``strength`` times its own veil floor
+    (estimated from Y: training crops carry no colour channels). No gradient flows into the level."""
+    import torch
+
+    floors = [strength * veil_floor(sample[0].detach().float().cpu().numpy()) for sample in y]
+    f = torch.tensor(floors, dtype=y.dtype, device=y.device).view(-1, 1, 1, 1)
+    return ((y - f) / (1 - f)).clamp(0, 1)
+
+
+__all__ = ["veil_floor", "lift_veil", "lift_veil_batch", "WINDOW", "PERCENTILE"]
