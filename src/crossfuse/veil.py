@@ -3,14 +3,15 @@
 A veil (haze, glare, a camera that lifts its blacks) adds a near-uniform offset to every pixel of the visible frame,
 so that even its darkest regions are grey. Its level is estimated the way the dark-channel prior does (He et al.,
 CVPR 2009), but for the whole frame: ``floor`` = the ``percentile``-th percentile of the ``window``-px local minimum of
-the dark channel (the per-pixel minimum over colour channels). A frame with any dark region has ``floor`` ~ 0 and is
-left as it is; a veiled one gets ``y' = (y - s floor) / (1 - s floor)`` for a strength ``s`` in [0, 1]: black moves
-to black, white stays white.
+the dark channel (the per-pixel minimum over colour channels). A frame with black regions (enough that 1 % of its
+15-px local minimum is black) has ``floor`` = 0 and is left as it is; a veiled one gets
+``y' = (y - s floor) / (1 - s floor)`` for a strength ``s`` in [0, 1]: black moves to black, white stays white.
 
 The level is one number per frame, so :class:`crossfuse.infer.Fuser` applies it to the whole visible plane before
 any tiling (per-tile levels would leave seams). A network declares its strength as ``vis_veil``
 (``crossfuse.nets.fast``; 0 = off); why crossfuse-robust9 uses 0.75: docs/training.md "H44–H46". With
-``data.veil = true`` the trainer levels its crops the same way (:func:`lift_veil_batch`).
+``data.veil = true`` the trainer levels its crops the same way (:func:`lift_veil_batch`; off by default: training
+with the step did worse on validation than applying it only at inference, H49).
 """
 
 from __future__ import annotations
