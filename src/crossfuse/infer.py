@@ -378,16 +378,16 @@ class Fuser:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
         y = visible_y(np.asarray(vis))
-        level = self._veil_level(np.asarray(vis), y) if veil is None else float(veil)
+        level = self.veil_of(vis, y) if veil is None else float(veil)
         return normalize_ir(ir, window), lift_veil(y, level)
 
-    def veil_of(self, vis: np.ndarray) -> float:
-        """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off)."""
+    def veil_of(self, vis: np.ndarray, y: np.ndarray | None = None) -> float:
+        """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off);
+        ``y``: its luma when the caller has it already (:func:`visible_y`)."""
+        if self.vis_veil <= 0:
+            return 0.0
         vis = np.asarray(vis)
-        return self._veil_level(vis, visible_y(vis)) if self.vis_veil > 0 else 0.0
-
-    def _veil_level(self, vis: np.ndarray, y: np.ndarray) -> float:
-        return self.vis_veil * veil_floor(visible_dark(vis, y)) if self.vis_veil > 0 else 0.0
+        return self.vis_veil * veil_floor(visible_dark(vis, visible_y(vis) if y is None else y))
 
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
