@@ -119,13 +119,10 @@ def test_real_frames_roadscene_camera_lifts_its_blacks_llvip_does_not():
     assert veil_floor(llvip_vis.astype(np.float32) / 255) < 0.01
 
 
-def test_cli_default_model_declares_the_step_and_vis_veil_0_gives_crossfuse_robust8(tmp_path):
+def test_cli_crossfuse_robust9_declares_the_step_and_vis_veil_0_gives_crossfuse_robust8(tmp_path):
     """crossfuse-robust9 = crossfuse-robust8's weights + the step: with --vis-veil 0 the outputs are identical."""
     from crossfuse import cli
     from crossfuse.io import read_image, write_image
-    from crossfuse.models import DEFAULT_MODEL
-
-    assert DEFAULT_MODEL == "crossfuse-robust9"
     ir, vis = _pair(6, 120, 160)
     rgb = np.stack([vis, np.clip(vis.astype(int) + 10, 0, 255).astype(np.uint8), vis], axis=-1)
     write_image(tmp_path / "ir.png", ir)
@@ -137,7 +134,8 @@ def test_cli_default_model_declares_the_step_and_vis_veil_0_gives_crossfuse_robu
                          "--out", str(out), "--quiet", *extra]) == 0
         return read_image(out).astype(int)
 
-    default, off = fuse("default"), fuse("off", "--vis-veil", "0")
+    default, off = fuse("default", "--model", "crossfuse-robust9"), fuse("off", "--model", "crossfuse-robust9",
+                                                                          "--vis-veil", "0")
     robust8 = fuse("robust8", "--model", "crossfuse-robust8")
     np.testing.assert_array_equal(off, robust8)
     assert np.abs(default - robust8).max() > 20  # a 0.4 veil, three quarters of it off

@@ -30,6 +30,7 @@ class Backend(Protocol):
     name: str
     pad_multiple: int
     vis_veil: float  # strength of the visible veil removal the model expects before it (0 = none; crossfuse.veil)
+    deblock: bool  # whether the model expects coarse-JPEG sources deblocked before it (crossfuse.deblock)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
 
@@ -77,7 +78,9 @@ class TorchBackend:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.pad_multiple = int(getattr(model, "pad_multiple", 1))
-        self.vis_veil = float(getattr(model, "vis_veil", 0.0))  # the network's whole-frame input step (veil.py)
+        # the network's whole-frame input steps, done by the Fuser (veil.py, deblock.py)
+        self.vis_veil = float(getattr(model, "vis_veil", 0.0))
+        self.deblock = bool(getattr(model, "deblock", False))
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -232,6 +235,7 @@ class OnnxBackend:
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
         self.vis_veil = float(meta.get("crossfuse.vis_veil", 0.0))
+        self.deblock = meta.get("crossfuse.deblock", "False") == "True"
         self._bpp = float(bytes_per_pixel or 2048.0)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:

@@ -44,7 +44,8 @@ def _add_metadata(data: bytes, model: Any, name: str) -> bytes:
     proto = onnx.load_from_string(data)
     meta = {"crossfuse.pad_multiple": str(int(getattr(model, "pad_multiple", 1))), "crossfuse.model": name,
             "crossfuse.config": repr(getattr(model, "config", {})),
-            "crossfuse.vis_veil": repr(float(getattr(model, "vis_veil", 0.0)))}
+            "crossfuse.vis_veil": repr(float(getattr(model, "vis_veil", 0.0))),
+            "crossfuse.deblock": repr(bool(getattr(model, "deblock", False)))}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -20,6 +20,10 @@ Conventions (see docs/fuse.md):
   level (the lifted black level of a hazy or washed-out frame, one number per frame) taken off first; the Fuser does
   it on the whole visible Y plane before tiling (for video once, from the first frame, like the IR window).
   crossfuse-robust9 declares 0.75; frames with dark regions are left as they are.
+* **JPEG deblocking** (``deblock``; :mod:`crossfuse.deblock`): a model may declare that 8-bit source planes which
+  read as coarse JPEGs (estimated quality <= 40) are deblocked first; the Fuser does it per frame on the IR plane
+  (before registration) and on the visible Y (before the veil step), whole planes before tiling. Anything else is
+  left bit for bit as it is.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
@@ -41,6 +45,7 @@ import numpy as np
 
 from crossfuse import io as cio
 from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
+from crossfuse.deblock import deblock as deblock_plane
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
 from crossfuse.veil import lift_veil, veil_floor
 
@@ -270,12 +275,15 @@ class Fuser:
         vis_veil: strength in [0, 1] of the visible veil removal (:mod:`crossfuse.veil`) applied to the whole visible
             plane before tiling; ``None`` (default): what the model declares (crossfuse-robust9: 0.75; 0 for models
             that declare nothing); ``0`` turns it off.
+        deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
+            (default): what the model declares (crossfuse-robust10: on); ``False`` turns it off.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
-                 threads: int = 0, register: bool = False, vis_veil: float | None = None) -> None:
+                 threads: int = 0, register: bool = False, vis_veil: float | None = None,
+                 deblock: bool | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -297,6 +305,8 @@ class Fuser:
         if not 0.0 <= float(veil) <= 1.0:
             raise ValueError(f"vis_veil must be in [0, 1], got {veil}")
         self.vis_veil = float(veil)
+        self.deblock = bool(getattr(self.runner, "deblock", False) if deblock is None else deblock)
+        self.last_quality = (100, 100)  # estimated JPEG quality of the last pair's (IR, visible) planes when deblocking
 
     @property
     def pad_multiple(self) -> int:
@@ -374,12 +384,24 @@ class Fuser:
         """The network's input planes of a pair: IR through the window, visible luma with the veil taken off
         (``veil``: a level from :meth:`veil_of`, e.g. a video's first frame; ``None``: this frame's), float32 (H, W)
         in [0, 1] (the IR registered onto the visible frame first when ``register`` is on)."""
+        y = visible_y(np.asarray(vis))
+        level = self.veil_of(vis, y) if veil is None else float(veil)
+        if self.deblock:
+            ir, y = self._deblocked(ir, vis, y)
         if self.register:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
-        y = visible_y(np.asarray(vis))
-        level = self.veil_of(vis, y) if veil is None else float(veil)
         return normalize_ir(ir, window), lift_veil(y, level)
+
+    def _deblocked(self, ir: np.ndarray, vis: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked; the others are
+        returned as they are. Only 8-bit sources are read (JPEG is 8-bit)."""
+        plane = _ir_plane(ir)
+        ir_db, ir_q = deblock_plane(plane)
+        y8 = cio.quantize(y * np.float32(255.0)) if np.asarray(vis).dtype == np.uint8 else None
+        y_db, vis_q = deblock_plane(y8) if y8 is not None else (y8, 100)
+        self.last_quality = (ir_q, vis_q)
+        return (ir if ir_db is plane else ir_db), (y if y_db is y8 else y_db.astype(np.float32) / np.float32(255.0))
 
     def veil_of(self, vis: np.ndarray, y: np.ndarray | None = None) -> float:
         """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off);

@@ -81,10 +81,14 @@ MODELS: dict[str, Shipped] = {
                                  "0c1b72460193b4d333da3af2850d3c29d398b3f5b7e0f25682fd4bf60ad4a22f"),
     "crossfuse-robust9": Shipped("crossfuse-robust8's weights with the visible veil removal (strength 0.75) before "
                                  "fusion (crossfuse.veil), chosen on validation by the three-seed rule "
-                                 "(docs/protocol.md H46); the default",
+                                 "(docs/protocol.md H46); the previous default",
                                  "7c5c89aa3ebfdd40909bea3b98e30feda0782e5a3852da2f03c26a7be822cc39"),
+    "crossfuse-robust10": Shipped("crossfuse-robust9's weights and veil step with JPEG deblocking of coarse-JPEG "
+                                  "sources before fusion (crossfuse.deblock), chosen on validation by the three-seed "
+                                  "rule (docs/protocol.md H52); the default",
+                                  "4abc6606c8ebfba5ab585b11ead2d6af6f37202cbf8a804b410052fa125dd2e5"),
 }
-DEFAULT_MODEL = "crossfuse-robust9"
+DEFAULT_MODEL = "crossfuse-robust10"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
