@@ -18,6 +18,9 @@ docs/training.md "H52".
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -25,7 +28,7 @@ LIMIT = 40  # deblock at an estimated quality <= this (camera / web JPEGs are ~7
 PERIODIC = 0.7  # mean cos(2 pi c / q) above which the coefficients count as multiples of q
 MIN_COEFFS = 30  # nonzero coefficients needed to read a step
 MAX_STEP = 120  # the (0, 1) step at IJG quality 5 is 110
-MAX_BLOCKS = 4096  # blocks read for the estimate (evenly strided; a megapixel has 16384: every 4th)
+MAX_BLOCKS = 2048  # blocks read for the estimate (evenly strided; a megapixel has 16384: every 8th)
 SHIFTS = 8  # grid shifts per axis for the re-coding average (8: all 64)
 _IJG_AC = (11.0, 12.0)  # IJG luminance table entries at (0, 1) and (1, 0)
 
@@ -39,8 +42,8 @@ def ijg_steps(quality: int) -> tuple[int, int]:
 def first_ac(plane: np.ndarray, max_blocks: int = MAX_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
     """The (0, 1) and (1, 0) DCT coefficients (JPEG's scaling) of the aligned 8×8 blocks of an (H, W) plane."""
     h, w = plane.shape[0] // 8 * 8, plane.shape[1] // 8 * 8
-    blocks = plane[:h, :w].astype(np.float32).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    blocks = blocks[:: max(1, len(blocks) // max_blocks)]
+    blocks = plane[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+    blocks = blocks[:: max(1, len(blocks) // max_blocks)].astype(np.float32)  # subsample before converting
     k = np.arange(8)
     basis = (0.5 * np.cos(np.pi * (2 * k + 1) / 16)).astype(np.float32)  # orthonormal DCT-II row 1, times row 0's
     rows, cols = blocks.sum(axis=2), blocks.sum(axis=1)  # (0, 1) varies along columns, (1, 0) along rows
@@ -77,18 +80,30 @@ def jpeg_quality(plane: np.ndarray, min_step: int | None = None) -> int:
 
 
 def recode_average(plane: np.ndarray, quality: int, shifts: int = SHIFTS) -> np.ndarray:
-    """Mean over ``shifts``² grid shifts of JPEG re-coding at ``quality`` (8-bit (H, W) in, float32 0-255 out)."""
+    """Mean over ``shifts``² grid shifts of JPEG re-coding at ``quality`` (8-bit (H, W) in, float32 0-255 out).
+
+    The rows of shifts run on threads (OpenCV's coder releases the GIL); every partial sum is a sum of 8-bit integers,
+    exact in float32, so the result does not depend on the number of threads or the order."""
     h, w = plane.shape
     padded = cv2.copyMakeBorder(np.ascontiguousarray(plane), 8, 8, 8, 8, cv2.BORDER_REFLECT)
-    acc = np.zeros((h, w), np.float32)
     offsets = range(0, 8, 8 // shifts)
-    for dy in offsets:
+
+    def row_of_shifts(dy: int) -> np.ndarray:
+        acc = np.zeros((h, w), np.float32)
         for dx in offsets:
             ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(padded[dy:, dx:]), [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:
                 raise RuntimeError("OpenCV could not JPEG-encode a plane")
             acc += cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)[8 - dy:8 - dy + h, 8 - dx:8 - dx + w]
-    return acc / np.float32(len(offsets) ** 2)
+        return acc
+
+    workers = min(len(offsets), os.cpu_count() or 1)
+    total = np.zeros((h, w), np.float32)
+    with ThreadPoolExecutor(workers) as pool:
+        for i in range(0, len(offsets), workers):  # a batch at a time: at most 2 × workers partial sums alive
+            for partial in pool.map(row_of_shifts, offsets[i:i + workers]):
+                total += partial
+    return total / np.float32(len(offsets) ** 2)
 
 
 def deblock(plane: np.ndarray, limit: int = LIMIT) -> tuple[np.ndarray, int]:

@@ -1,0 +1,78 @@
+"""Cost of the JPEG deblocking step (crossfuse.deblock) and of the default model with it (results in docs/fuse.md).
+
+For each size: a synthetic pair (crossfuse.bench.synthetic_pair), as stored (never coded) and JPEG-coded at quality
+10 (IR gray, visible colour, OpenCV). Times, median of ``--repeats``: reading one plane's quality
+(``jpeg_quality``), deblocking one coarse plane (``deblock``), and one ``Fuser.fuse_y`` call of ``--model`` with the
+step on and off on the coded pair and on the uncoded one. Also checks that the uncoded pair is fused bit for bit as
+without the step and reports the qualities read.
+
+Run:  PYTHONPATH=src .venv/bin/python benchmarks/bench_deblock.py [--model crossfuse-robust10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from crossfuse.bench import synthetic_pair  # noqa: E402
+from crossfuse.deblock import deblock, jpeg_quality  # noqa: E402
+from crossfuse.infer import Fuser  # noqa: E402
+
+
+def median_s(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def coded(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="crossfuse-robust10")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quality", type=int, default=10)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    on, off = Fuser(args.model, device="cpu", deblock=True), Fuser(args.model, device="cpu", deblock=False)
+    print(f"model {args.model}, {args.threads} threads, JPEG quality {args.quality}, median of {args.repeats}\n")
+    print("| size | read quality (1 plane) | deblock (1 plane) | fuse coded, step on | fuse coded, off "
+          "| fuse uncoded, on | fuse uncoded, off | qualities read (IR, vis) | uncoded identical |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for w, h in ((640, 480), (1280, 1024)):
+        ir, vis = synthetic_pair(w, h)
+        cir, cvis = coded(ir, args.quality), coded(vis, args.quality)
+        mpx = w * h / 1e6
+        t = {"read": median_s(lambda: jpeg_quality(cir), args.repeats),
+             "deblock": median_s(lambda: deblock(cir), args.repeats),
+             "coded_on": median_s(lambda: on.fuse_y(cir, cvis), args.repeats),
+             "coded_off": median_s(lambda: off.fuse_y(cir, cvis), args.repeats),
+             "plain_on": median_s(lambda: on.fuse_y(ir, vis), args.repeats),
+             "plain_off": median_s(lambda: off.fuse_y(ir, vis), args.repeats)}
+        on.fuse_y(cir, cvis)
+        read = on.last_quality
+        same = bool(np.array_equal(on.fuse_y(ir, vis), off.fuse_y(ir, vis)))
+        cells = " | ".join(f"{v * 1e3:.1f} ms = {v / mpx:.3f} s/Mpx" for v in t.values())
+        print(f"| {w}×{h} | {cells} | {read} | {same} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
