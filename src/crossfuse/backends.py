@@ -24,13 +24,26 @@ OUTPUT_NAME = "fused"
 BACKENDS = ("torch", "onnx")
 
 
+# Whole-frame input steps a network may declare (an attribute and a config key of the same name) and
+# crossfuse.infer.Fuser carries out before padding and tiling, never forward(): name -> value when not declared.
+# vis_veil: strength of the visible veil removal (crossfuse.veil); deblock: coarse-JPEG sources deblocked
+# (crossfuse.deblock); destripe: IR column / row offsets taken off when plainly there (crossfuse.destripe).
+INPUT_STEPS: dict[str, float | bool] = {"vis_veil": 0.0, "deblock": False, "destripe": False}
+
+
+def declared_steps(model: Any) -> dict[str, float | bool]:
+    """The input steps ``model`` declares, every name of :data:`INPUT_STEPS` given (undeclared: its default)."""
+    return {name: type(default)(getattr(model, name, default)) for name, default in INPUT_STEPS.items()}
+
+
 class Backend(Protocol):
     """What :class:`crossfuse.infer.Fuser` needs from a backend."""
 
     name: str
     pad_multiple: int
-    vis_veil: float  # strength of the visible veil removal the model expects before it (0 = none; crossfuse.veil)
-    deblock: bool  # whether the model expects coarse-JPEG sources deblocked before it (crossfuse.deblock)
+    vis_veil: float  # the whole-frame input steps the model declares (INPUT_STEPS), carried out by the Fuser
+    deblock: bool
+    destripe: bool
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
 
@@ -78,9 +91,8 @@ class TorchBackend:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.pad_multiple = int(getattr(model, "pad_multiple", 1))
-        # the network's whole-frame input steps, done by the Fuser (veil.py, deblock.py)
-        self.vis_veil = float(getattr(model, "vis_veil", 0.0))
-        self.deblock = bool(getattr(model, "deblock", False))
+        for name, value in declared_steps(model).items():  # done by the Fuser, never by forward()
+            setattr(self, name, value)
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -234,8 +246,10 @@ class OnnxBackend:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
-        self.vis_veil = float(meta.get("crossfuse.vis_veil", 0.0))
-        self.deblock = meta.get("crossfuse.deblock", "False") == "True"
+        for name, default in INPUT_STEPS.items():  # written by crossfuse.export (absent in older files: off)
+            raw = meta.get(f"crossfuse.{name}")
+            value = default if raw is None else raw == "True" if isinstance(default, bool) else float(raw)
+            setattr(self, name, value)
         self._bpp = float(bytes_per_pixel or 2048.0)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:

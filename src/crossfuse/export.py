@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from crossfuse.backends import INPUT_NAMES, OUTPUT_NAME, OnnxBackend
+from crossfuse.backends import INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps
 from crossfuse.io import write_bytes_atomic
 
 DEFAULT_OPSET = 17
@@ -44,8 +44,7 @@ def _add_metadata(data: bytes, model: Any, name: str) -> bytes:
     proto = onnx.load_from_string(data)
     meta = {"crossfuse.pad_multiple": str(int(getattr(model, "pad_multiple", 1))), "crossfuse.model": name,
             "crossfuse.config": repr(getattr(model, "config", {})),
-            "crossfuse.vis_veil": repr(float(getattr(model, "vis_veil", 0.0))),
-            "crossfuse.deblock": repr(bool(getattr(model, "deblock", False)))}
+            **{f"crossfuse.{k}": repr(v) for k, v in declared_steps(model).items()}}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -24,6 +24,9 @@ Conventions (see docs/fuse.md):
   read as coarse JPEGs (estimated quality <= 40) are deblocked first; the Fuser does it per frame on the IR plane
   (before registration) and on the visible Y (before the veil step), whole planes before tiling. Anything else is
   left bit for bit as it is.
+* **IR destriping** (``destripe``; :mod:`crossfuse.destripe`): a model may declare that an IR plane whose column
+  offsets spread over 8 grey levels (plainly striped, fixed-pattern noise) has its column and row offsets taken off
+  after the IR window; per frame, whole plane, before tiling. Planes under the gate are left bit for bit as they are.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
@@ -46,6 +49,7 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
 from crossfuse.deblock import deblock as deblock_plane
+from crossfuse.destripe import destripe as destripe_plane
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
 from crossfuse.veil import lift_veil, veil_floor
 
@@ -277,13 +281,15 @@ class Fuser:
             that declare nothing); ``0`` turns it off.
         deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
             (default): what the model declares (crossfuse-robust10: on); ``False`` turns it off.
+        destripe: take a plainly striped IR plane's column / row offsets off (:mod:`crossfuse.destripe`); ``None``
+            (default): what the model declares (crossfuse-robust11: on); ``False`` turns it off.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
                  threads: int = 0, register: bool = False, vis_veil: float | None = None,
-                 deblock: bool | None = None) -> None:
+                 deblock: bool | None = None, destripe: bool | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -306,6 +312,8 @@ class Fuser:
             raise ValueError(f"vis_veil must be in [0, 1], got {veil}")
         self.vis_veil = float(veil)
         self.deblock = bool(getattr(self.runner, "deblock", False) if deblock is None else deblock)
+        self.destripe = bool(getattr(self.runner, "destripe", False) if destripe is None else destripe)
+        self.last_stripe = 0.0  # column-offset spread (grey levels) of the last pair's IR plane when destriping
         self.last_quality = (100, 100)  # estimated JPEG quality of the last pair's (IR, visible) planes when deblocking
 
     @property
@@ -391,7 +399,10 @@ class Fuser:
         if self.register:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
-        return normalize_ir(ir, window), lift_veil(y, level)
+        ir01 = normalize_ir(ir, window)
+        if self.destripe:
+            ir01, self.last_stripe = destripe_plane(ir01)
+        return ir01, lift_veil(y, level)
 
     def _deblocked(self, ir: np.ndarray, vis: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked; the others are

@@ -85,10 +85,14 @@ MODELS: dict[str, Shipped] = {
                                  "7c5c89aa3ebfdd40909bea3b98e30feda0782e5a3852da2f03c26a7be822cc39"),
     "crossfuse-robust10": Shipped("crossfuse-robust9's weights and veil step with JPEG deblocking of coarse-JPEG "
                                   "sources before fusion (crossfuse.deblock), chosen on validation by the three-seed "
-                                  "rule (docs/protocol.md H52); the default",
+                                  "rule (docs/protocol.md H52); the previous default",
                                   "4abc6606c8ebfba5ab585b11ead2d6af6f37202cbf8a804b410052fa125dd2e5"),
+    "crossfuse-robust11": Shipped("crossfuse-robust10's weights and steps with IR destriping of plainly striped "
+                                  "frames before fusion (crossfuse.destripe), chosen on validation by the three-seed "
+                                  "rule (docs/protocol.md H55); the default",
+                                  "880c98a2fa81a9114e35c64d46b02c7b825176bfbfe8e5c3af7535dac5168614"),
 }
-DEFAULT_MODEL = "crossfuse-robust10"
+DEFAULT_MODEL = "crossfuse-robust11"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists

@@ -79,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--deblock", action=argparse.BooleanOptionalAction, default=None,
                    help="deblock sources that read as coarse JPEGs (quality <= 40) before fusion (default: what the "
                         "model declares, on for crossfuse-robust10)")
+    p.add_argument("--destripe", action=argparse.BooleanOptionalAction, default=None,
+                   help="take the column / row offsets off a plainly striped IR frame before fusion (default: what "
+                        "the model declares, on for crossfuse-robust11)")
     p.add_argument("--stretch", action="store_true",
                    help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
                         "window of the first frame is kept)")
@@ -107,7 +110,8 @@ def make_fuser(args: argparse.Namespace):
     return Fuser(args.model, device=args.device, precision=args.precision, backend=args.backend, tile=args.tile,
                  overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, max_memory=args.max_memory,
                  ir_window=args.ir_window, stretch=args.stretch, register=getattr(args, "register", False),
-                 vis_veil=getattr(args, "vis_veil", None), deblock=getattr(args, "deblock", None))
+                 vis_veil=getattr(args, "vis_veil", None), deblock=getattr(args, "deblock", None),
+                 destripe=getattr(args, "destripe", None))
 
 
 def _image_target(ir: Path, out: Path, ext: str) -> Path:

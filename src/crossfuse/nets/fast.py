@@ -79,8 +79,9 @@ consistency), instead of spending the head's capacity on re-deriving the rule fr
 ``vis_veil = s`` (0 = off) is not part of ``forward``: it declares a whole-frame input step that
 :class:`crossfuse.infer.Fuser` applies to the visible plane before tiling (:mod:`crossfuse.veil`: the frame's veil
 level, one number, taken off with strength ``s``). It is stored in the config, so weights and ONNX files carry it.
-``deblock = True`` likewise declares a whole-frame step of the Fuser on both sources (:mod:`crossfuse.deblock`:
-planes that read as coarse JPEGs are deblocked); stored only when set.
+``deblock = True`` and ``destripe = True`` likewise declare whole-frame steps of the Fuser (:mod:`crossfuse.deblock`:
+source planes that read as coarse JPEGs are deblocked; :mod:`crossfuse.destripe`: a plainly striped IR plane loses its
+column / row offsets); stored only when set (``crossfuse.backends.INPUT_STEPS`` lists the steps).
 
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
@@ -204,6 +205,7 @@ class FastFuse(nn.Module):
         rule_residual_gate: bool = False,
         vis_veil: float = 0.0,
         deblock: bool = False,
+        destripe: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -253,9 +255,10 @@ class FastFuse(nn.Module):
         if vis_veil:  # a whole-frame input step of crossfuse.infer, not of forward(); only stored when set
             self.config["vis_veil"] = float(vis_veil)
         self.vis_veil = float(vis_veil)
-        if deblock:  # likewise a Fuser step (crossfuse.deblock); only stored when set
-            self.config["deblock"] = True
-        self.deblock = bool(deblock)
+        for name, on in (("deblock", deblock), ("destripe", destripe)):  # likewise Fuser steps; stored when set
+            if on:
+                self.config[name] = True
+        self.deblock, self.destripe = bool(deblock), bool(destripe)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
