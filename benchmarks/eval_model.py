@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossfuse.infer import compose_output
 from crossfuse.io import list_images, read_image, read_stem_list, write_image
 from crossfuse.metrics import compute_metrics
 
@@ -91,22 +90,24 @@ def make_fuser(args: argparse.Namespace):
 
 def fuse(fuser, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, int] | None = None) -> np.ndarray:
     """Fused Y (uint8) of one stored pair at native resolution, exactly as ``crossfuse fuse --gray`` writes it; with
-    ``corruption`` = ``(name, severity, seed)`` the network's input planes are corrupted first."""
+    ``corruption`` = ``(name, severity, seed)`` the pair's IR and visible Y are corrupted first and stored as 8-bit
+    planes (as a corrupted frame on disk is), then fused through the same ``Fuser`` call, the model's input steps
+    (veil, deblocking, destriping) included, in their order."""
     if corruption is None:
         return fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
     from crossfuse.corruptions import corrupt
-    from crossfuse.veil import lift_veil
+    from crossfuse.infer import normalize_ir, resolve_ir_window, visible_y
+    from crossfuse.io import quantize
 
-    ir01, y01 = fuser.planes(ir, vi, veil=0.0)  # the corruption comes first, the model's veil step after it
+    ir01, y01 = normalize_ir(ir, resolve_ir_window(ir, fuser.ir_window)), visible_y(vi)  # no input step yet
     a, b = torch.from_numpy(ir01)[None, None], torch.from_numpy(y01)[None, None]
     name, sev, seed = corruption
     g = torch.Generator().manual_seed(seed)
     b = corrupt(name, b, sev, g, "vis")
     if name != "low_light":
         a = corrupt(name, a, sev, g, "ir")
-    y = b[0, 0].numpy()
-    fused = fuser.fuse_planes(a[0, 0].numpy(), lift_veil(y, fuser.veil_of(y * 255.0)))
-    return compose_output(fused, vi, gray=True, dtype=np.uint8)
+    ir8, y8 = (quantize(t[0, 0].numpy() * 255.0) for t in (a, b))
+    return quantize(fuser.fuse_y(ir8, y8) * 255.0)
 
 
 def evaluate_dataset(fuser, root: Path, key: str, save: Path | None, corruption: tuple[str, float] | None = None,

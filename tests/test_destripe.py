@@ -152,3 +152,22 @@ def test_constant_borders_are_left_out_and_left_as_they_are():
     np.testing.assert_array_equal(out[-12:], 0)
     np.testing.assert_array_equal(out[:, -14:], 0)
     np.testing.assert_array_equal(out[8:-12, 10:-14], destripe(_striped(x))[0])
+
+
+def test_eval_model_corrupts_before_the_input_steps():
+    """benchmarks/eval_model.py --corrupt: the corruption comes first and the model's steps after it, so a striped
+    input is destriped when the network declares the step."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import eval_model
+
+    net = build("fast", destripe=True)
+    ir, _, vis = _pair(9)
+    on, off = Fuser(net, device="cpu"), Fuser(net, device="cpu", destripe=False)
+    a = eval_model.fuse(on, ir, vis, ("stripe_noise", 2.0, 0)).astype(int)
+    assert on.last_stripe > GATE
+    b = eval_model.fuse(off, ir, vis, ("stripe_noise", 2.0, 0)).astype(int)
+    assert np.abs(a - b).mean() > 0.5
+    np.testing.assert_array_equal(eval_model.fuse(on, ir, vis), eval_model.fuse(off, ir, vis))  # clean: untouched

@@ -25,7 +25,7 @@ Conventions (see docs/fuse.md):
   (before registration) and on the visible Y (before the veil step), whole planes before tiling. Anything else is
   left bit for bit as it is.
 * **IR destriping** (``destripe``; :mod:`crossfuse.destripe`): a model may declare that an IR plane whose column
-  offsets spread over 8 grey levels (plainly striped, fixed-pattern noise) has its column and row offsets taken off
+  offsets spread over 5 grey levels (plainly striped, fixed-pattern noise) has its column and row offsets taken off
   after the IR window; per frame, whole plane, before tiling. Planes under the gate are left bit for bit as they are.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
