@@ -46,10 +46,12 @@ def tnoc_cases(tnoc: Path, every: int) -> list[tuple[str, str]]:
     return out
 
 
-def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int, register: bool = False) -> dict[str, dict]:
+def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int, register: bool = False,
+                   steps: dict | None = None) -> dict[str, dict]:
     """{case key: {metric: value}} for one model; keys 'TNO/stem', 'RoadScene/stem', 'tnoc/cond/stem'.
-    ``register``: the model's Fuser registers each pair first (``crossfuse fuse --register``)."""
-    fuser = as_fuser(spec, register=register)
+    ``register``: the model's Fuser registers each pair first (``crossfuse fuse --register``); ``steps``: input steps
+    overriding the model's own (``--steps-of``)."""
+    fuser = as_fuser(spec, register=register, **(steps or {}))
     rows: dict[str, dict] = {}
     for ds, stem in clean_cases(root):
         ir, vi = load_pair(root, ds, stem)
@@ -65,15 +67,25 @@ def evaluate_model(spec: str, root: Path, tnoc: Path | None, every: int, registe
 
 
 def cached(spec: str, cache: Path, root: Path, tnoc: Path | None, every: int,
-           register: bool = False) -> dict[str, dict]:
+           register: bool = False, steps_of: str | None = None) -> dict[str, dict]:
     key = str(Path(spec).resolve()).strip("/").replace("/", "__") if Path(spec).exists() else spec
-    path = cache / f"{key}{'__register' if register else ''}__every{every}.json"
+    suffix = ("__register" if register else "") + (f"__steps-{steps_of}" if steps_of else "")
+    path = cache / f"{key}{suffix}__every{every}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    rows = evaluate_model(spec, root, tnoc, every, register)
+    rows = evaluate_model(spec, root, tnoc, every, register, steps_declared_by(steps_of) if steps_of else None)
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows))
     return rows
+
+
+def steps_declared_by(model: str) -> dict:
+    """The input steps (``crossfuse.backends.INPUT_STEPS``) that ``model`` declares, to run other models with them."""
+    from crossfuse.backends import INPUT_STEPS
+    from crossfuse.infer import Fuser
+
+    fuser = Fuser(model, device="cpu")
+    return {name: getattr(fuser, name) for name in INPUT_STEPS}
 
 
 def group_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -130,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/crossfuse_ablation_cache"))
     ap.add_argument("--md", type=Path, help="also write the tables here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps-of", metavar="MODEL",
+                    help="run every variant with the input steps MODEL declares (e.g. the shipped model's)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = data_root()
     results: dict[str, list[dict[str, dict]]] = {}
     for item in args.variant:
         name, runs = item.split("=", 1)
-        results[name] = [cached(r, args.cache, root, args.tnoc, args.tnoc_every) for r in runs.split(",") if r]
+        results[name] = [cached(r, args.cache, root, args.tnoc, args.tnoc_every, steps_of=args.steps_of)
+                         for r in runs.split(",") if r]
     text = tables(results, args.contrast)
     emit(text, args.md)
     return 0

@@ -125,16 +125,17 @@ def validation_cases(root: Path):
             i += 1
 
 
-def as_fuser(spec: str, register: bool = False):
+def as_fuser(spec: str, register: bool = False, **steps):
     """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything
     ``crossfuse.models.resolve`` takes; a run folder means its ``last.pt`` (the protocol's checkpoint), not the
-    resolver's default ``best.pt``. ``register``: the Fuser registers each pair first (``Fuser(register=True)``)."""
+    resolver's default ``best.pt``. ``register``: the Fuser registers each pair first (``Fuser(register=True)``);
+    ``steps``: input steps overriding what the model declares (``vis_veil=``, ``deblock=``, ``destripe=``)."""
     from crossfuse.infer import Fuser
 
     if spec in ("max", "average"):
         return spec
     p = Path(spec)
-    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu", register=register)
+    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu", register=register, **steps)
 
 
 def score_rows(rows: list[dict], ref: list[dict]) -> float:
