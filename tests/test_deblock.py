@@ -147,3 +147,11 @@ def test_cli_crossfuse_robust10_declares_the_step_and_no_deblock_gives_crossfuse
         np.testing.assert_array_equal(fuse(prefix, "--no-deblock"), fuse(prefix, "--model", "crossfuse-robust9"))
     np.testing.assert_array_equal(fuse("plain"), fuse("plain", "--no-deblock"))  # never coded: untouched
     assert np.abs(fuse("coded") - fuse("coded", "--no-deblock")).mean() > 0.5  # quality 10: deblocked
+
+
+def test_a_higher_limit_searches_down_to_its_own_step():
+    x = _texture(9)
+    coded = _jpeg(x, 50)
+    assert deblock(coded)[0] is coded  # quality 50 is over the default limit (40): not searched for, not touched
+    out, quality = deblock(coded, limit=60)
+    assert quality == 50 and out is not coded

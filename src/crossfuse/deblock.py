@@ -111,7 +111,7 @@ def deblock(plane: np.ndarray, limit: int = LIMIT) -> tuple[np.ndarray, int]:
     quality is at most ``limit``, else the plane itself (same object); other dtypes are returned as they are."""
     if plane.dtype != np.uint8 or min(plane.shape) < 16:
         return plane, 100
-    quality = jpeg_quality(plane)
+    quality = jpeg_quality(plane, min_step=int(0.8 * ijg_steps(limit)[0]))  # search down to the limit's step
     if quality > limit:
         return plane, quality
     return np.clip(np.round(recode_average(plane, quality)), 0, 255).astype(np.uint8), quality
