@@ -154,4 +154,4 @@ def test_a_higher_limit_searches_down_to_its_own_step():
     coded = _jpeg(x, 50)
     assert deblock(coded)[0] is coded  # quality 50 is over the default limit (40): not searched for, not touched
     out, quality = deblock(coded, limit=60)
-    assert quality == 50 and out is not coded
+    assert ijg_steps(quality) == ijg_steps(50) and out is not coded  # 50-52 share their first AC steps
