@@ -171,3 +171,15 @@ def test_eval_model_corrupts_before_the_input_steps():
     b = eval_model.fuse(off, ir, vis, ("stripe_noise", 2.0, 0)).astype(int)
     assert np.abs(a - b).mean() > 0.5
     np.testing.assert_array_equal(eval_model.fuse(on, ir, vis), eval_model.fuse(off, ir, vis))  # clean: untouched
+
+
+def test_a_clip_level_decision_overrides_the_frame_gate():
+    net = build("fast", destripe=True)
+    fuser = Fuser(net, device="cpu")
+    ir, striped, vis = _pair(10)
+    assert fuser.is_striped(striped) and not fuser.is_striped(ir)
+    assert not Fuser(net, device="cpu", destripe=False).is_striped(striped)
+    np.testing.assert_array_equal(fuser.fuse_y(striped, vis, striped=False),
+                                  Fuser(net, device="cpu", destripe=False).fuse_y(striped, vis))
+    forced = fuser.fuse_y(ir, vis, striped=True)  # under the gate, destriped anyway (a clip that starts striped)
+    assert fuser.last_stripe < GATE and np.abs(forced - fuser.fuse_y(ir, vis)).max() > 0

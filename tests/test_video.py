@@ -93,9 +93,9 @@ def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
             seen.append("estimate")
             return super().veil_of(vis)
 
-        def fuse_y(self, ir, vis, ir_window=None, veil=None):
+        def fuse_y(self, ir, vis, ir_window=None, veil=None, striped=None):
             seen.append(veil)
-            return super().fuse_y(ir, vis, ir_window, veil)
+            return super().fuse_y(ir, vis, ir_window, veil, striped)
 
     monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
                                                                  vis_veil=0.75))
@@ -103,6 +103,23 @@ def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
     levels = [v for v in seen if v != "estimate"]
     assert seen.count("estimate") == 1 and len(levels) == 60
     assert None not in levels and len(set(levels)) == 1
+
+
+def test_one_destriping_decision_per_clip(clips, monkeypatch, tmp_path):
+    """The destriping gate is read on the first frame and holds for the clip (on or off), so the step cannot switch
+    from frame to frame."""
+    _, ir, vi = clips
+    seen: list = []
+
+    class Spy(Fuser):
+        def fuse_y(self, ir, vis, ir_window=None, veil=None, striped=None):
+            seen.append(striped)
+            return super().fuse_y(ir, vis, ir_window, veil, striped)
+
+    monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
+                                                                 destripe=True))
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
+    assert len(seen) == 60 and len(set(seen)) == 1 and None not in seen
 
 
 def test_video_errors(clips, tmp_path, capsys):
