@@ -26,7 +26,8 @@ Conventions (see docs/fuse.md):
   left bit for bit as it is.
 * **IR destriping** (``destripe``; :mod:`crossfuse.destripe`): a model may declare that an IR plane whose column
   offsets spread over 5 grey levels (plainly striped, fixed-pattern noise) has its column and row offsets taken off
-  after the IR window; per frame, whole plane, before tiling. Planes under the gate are left bit for bit as they are.
+  after the IR window; whole plane, before tiling; for video the first frame decides for the clip. Planes under the
+  gate are left bit for bit as they are.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
