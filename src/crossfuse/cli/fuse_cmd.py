@@ -75,10 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="working-memory budget per pair: a positive size such as 1.5GB or 800MB (default 1GB)")
     p.add_argument("--vis-veil", type=float, default=None, metavar="S",
                    help="visible veil removal strength in [0, 1] before fusion (default: what the model declares, "
-                        "0.75 for crossfuse-robust9; 0 turns it off)")
+                        "0.75 for crossfuse-robust9 and later; 0 turns it off)")
     p.add_argument("--deblock", action=argparse.BooleanOptionalAction, default=None,
                    help="deblock sources that read as coarse JPEGs (quality <= 40) before fusion (default: what the "
-                        "model declares, on for crossfuse-robust10)")
+                        "model declares, on for crossfuse-robust10 and -11)")
     p.add_argument("--destripe", action=argparse.BooleanOptionalAction, default=None,
                    help="take the column / row offsets off a plainly striped IR frame before fusion (default: what "
                         "the model declares, on for crossfuse-robust11)")
