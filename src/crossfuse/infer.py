@@ -19,7 +19,7 @@ Conventions (see docs/fuse.md):
 * **Visible veil** (``vis_veil``; :mod:`crossfuse.veil`): a model may declare that its visible input has its veil
   level (the lifted black level of a hazy or washed-out frame, one number per frame) taken off first; the Fuser does
   it on the whole visible Y plane before tiling (for video once, from the first frame, like the IR window).
-  crossfuse-robust9 declares 0.75; frames with dark regions are left as they are.
+  crossfuse-robust9 and later declare 0.75; frames with dark regions are left as they are.
 * **JPEG deblocking** (``deblock``; :mod:`crossfuse.deblock`): a model may declare that 8-bit source planes which
   read as coarse JPEGs (estimated quality <= 40) are deblocked first; the Fuser does it per frame on the IR plane
   (before registration) and on the visible Y (before the veil step), whole planes before tiling. Anything else is
@@ -279,10 +279,10 @@ class Fuser:
             and warp the IR onto the visible frame when the verdict is "no" (confident, a corner displaced more
             than 2 px); ``last_alignment`` keeps the estimate. Off by default (docs/fuse.md).
         vis_veil: strength in [0, 1] of the visible veil removal (:mod:`crossfuse.veil`) applied to the whole visible
-            plane before tiling; ``None`` (default): what the model declares (crossfuse-robust9: 0.75; 0 for models
-            that declare nothing); ``0`` turns it off.
+            plane before tiling; ``None`` (default): what the model declares (crossfuse-robust9 and later: 0.75; 0 for
+            models that declare nothing); ``0`` turns it off.
         deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
-            (default): what the model declares (crossfuse-robust10: on); ``False`` turns it off.
+            (default): what the model declares (crossfuse-robust10 and -11: on); ``False`` turns it off.
         destripe: take a plainly striped IR plane's column / row offsets off (:mod:`crossfuse.destripe`); ``None``
             (default): what the model declares (crossfuse-robust11: on); ``False`` turns it off.
     """
