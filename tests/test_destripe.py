@@ -177,8 +177,13 @@ def test_a_clip_level_decision_overrides_the_frame_gate():
     net = build("fast", destripe=True)
     fuser = Fuser(net, device="cpu")
     ir, striped, vis = _pair(10)
-    assert fuser.is_striped(striped) and not fuser.is_striped(ir)
-    assert not Fuser(net, device="cpu", destripe=False).is_striped(striped)
+    fuser.fuse_y(striped, vis)
+    assert fuser.last_striped
+    fuser.fuse_y(ir, vis)
+    assert not fuser.last_striped
+    off_fuser = Fuser(net, device="cpu", destripe=False)
+    off_fuser.fuse_y(striped, vis)
+    assert not off_fuser.last_striped
     np.testing.assert_array_equal(fuser.fuse_y(striped, vis, striped=False),
                                   Fuser(net, device="cpu", destripe=False).fuse_y(striped, vis))
     forced = fuser.fuse_y(ir, vis, striped=True)  # under the gate, destriped anyway (a clip that starts striped)

@@ -106,20 +106,24 @@ def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
 
 
 def test_one_destriping_decision_per_clip(clips, monkeypatch, tmp_path):
-    """The destriping gate is read on the first frame and holds for the clip (on or off), so the step cannot switch
-    from frame to frame."""
+    """The destriping gate is read on the first frame (its own planes, as the network gets them) and its verdict holds
+    for the clip (on or off), so the step cannot switch from frame to frame."""
     _, ir, vi = clips
     seen: list = []
+    verdicts: list = []
 
     class Spy(Fuser):
         def fuse_y(self, ir, vis, ir_window=None, veil=None, striped=None):
             seen.append(striped)
-            return super().fuse_y(ir, vis, ir_window, veil, striped)
+            out = super().fuse_y(ir, vis, ir_window, veil, striped)
+            verdicts.append(self.last_striped)
+            return out
 
     monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
                                                                  destripe=True))
     assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
-    assert len(seen) == 60 and len(set(seen)) == 1 and None not in seen
+    assert len(seen) == 60 and seen[0] is None  # the first frame through its own gate
+    assert len(set(seen[1:])) == 1 and None not in seen[1:] and seen[1] == verdicts[0]  # its verdict, for the clip
 
 
 def test_video_errors(clips, tmp_path, capsys):

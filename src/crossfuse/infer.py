@@ -50,7 +50,7 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
 from crossfuse.deblock import deblock as deblock_plane
-from crossfuse.destripe import GATE, stripe_spread
+from crossfuse.destripe import GATE
 from crossfuse.destripe import destripe as destripe_plane
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
 from crossfuse.veil import lift_veil, veil_floor
@@ -394,7 +394,7 @@ class Fuser:
         """The network's input planes of a pair: IR through the window, visible luma with the veil taken off
         (``veil``: a level from :meth:`veil_of`, e.g. a video's first frame; ``None``: this frame's), float32 (H, W)
         in [0, 1] (the IR registered onto the visible frame first when ``register`` is on). ``striped``: when the
-        Fuser destripes, whether this frame is (a video's first-frame decision, :meth:`is_striped`); ``None``: this
+        Fuser destripes, whether this frame is (a video's first-frame decision, :attr:`last_striped`); ``None``: this
         frame's own gate."""
         y = visible_y(np.asarray(vis))
         level = self.veil_of(vis, y) if veil is None else float(veil)
@@ -408,11 +408,12 @@ class Fuser:
             ir01, self.last_stripe = destripe_plane(ir01, gate=-1.0 if striped else GATE)
         return ir01, lift_veil(y, level)
 
-    def is_striped(self, ir: np.ndarray, ir_window: Any = None) -> bool:
-        """Whether this Fuser destripes ``ir`` (its IR plane over the :mod:`crossfuse.destripe` gate): for video the
-        first frame decides for the clip, so the step never switches on and off from frame to frame."""
-        window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
-        return self.destripe and stripe_spread(normalize_ir(ir, window)) > GATE
+    @property
+    def last_striped(self) -> bool:
+        """Whether the last frame fused by its own gate was destriped (its IR plane, as the network got it, over the
+        :mod:`crossfuse.destripe` gate): for video the first frame decides for the clip, so the step never switches
+        on and off from frame to frame."""
+        return self.destripe and self.last_stripe > GATE
 
     def _deblocked(self, ir: np.ndarray, vis: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked; the others are
