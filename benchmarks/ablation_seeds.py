@@ -81,11 +81,10 @@ def cached(spec: str, cache: Path, root: Path, tnoc: Path | None, every: int,
 
 def steps_declared_by(model: str) -> dict:
     """The input steps (``crossfuse.backends.INPUT_STEPS``) that ``model`` declares, to run other models with them."""
-    from crossfuse.backends import INPUT_STEPS
+    from crossfuse.backends import declared_steps
     from crossfuse.infer import Fuser
 
-    fuser = Fuser(model, device="cpu")
-    return {name: getattr(fuser, name) for name in INPUT_STEPS}
+    return declared_steps(Fuser(model, device="cpu").runner)  # torch or ONNX: the backend holds what was declared
 
 
 def group_means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:

@@ -61,13 +61,13 @@ def quant_step(coeffs: np.ndarray, min_step: int = 2) -> float:
     return 0.0
 
 
-def jpeg_quality(plane: np.ndarray, min_step: int | None = None) -> int:
+def jpeg_quality(plane: np.ndarray, limit: int = LIMIT) -> int:
     """The IJG quality of the last coarse JPEG coding of an 8-bit (H, W) plane, read from its pixels; 100 when its
-    coefficients are not periodic (never coded, or coded finer than ``min_step``; default: the step at :data:`LIMIT`
-    with a margin, so finer codings are not searched for)."""
+    coefficients are not periodic (never coded, or coded finer than ``limit``: steps are searched down to the one
+    at ``limit``, with a margin, and no further)."""
     if plane.ndim != 2:
         raise ValueError(f"expected an (H, W) plane, got shape {plane.shape}")
-    floor = int(0.8 * ijg_steps(LIMIT)[0]) if min_step is None else min_step
+    floor = int(0.8 * ijg_steps(limit)[0])
     steps = [quant_step(c, floor) for c in first_ac(plane)]
     if steps[0] == 0.0:
         return 100
@@ -111,7 +111,7 @@ def deblock(plane: np.ndarray, limit: int = LIMIT) -> tuple[np.ndarray, int]:
     quality is at most ``limit``, else the plane itself (same object); other dtypes are returned as they are."""
     if plane.dtype != np.uint8 or min(plane.shape) < 16:
         return plane, 100
-    quality = jpeg_quality(plane, min_step=int(0.8 * ijg_steps(limit)[0]))  # search down to the limit's step
+    quality = jpeg_quality(plane, limit)
     if quality > limit:
         return plane, quality
     return np.clip(np.round(recode_average(plane, quality)), 0, 255).astype(np.uint8), quality
