@@ -25,6 +25,15 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+def fuse_cli(out: Path, ir: Path, vi: Path, *extra: str):
+    """``crossfuse fuse`` on one pair (quiet; it must succeed), the written image read back as an int array."""
+    from crossfuse import cli
+    from crossfuse.io import read_image
+
+    assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(out), "--quiet", *extra]) == 0
+    return read_image(out).astype(int)
+
+
 def first_pair_u8(dataset: str):
     """The dataset's first pair (sorted by name) as 8-bit planes: IR gray and visible luma."""
     from crossfuse.io import luma_u8, read_pair

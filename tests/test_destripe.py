@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import first_pair_u8
+from conftest import first_pair_u8, fuse_cli
 
 from crossfuse.destripe import GATE, column_offsets, destripe, stripe_spread
 from crossfuse.infer import Fuser
@@ -115,8 +115,7 @@ def test_onnx_and_weights_carry_the_step(tmp_path):
 def test_cli_default_model_declares_the_step_and_no_destripe_gives_crossfuse_robust10(tmp_path):
     """crossfuse-robust11 = crossfuse-robust10's weights and steps + destriping: with --no-destripe the outputs are
     identical, and on an unstriped IR frame the step changes nothing."""
-    from crossfuse import cli
-    from crossfuse.io import read_image, write_image
+    from crossfuse.io import write_image
     from crossfuse.models import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "crossfuse-robust11"
@@ -125,10 +124,8 @@ def test_cli_default_model_declares_the_step_and_no_destripe_gives_crossfuse_rob
         write_image(tmp_path / f"{name}.png", a)
 
     def fuse(ir_name: str, *extra: str) -> np.ndarray:
-        out = tmp_path / "out" / f"{ir_name}{''.join(extra)}.png"
-        assert cli.main(["fuse", "--ir", str(tmp_path / f"{ir_name}.png"), "--vi", str(tmp_path / "vi.png"),
-                         "--out", str(out), "--quiet", *extra]) == 0
-        return read_image(out).astype(int)
+        return fuse_cli(tmp_path / "out" / f"{ir_name}{''.join(extra)}.png", tmp_path / f"{ir_name}.png",
+                        tmp_path / "vi.png", *extra)
 
     for name in ("ir", "striped"):
         np.testing.assert_array_equal(fuse(name, "--no-destripe"), fuse(name, "--model", "crossfuse-robust10"))
