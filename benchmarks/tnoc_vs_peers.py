@@ -36,7 +36,7 @@ def ranks(table: dict[str, dict[str, float]]) -> dict[str, float]:
 def report(name: str, means: dict[str, dict[str, float]], peers: dict) -> tuple[str, int, int]:
     """Markdown tables, number of sets where ``name`` has the best mean rank, and sets where it ranks below
     crossfuse-fast."""
-    lines, won, below = [], 0, 0
+    lines, won, tied, below = [], 0, 0, 0
     summary = ["| set | rank of " + name + " | best other (rank) | crossfuse-fast rank | rows |",
                "|---|---|---|---|---|"]
     for s, mine in means.items():
@@ -45,6 +45,7 @@ def report(name: str, means: dict[str, dict[str, float]], peers: dict) -> tuple[
         rk = ranks(table)
         best_other = min((m for m in rk if m != name), key=rk.get)
         won += rk[name] <= min(rk.values())
+        tied += rk[name] == rk[best_other]  # a shared best counts as best (as PEERS_ROBUST.md ranks), said apart
         below += "crossfuse-fast" in rk and rk[name] > rk["crossfuse-fast"]
         summary.append(f"| {s} | {rk[name]:.2f} | {best_other} ({rk[best_other]:.2f}) | "
                        f"{rk.get('crossfuse-fast', float('nan')):.2f} | {len(rk)} |")
@@ -52,7 +53,8 @@ def report(name: str, means: dict[str, dict[str, float]], peers: dict) -> tuple[
         for m in sorted(rk, key=rk.get):
             label = f"**{m}**" if m == name else m
             lines.append(f"| {label} | " + " | ".join(f"{table[m][k]:.3f}" for k in RANKED) + f" | {rk[m]:.2f} |")
-    head = (f"{name}: best mean rank on {won} of {len(means)} TNO-C sets; below crossfuse-fast on {below}.\n\n"
+    head = (f"{name}: best mean rank on {won} of {len(means)} TNO-C sets ({tied} of them tied with another row); "
+            f"below crossfuse-fast on {below}.\n\n"
             + "\n".join(summary))
     return head + "\n" + "\n".join(lines), won, below
 
