@@ -41,6 +41,31 @@ def coded(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
 
 
+def step_table(on: Fuser, off: Fuser, corrupt, read, step, last, repeats: int) -> None:
+    """Print one row per size: ``read`` (one plane's reading) and ``step`` (one corrupted plane through the step)
+    timed on the corrupted synthetic IR, ``on`` / ``off`` (the same model with the step on / off) fused on the
+    corrupted pair (``corrupt(img) -> img``) and on the plain one; ``last(on)``: what the step read on the corrupted
+    pair; and whether the plain pair is fused bit for bit as without the step."""
+    print("| size | read (1 plane) | step (1 plane) | fuse corrupted, step on | fuse corrupted, off "
+          "| fuse plain, on | fuse plain, off | read on the corrupted pair | plain identical |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for w, h in ((640, 480), (1280, 1024)):
+        ir, vis = synthetic_pair(w, h)
+        cir, cvis = corrupt(ir), corrupt(vis)
+        mpx = w * h / 1e6
+        t = {"read": median_s(lambda: read(cir), repeats),
+             "step": median_s(lambda: step(cir), repeats),
+             "coded_on": median_s(lambda: on.fuse_y(cir, cvis), repeats),
+             "coded_off": median_s(lambda: off.fuse_y(cir, cvis), repeats),
+             "plain_on": median_s(lambda: on.fuse_y(ir, vis), repeats),
+             "plain_off": median_s(lambda: off.fuse_y(ir, vis), repeats)}
+        on.fuse_y(cir, cvis)
+        seen = last(on)
+        same = bool(np.array_equal(on.fuse_y(ir, vis), off.fuse_y(ir, vis)))
+        cells = " | ".join(f"{v * 1e3:.1f} ms = {v / mpx:.3f} s/Mpx" for v in t.values())
+        print(f"| {w}×{h} | {cells} | {seen} | {same} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="crossfuse-robust10")
@@ -53,24 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     on, off = Fuser(args.model, device="cpu", deblock=True), Fuser(args.model, device="cpu", deblock=False)
     print(f"model {args.model}, {args.threads} threads, JPEG quality {args.quality}, median of {args.repeats}\n")
-    print("| size | read quality (1 plane) | deblock (1 plane) | fuse coded, step on | fuse coded, off "
-          "| fuse uncoded, on | fuse uncoded, off | qualities read (IR, vis) | uncoded identical |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for w, h in ((640, 480), (1280, 1024)):
-        ir, vis = synthetic_pair(w, h)
-        cir, cvis = coded(ir, args.quality), coded(vis, args.quality)
-        mpx = w * h / 1e6
-        t = {"read": median_s(lambda: jpeg_quality(cir), args.repeats),
-             "deblock": median_s(lambda: deblock(cir), args.repeats),
-             "coded_on": median_s(lambda: on.fuse_y(cir, cvis), args.repeats),
-             "coded_off": median_s(lambda: off.fuse_y(cir, cvis), args.repeats),
-             "plain_on": median_s(lambda: on.fuse_y(ir, vis), args.repeats),
-             "plain_off": median_s(lambda: off.fuse_y(ir, vis), args.repeats)}
-        on.fuse_y(cir, cvis)
-        read = on.last_quality
-        same = bool(np.array_equal(on.fuse_y(ir, vis), off.fuse_y(ir, vis)))
-        cells = " | ".join(f"{v * 1e3:.1f} ms = {v / mpx:.3f} s/Mpx" for v in t.values())
-        print(f"| {w}×{h} | {cells} | {read} | {same} |")
+    step_table(on, off, lambda img: coded(img, args.quality), jpeg_quality, deblock,
+               lambda f: f.last_quality, args.repeats)
     return 0
 
 

@@ -129,7 +129,8 @@ def as_fuser(spec: str, register: bool = False, **steps):
     """``"max"`` / ``"average"`` (pixel-wise max / mean of the sources), or a Fuser for anything
     ``crossfuse.models.resolve`` takes; a run folder means its ``last.pt`` (the protocol's checkpoint), not the
     resolver's default ``best.pt``. ``register``: the Fuser registers each pair first (``Fuser(register=True)``);
-    ``steps``: input steps overriding what the model declares (``vis_veil=``, ``deblock=``, ``destripe=``)."""
+    ``steps``: input steps overriding what the model declares (``crossfuse.backends.INPUT_STEPS``: ``vis_veil=``,
+    ``deblock=``, ``destripe=``, ``denoise=``)."""
     from crossfuse.infer import Fuser
 
     if spec in ("max", "average"):

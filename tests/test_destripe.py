@@ -112,13 +112,11 @@ def test_onnx_and_weights_carry_the_step(tmp_path):
     assert np.abs(a.fuse_y(striped, vis) - b.fuse_y(striped, vis)).max() < 1e-3 and a.last_stripe > GATE
 
 
-def test_cli_default_model_declares_the_step_and_no_destripe_gives_crossfuse_robust10(tmp_path):
+def test_cli_crossfuse_robust11_declares_the_step_and_no_destripe_gives_crossfuse_robust10(tmp_path):
     """crossfuse-robust11 = crossfuse-robust10's weights and steps + destriping: with --no-destripe the outputs are
     identical, and on an unstriped IR frame the step changes nothing."""
     from crossfuse.io import write_image
-    from crossfuse.models import DEFAULT_MODEL
 
-    assert DEFAULT_MODEL == "crossfuse-robust11"
     ir, striped, vis = _pair(7)
     for name, a in {"ir": ir, "striped": striped, "vi": vis}.items():
         write_image(tmp_path / f"{name}.png", a)
@@ -128,9 +126,11 @@ def test_cli_default_model_declares_the_step_and_no_destripe_gives_crossfuse_rob
                         tmp_path / "vi.png", *extra)
 
     for name in ("ir", "striped"):
-        np.testing.assert_array_equal(fuse(name, "--no-destripe"), fuse(name, "--model", "crossfuse-robust10"))
-    np.testing.assert_array_equal(fuse("ir"), fuse("ir", "--no-destripe"))  # unstriped: untouched
-    assert np.abs(fuse("striped") - fuse("striped", "--no-destripe")).mean() > 1.0  # columns of 11 grey levels
+        np.testing.assert_array_equal(fuse(name, "--model", "crossfuse-robust11", "--no-destripe"),
+                                      fuse(name, "--model", "crossfuse-robust10"))
+    r11 = ("--model", "crossfuse-robust11")
+    np.testing.assert_array_equal(fuse("ir", *r11), fuse("ir", *r11, "--no-destripe"))  # unstriped: untouched
+    assert np.abs(fuse("striped", *r11) - fuse("striped", *r11, "--no-destripe")).mean() > 1.0  # columns of 11 levels
 
 
 def test_constant_borders_are_left_out_and_left_as_they_are():
@@ -181,7 +181,8 @@ def test_a_clip_level_decision_overrides_the_frame_gate():
     off_fuser = Fuser(net, device="cpu", destripe=False)
     off_fuser.fuse_y(striped, vis)
     assert not off_fuser.last_striped
-    np.testing.assert_array_equal(fuser.fuse_y(striped, vis, striped=False),
+    np.testing.assert_array_equal(fuser.fuse_y(striped, vis, verdicts={"destripe": False}),
                                   Fuser(net, device="cpu", destripe=False).fuse_y(striped, vis))
-    forced = fuser.fuse_y(ir, vis, striped=True)  # under the gate, destriped anyway (a clip that starts striped)
-    assert fuser.last_stripe < GATE and np.abs(forced - fuser.fuse_y(ir, vis)).max() > 0
+    forced = fuser.fuse_y(ir, vis, verdicts={"destripe": True})  # under the gate, destriped anyway (a clip that
+    assert fuser.last_stripe < GATE and fuser.last_striped  # starts striped)
+    assert np.abs(forced - fuser.fuse_y(ir, vis)).max() > 0

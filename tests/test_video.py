@@ -93,9 +93,9 @@ def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
             seen.append("estimate")
             return super().veil_of(vis)
 
-        def fuse_y(self, ir, vis, ir_window=None, veil=None, striped=None):
+        def fuse_y(self, ir, vis, ir_window=None, veil=None, verdicts=None):
             seen.append(veil)
-            return super().fuse_y(ir, vis, ir_window, veil, striped)
+            return super().fuse_y(ir, vis, ir_window, veil, verdicts)
 
     monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
                                                                  vis_veil=0.75))
@@ -105,25 +105,27 @@ def test_one_visible_veil_level_per_clip(clips, monkeypatch, tmp_path):
     assert None not in levels and len(set(levels)) == 1
 
 
-def test_one_destriping_decision_per_clip(clips, monkeypatch, tmp_path):
-    """The destriping gate is read on the first frame (its own planes, as the network gets them) and its verdict holds
-    for the clip (on or off), so the step cannot switch from frame to frame."""
+def test_one_gated_step_decision_per_clip(clips, monkeypatch, tmp_path):
+    """The gates of destriping and denoising are read on the first frame (its own planes, as the network gets them)
+    and their verdicts hold for the clip (on or off), so no step can switch from frame to frame."""
     _, ir, vi = clips
     seen: list = []
     verdicts: list = []
 
     class Spy(Fuser):
-        def fuse_y(self, ir, vis, ir_window=None, veil=None, striped=None):
-            seen.append(striped)
-            out = super().fuse_y(ir, vis, ir_window, veil, striped)
-            verdicts.append(self.last_striped)
+        def fuse_y(self, ir, vis, ir_window=None, veil=None, verdicts_in=None):
+            seen.append(verdicts_in)
+            out = super().fuse_y(ir, vis, ir_window, veil, verdicts_in)
+            verdicts.append(dict(self.last_verdicts))
             return out
 
     monkeypatch.setattr(fuse_cmd, "make_fuser", lambda args: Spy(random_net("fast", seed=3), device="cpu",
-                                                                 destripe=True))
+                                                                 destripe=True, denoise=True))
     assert cli.main(["fuse", "--ir", str(ir), "--vi", str(vi), "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
-    assert len(seen) == 60 and seen[0] is None  # the first frame through its own gate
-    assert len(set(seen[1:])) == 1 and None not in seen[1:] and seen[1] == verdicts[0]  # its verdict, for the clip
+    assert len(seen) == 60 and seen[0] is None  # the first frame through its own gates
+    assert set(verdicts[0]) == {"destripe", "denoise_ir", "denoise_vis"}
+    assert all(v == verdicts[0] for v in seen[1:])  # its verdicts, for the whole clip
+    assert all(v == verdicts[0] for v in verdicts[1:])  # followed, not re-read
 
 
 def test_video_errors(clips, tmp_path, capsys):

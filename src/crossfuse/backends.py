@@ -27,8 +27,9 @@ BACKENDS = ("torch", "onnx")
 # Whole-frame input steps a network may declare (an attribute and a config key of the same name) and
 # crossfuse.infer.Fuser carries out before padding and tiling, never forward(): name -> value when not declared.
 # vis_veil: strength of the visible veil removal (crossfuse.veil); deblock: coarse-JPEG sources deblocked
-# (crossfuse.deblock); destripe: IR column / row offsets taken off when plainly there (crossfuse.destripe).
-INPUT_STEPS: dict[str, float | bool] = {"vis_veil": 0.0, "deblock": False, "destripe": False}
+# (crossfuse.deblock); destripe: IR column / row offsets taken off when plainly there (crossfuse.destripe);
+# denoise: a plainly noisy source plane denoised (crossfuse.denoise).
+INPUT_STEPS: dict[str, float | bool] = {"vis_veil": 0.0, "deblock": False, "destripe": False, "denoise": False}
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:
@@ -44,6 +45,7 @@ class Backend(Protocol):
     vis_veil: float  # the whole-frame input steps the model declares (INPUT_STEPS), carried out by the Fuser
     deblock: bool
     destripe: bool
+    denoise: bool
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
 

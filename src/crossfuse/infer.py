@@ -28,6 +28,10 @@ Conventions (see docs/fuse.md):
   offsets spread over 5 grey levels (plainly striped, fixed-pattern noise) has its column and row offsets taken off
   after the IR window; whole plane, before tiling; for video the first frame decides for the clip. Planes under the
   gate are left bit for bit as they are.
+* **Denoising** (``denoise``; :mod:`crossfuse.denoise`): a model may declare that a source plane whose estimated
+  white noise is over 3.5 grey levels is denoised (non-local means): the IR after destriping, the visible Y before the
+  veil lift; whole planes, before tiling; for video the first frame decides for the clip. Planes under the gate are
+  left bit for bit as they are.
 * **No silent stretching.** The fused Y is returned as the network made it; ``stretch=True`` min-max stretches it
   to the full range (the reference code always does this; it inflates SD/EN/SF, METHOD.md §5).
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
@@ -50,6 +54,8 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
 from crossfuse.deblock import deblock as deblock_plane
+from crossfuse.denoise import GATE as NOISE_GATE
+from crossfuse.denoise import denoise as denoise_plane
 from crossfuse.destripe import GATE
 from crossfuse.destripe import destripe as destripe_plane
 from crossfuse.tiling import count_tiles, run_padded, run_tiled
@@ -284,14 +290,17 @@ class Fuser:
         deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
             (default): what the model declares (crossfuse-robust10 and -11: on); ``False`` turns it off.
         destripe: take a plainly striped IR plane's column / row offsets off (:mod:`crossfuse.destripe`); ``None``
-            (default): what the model declares (crossfuse-robust11: on); ``False`` turns it off.
+            (default): what the model declares (crossfuse-robust11 and -12: on); ``False`` turns it off.
+        denoise: denoise a plainly noisy source plane (:mod:`crossfuse.denoise`); ``None`` (default): what the model
+            declares (crossfuse-robust12: on); ``False`` turns it off.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
                  threads: int = 0, register: bool = False, vis_veil: float | None = None,
-                 deblock: bool | None = None, destripe: bool | None = None) -> None:
+                 deblock: bool | None = None, destripe: bool | None = None,
+                 denoise: bool | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -315,7 +324,11 @@ class Fuser:
         self.vis_veil = float(veil)
         self.deblock = bool(getattr(self.runner, "deblock", False) if deblock is None else deblock)
         self.destripe = bool(getattr(self.runner, "destripe", False) if destripe is None else destripe)
-        self.last_stripe = 0.0  # column-offset spread (grey levels) of the last pair's IR plane when destriping
+        self.denoise = bool(getattr(self.runner, "denoise", False) if denoise is None else denoise)
+        # the gated steps' readings of the last pair (destripe: IR column-offset spread; denoise_ir / denoise_vis:
+        # noise level, grey levels) and their verdicts (whether each step changed its plane)
+        self.last_levels: dict[str, float] = {}
+        self.last_verdicts: dict[str, bool] = {}
         self.last_quality = (100, 100)  # estimated JPEG quality of the last pair's (IR, visible) planes when deblocking
 
     @property
@@ -390,12 +403,12 @@ class Fuser:
         return compose_output(fused, vis, gray=gray, dtype=out_dtype)
 
     def planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None,
-               striped: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+               verdicts: dict[str, bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The network's input planes of a pair: IR through the window, visible luma with the veil taken off
         (``veil``: a level from :meth:`veil_of`, e.g. a video's first frame; ``None``: this frame's), float32 (H, W)
-        in [0, 1] (the IR registered onto the visible frame first when ``register`` is on). ``striped``: when the
-        Fuser destripes, whether this frame is (a video's first-frame decision, :attr:`last_striped`); ``None``: this
-        frame's own gate."""
+        in [0, 1] (the IR registered onto the visible frame first when ``register`` is on). ``verdicts``: the gated
+        steps' decisions to follow instead of their own gates (a video's first-frame :attr:`last_verdicts`);
+        ``None``: each step reads this frame."""
         y = visible_y(np.asarray(vis))
         level = self.veil_of(vis, y) if veil is None else float(veil)
         if self.deblock:
@@ -404,16 +417,36 @@ class Fuser:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
         ir01 = normalize_ir(ir, window)
-        if self.destripe and striped is not False:
-            ir01, self.last_stripe = destripe_plane(ir01, gate=-1.0 if striped else GATE)
+        self.last_levels, self.last_verdicts = {}, {}
+        if self.destripe:
+            ir01 = self._gated("destripe", destripe_plane, ir01, GATE, verdicts)
+        if self.denoise:
+            ir01 = self._gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts)
+            y = self._gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts)
         return ir01, lift_veil(y, level)
+
+    def _gated(self, name: str, step: Any, plane: np.ndarray, gate: float,
+               verdicts: dict[str, bool] | None) -> np.ndarray:
+        """``step(plane, gate) -> (plane', reading)`` by its own gate, or forced on / skipped by ``verdicts[name]``;
+        the reading and whether the plane was changed go to :attr:`last_levels` / :attr:`last_verdicts`."""
+        forced = None if verdicts is None else verdicts.get(name)
+        if forced is False:
+            self.last_verdicts[name] = False
+            return plane
+        out, self.last_levels[name] = step(plane, gate=-1.0 if forced else gate)
+        self.last_verdicts[name] = out is not plane
+        return out
+
+    @property
+    def last_stripe(self) -> float:
+        """Column-offset spread (grey levels) of the last pair's IR plane when destriping (0 when not read)."""
+        return self.last_levels.get("destripe", 0.0)
 
     @property
     def last_striped(self) -> bool:
-        """Whether the last frame fused by its own gate was destriped (its IR plane, as the network got it, over the
-        :mod:`crossfuse.destripe` gate): for video the first frame decides for the clip, so the step never switches
-        on and off from frame to frame."""
-        return self.destripe and self.last_stripe > GATE
+        """Whether the last frame's IR plane was destriped (for video the first frame's verdict holds for the clip,
+        so the step never switches on and off from frame to frame)."""
+        return self.last_verdicts.get("destripe", False)
 
     def _deblocked(self, ir: np.ndarray, vis: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked; the others are
@@ -437,9 +470,9 @@ class Fuser:
         return self.vis_veil * veil_floor(visible_dark(vis, visible_y(vis) if y is None else y))
 
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None,
-               striped: bool | None = None) -> np.ndarray:
+               verdicts: dict[str, bool] | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
-        return self.fuse_planes(*self.planes(ir, vis, ir_window, veil, striped))
+        return self.fuse_planes(*self.planes(ir, vis, ir_window, veil, verdicts))
 
 
 def registered_ir(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, Any]:

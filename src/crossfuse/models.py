@@ -89,10 +89,14 @@ MODELS: dict[str, Shipped] = {
                                   "4abc6606c8ebfba5ab585b11ead2d6af6f37202cbf8a804b410052fa125dd2e5"),
     "crossfuse-robust11": Shipped("crossfuse-robust10's weights and steps with IR destriping of plainly striped "
                                   "frames before fusion (crossfuse.destripe), chosen on validation by the three-seed "
-                                  "rule (docs/protocol.md H55); the default",
+                                  "rule (docs/protocol.md H55); the previous default",
                                   "880c98a2fa81a9114e35c64d46b02c7b825176bfbfe8e5c3af7535dac5168614"),
+    "crossfuse-robust12": Shipped("crossfuse-robust11's weights and steps with denoising of plainly noisy source "
+                                  "frames before fusion (crossfuse.denoise), chosen on validation by the three-seed "
+                                  "rule (docs/protocol.md H58); the default",
+                                  "07671863c3c219f529d0ab4ef7f257d68680ca48aa8400e726515270713aca95"),
 }
-DEFAULT_MODEL = "crossfuse-robust11"
+DEFAULT_MODEL = "crossfuse-robust12"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists

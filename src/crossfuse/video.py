@@ -140,15 +140,15 @@ def _write_fused(fuser: Fuser, ir_path: str | os.PathLike, vi_path: str | os.Pat
     """The frame loop of :func:`fuse_video`; the temporary output is removed on any exception."""
     writer: AtomicVideoWriter | None = None
     window = stretch = None
-    veil, striped = 0.0, None
+    veil, verdicts = 0.0, None
     frames = 0
     try:
         for ir, vi in zip(read_frames(ir_path), read_frames(vi_path), strict=False):
-            if window is None:  # one IR window, veil level and destriping decision per clip, from the first frame
+            if window is None:  # one IR window, veil level and gated-step verdicts per clip, from the first frame
                 window, veil = resolve_ir_window(ir, fuser.ir_window), fuser.veil_of(vi)
-            fused_y = fuser.fuse_y(ir, vi, window, veil, striped)
-            if striped is None:  # the first frame went through its own gate: its verdict holds for the clip
-                striped = fuser.last_striped
+            fused_y = fuser.fuse_y(ir, vi, window, veil, verdicts)
+            if verdicts is None:  # the first frame went through the steps' own gates: their verdicts hold for the clip
+                verdicts = dict(fuser.last_verdicts)
             if fuser.stretch:
                 stretch = stretch or stretch_window(fused_y)
             if stretch is not None:

@@ -78,10 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "0.75 for crossfuse-robust9 and later; 0 turns it off)")
     p.add_argument("--deblock", action=argparse.BooleanOptionalAction, default=None,
                    help="deblock sources that read as coarse JPEGs (quality <= 40) before fusion (default: what the "
-                        "model declares, on for crossfuse-robust10 and -11)")
+                        "model declares, on for crossfuse-robust10 and later)")
     p.add_argument("--destripe", action=argparse.BooleanOptionalAction, default=None,
                    help="take the column / row offsets off a plainly striped IR frame before fusion (default: what "
-                        "the model declares, on for crossfuse-robust11)")
+                        "the model declares, on for crossfuse-robust11 and later)")
+    p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
+                   help="denoise a source frame whose estimated noise is over 3.5 grey levels before fusion "
+                        "(default: what the model declares, on for crossfuse-robust12)")
     p.add_argument("--stretch", action="store_true",
                    help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
                         "window of the first frame is kept)")
@@ -111,7 +114,7 @@ def make_fuser(args: argparse.Namespace):
                  overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, max_memory=args.max_memory,
                  ir_window=args.ir_window, stretch=args.stretch, register=getattr(args, "register", False),
                  vis_veil=getattr(args, "vis_veil", None), deblock=getattr(args, "deblock", None),
-                 destripe=getattr(args, "destripe", None))
+                 destripe=getattr(args, "destripe", None), denoise=getattr(args, "denoise", None))
 
 
 def _image_target(ir: Path, out: Path, ext: str) -> Path:

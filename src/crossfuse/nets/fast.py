@@ -79,9 +79,10 @@ consistency), instead of spending the head's capacity on re-deriving the rule fr
 ``vis_veil = s`` (0 = off) is not part of ``forward``: it declares a whole-frame input step that
 :class:`crossfuse.infer.Fuser` applies to the visible plane before tiling (:mod:`crossfuse.veil`: the frame's veil
 level, one number, taken off with strength ``s``). It is stored in the config, so weights and ONNX files carry it.
-``deblock = True`` and ``destripe = True`` likewise declare whole-frame steps of the Fuser (:mod:`crossfuse.deblock`:
-source planes that read as coarse JPEGs are deblocked; :mod:`crossfuse.destripe`: a plainly striped IR plane loses its
-column / row offsets); stored only when set (``crossfuse.backends.INPUT_STEPS`` lists the steps).
+``deblock = True``, ``destripe = True`` and ``denoise = True`` likewise declare whole-frame steps of the Fuser
+(:mod:`crossfuse.deblock`: source planes that read as coarse JPEGs are deblocked; :mod:`crossfuse.destripe`: a plainly
+striped IR plane loses its column / row offsets; :mod:`crossfuse.denoise`: a plainly noisy source plane is denoised);
+stored only when set (``crossfuse.backends.INPUT_STEPS`` lists the steps).
 
 Layout (C1, C2, C3 = ``channels``; N1, N2, N3 = ``blocks``)::
 
@@ -206,6 +207,7 @@ class FastFuse(nn.Module):
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
+        denoise: bool = False,
     ) -> None:
         super().__init__()
         channels, blocks = [int(c) for c in channels], [int(n) for n in blocks]
@@ -255,10 +257,10 @@ class FastFuse(nn.Module):
         if vis_veil:  # a whole-frame input step of crossfuse.infer, not of forward(); only stored when set
             self.config["vis_veil"] = float(vis_veil)
         self.vis_veil = float(vis_veil)
-        for name, on in (("deblock", deblock), ("destripe", destripe)):  # likewise Fuser steps; stored when set
-            if on:
+        for name, on in (("deblock", deblock), ("destripe", destripe), ("denoise", denoise)):  # likewise Fuser
+            if on:  # steps; stored when set
                 self.config[name] = True
-        self.deblock, self.destripe = bool(deblock), bool(destripe)
+        self.deblock, self.destripe, self.denoise = bool(deblock), bool(destripe), bool(denoise)
         self.gain_scale = float(gain_scale)
         self.complement = bool(complement)
         self.restore = bool(restore)
