@@ -66,21 +66,34 @@ def step_table(on: Fuser, off: Fuser, corrupt, read, step, last, repeats: int) -
         print(f"| {w}×{h} | {cells} | {seen} | {same} |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="crossfuse-robust10")
-    ap.add_argument("--threads", type=int, default=2)
+def step_parser(doc: str, model: str) -> argparse.ArgumentParser:
+    """The options every step benchmark takes: ``--model``, ``--threads``, ``--repeats``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--model", default=model)
+    ap.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quality", type=int, default=10)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def bench_step(args: argparse.Namespace, name: str, what: str, corrupt, read, step, last) -> int:
+    """:func:`step_table` for the input step ``name`` of ``args.model`` (on / off), on ``args.threads`` torch and
+    OpenCV threads; ``what`` describes the corruption in the header line."""
     import torch
 
     torch.set_num_threads(args.threads)
-    on, off = Fuser(args.model, device="cpu", deblock=True), Fuser(args.model, device="cpu", deblock=False)
-    print(f"model {args.model}, {args.threads} threads, JPEG quality {args.quality}, median of {args.repeats}\n")
-    step_table(on, off, lambda img: coded(img, args.quality), jpeg_quality, deblock,
-               lambda f: f.last_quality, args.repeats)
+    cv2.setNumThreads(args.threads)
+    on, off = (Fuser(args.model, device="cpu", **{name: flag}) for flag in (True, False))
+    print(f"model {args.model}, {args.threads} threads, {what}, median of {args.repeats}\n")
+    step_table(on, off, corrupt, read, step, last, args.repeats)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = step_parser(__doc__, "crossfuse-robust10")
+    ap.add_argument("--quality", type=int, default=10)
+    args = ap.parse_args(argv)
+    return bench_step(args, "deblock", f"JPEG quality {args.quality}", lambda img: coded(img, args.quality),
+                      jpeg_quality, deblock, lambda f: f.last_quality)
 
 
 if __name__ == "__main__":

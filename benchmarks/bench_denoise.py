@@ -11,7 +11,6 @@ Run:  PYTHONPATH=src .venv/bin/python benchmarks/bench_denoise.py [--model cross
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,35 +18,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bench_deblock import step_table  # noqa: E402
+from bench_deblock import bench_step, step_parser  # noqa: E402
 
 from crossfuse.denoise import denoise, noise_sigma  # noqa: E402
-from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.io import quantize  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="crossfuse-robust12")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = step_parser(__doc__, "crossfuse-robust12")
     ap.add_argument("--sigma", type=float, default=15.0)
     args = ap.parse_args(argv)
-    import cv2
-    import torch
-
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
-    on, off = Fuser(args.model, device="cpu", denoise=True), Fuser(args.model, device="cpu", denoise=False)
-    print(f"model {args.model}, {args.threads} threads, noise sigma {args.sigma}, median of {args.repeats}\n")
 
     def noisy(img: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(img.ndim)
         return quantize(img + rng.normal(0.0, args.sigma, img.shape))
 
-    step_table(on, off, noisy, noise_sigma, lambda p: denoise(p.astype(np.float32) / 255.0),
-               lambda f: tuple(round(f.last_levels[k], 2) for k in ("denoise_ir", "denoise_vis")), args.repeats)
-    return 0
+    return bench_step(args, "denoise", f"noise sigma {args.sigma}", noisy, noise_sigma,
+                      lambda p: denoise(p.astype(np.float32) / 255.0),
+                      lambda f: tuple(round(f.last_levels[k], 2) for k in ("denoise_ir", "denoise_vis")))
 
 
 if __name__ == "__main__":

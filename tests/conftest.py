@@ -34,6 +34,21 @@ def fuse_cli(out: Path, ir: Path, vi: Path, *extra: str):
     return read_image(out).astype(int)
 
 
+def cli_pairs(tmp_path: Path, images: dict):
+    """Write each array of ``images`` to ``tmp_path/<name>.png`` (lossless); return ``fuse(ir, *extra, vi="vi")``:
+    :func:`fuse_cli` on two of those files by name, each call writing its own output."""
+    from crossfuse.io import write_image
+
+    for name, a in images.items():
+        write_image(tmp_path / f"{name}.png", a)
+
+    def fuse(ir: str, *extra: str, vi: str = "vi"):
+        tag = "".join((ir, "+", vi, *extra))
+        return fuse_cli(tmp_path / "out" / f"{tag}.png", tmp_path / f"{ir}.png", tmp_path / f"{vi}.png", *extra)
+
+    return fuse
+
+
 def first_pair_u8(dataset: str):
     """The dataset's first pair (sorted by name) as 8-bit planes: IR gray and visible luma."""
     from crossfuse.io import luma_u8, read_pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import first_pair_u8, fuse_cli
+from conftest import cli_pairs, first_pair_u8
 
 from crossfuse.deblock import deblock, ijg_steps, jpeg_quality, recode_average
 from crossfuse.infer import Fuser
@@ -129,16 +129,11 @@ def test_onnx_and_weights_carry_the_step(tmp_path):
 def test_cli_crossfuse_robust10_declares_the_step_and_no_deblock_gives_crossfuse_robust9(tmp_path):
     """crossfuse-robust10 = crossfuse-robust9's weights + the step: with --no-deblock the outputs are identical, and
     on sources that were never coded coarsely the step changes nothing."""
-    from crossfuse.io import write_image
-
-    ir, rgb, cir, crgb = _coded_pair(10, 7)
-    for prefix, (a, b) in {"plain": (ir, rgb), "coded": (cir, crgb)}.items():  # PNG files: lossless, as coded
-        write_image(tmp_path / f"{prefix}_ir.png", a)
-        write_image(tmp_path / f"{prefix}_vi.png", b)
+    ir, rgb, cir, crgb = _coded_pair(10, 7)  # PNG files: lossless, as coded
+    run = cli_pairs(tmp_path, {"plain_ir": ir, "plain_vi": rgb, "coded_ir": cir, "coded_vi": crgb})
 
     def fuse(prefix: str, *extra: str) -> np.ndarray:
-        return fuse_cli(tmp_path / f"{prefix}{''.join(extra)}.png", tmp_path / f"{prefix}_ir.png",
-                        tmp_path / f"{prefix}_vi.png", "--model", "crossfuse-robust10", *extra)
+        return run(f"{prefix}_ir", "--model", "crossfuse-robust10", *extra, vi=f"{prefix}_vi")
 
     for prefix in ("plain", "coded"):
         np.testing.assert_array_equal(fuse(prefix, "--no-deblock"), fuse(prefix, "--model", "crossfuse-robust9"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import first_pair_u8, fuse_cli
+from conftest import cli_pairs, first_pair_u8
 
 from crossfuse.denoise import GATE, denoise, noise_sigma
 from crossfuse.infer import Fuser
@@ -140,18 +140,12 @@ def test_onnx_carries_the_step(tmp_path):
 def test_cli_default_model_declares_the_step_and_no_denoise_gives_crossfuse_robust11(tmp_path):
     """crossfuse-robust12 = crossfuse-robust11's weights and steps + denoising: with --no-denoise the outputs are
     identical, and on a clean pair the step changes nothing."""
-    from crossfuse.io import write_image
     from crossfuse.models import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "crossfuse-robust12"
     clean, vis = _pair(seed=8)
     noisy, _ = _pair(15.0, seed=8)
-    for name, a in {"ir": clean, "noisy": noisy, "vi": vis}.items():
-        write_image(tmp_path / f"{name}.png", a)
-
-    def fuse(ir_name: str, *extra: str) -> np.ndarray:
-        return fuse_cli(tmp_path / "out" / f"{ir_name}{''.join(extra)}.png", tmp_path / f"{ir_name}.png",
-                        tmp_path / "vi.png", *extra)
+    fuse = cli_pairs(tmp_path, {"ir": clean, "noisy": noisy, "vi": vis})
 
     for name in ("ir", "noisy"):
         np.testing.assert_array_equal(fuse(name, "--no-denoise"), fuse(name, "--model", "crossfuse-robust11"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import first_pair_u8, fuse_cli
+from conftest import cli_pairs, first_pair_u8
 
 from crossfuse.destripe import GATE, column_offsets, destripe, stripe_spread
 from crossfuse.infer import Fuser
@@ -115,15 +115,8 @@ def test_onnx_and_weights_carry_the_step(tmp_path):
 def test_cli_crossfuse_robust11_declares_the_step_and_no_destripe_gives_crossfuse_robust10(tmp_path):
     """crossfuse-robust11 = crossfuse-robust10's weights and steps + destriping: with --no-destripe the outputs are
     identical, and on an unstriped IR frame the step changes nothing."""
-    from crossfuse.io import write_image
-
     ir, striped, vis = _pair(7)
-    for name, a in {"ir": ir, "striped": striped, "vi": vis}.items():
-        write_image(tmp_path / f"{name}.png", a)
-
-    def fuse(ir_name: str, *extra: str) -> np.ndarray:
-        return fuse_cli(tmp_path / "out" / f"{ir_name}{''.join(extra)}.png", tmp_path / f"{ir_name}.png",
-                        tmp_path / "vi.png", *extra)
+    fuse = cli_pairs(tmp_path, {"ir": ir, "striped": striped, "vi": vis})
 
     for name in ("ir", "striped"):
         np.testing.assert_array_equal(fuse(name, "--model", "crossfuse-robust11", "--no-destripe"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import first_pair_u8, fuse_cli, require_data
+from conftest import cli_pairs, first_pair_u8, require_data
 
 from crossfuse.infer import Fuser, visible_dark
 from crossfuse.nets import build
@@ -121,18 +121,12 @@ def test_real_frames_roadscene_camera_lifts_its_blacks_llvip_does_not():
 
 def test_cli_crossfuse_robust9_declares_the_step_and_vis_veil_0_gives_crossfuse_robust8(tmp_path):
     """crossfuse-robust9 = crossfuse-robust8's weights + the step: with --vis-veil 0 the outputs are identical."""
-    from crossfuse.io import write_image
     ir, vis = _pair(6, 120, 160)
     rgb = np.stack([vis, np.clip(vis.astype(int) + 10, 0, 255).astype(np.uint8), vis], axis=-1)
-    write_image(tmp_path / "ir.png", ir)
-    write_image(tmp_path / "vi.png", rgb)
-
-    def fuse(name: str, *extra: str) -> np.ndarray:
-        return fuse_cli(tmp_path / f"{name}.png", tmp_path / "ir.png", tmp_path / "vi.png", *extra)
-
-    default, off = fuse("default", "--model", "crossfuse-robust9"), fuse("off", "--model", "crossfuse-robust9",
-                                                                          "--vis-veil", "0")
-    robust8 = fuse("robust8", "--model", "crossfuse-robust8")
+    fuse = cli_pairs(tmp_path, {"ir": ir, "vi": rgb})
+    default = fuse("ir", "--model", "crossfuse-robust9")
+    off = fuse("ir", "--model", "crossfuse-robust9", "--vis-veil", "0")
+    robust8 = fuse("ir", "--model", "crossfuse-robust8")
     np.testing.assert_array_equal(off, robust8)
     assert np.abs(default - robust8).max() > 20  # a 0.4 veil, three quarters of it off
 

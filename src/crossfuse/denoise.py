@@ -6,8 +6,8 @@ white noise; ``sigma = median(|HH|) / 0.6745`` (Donoho & Johnstone's robust MAD 
 On the validation planes of docs/protocol.md a clean 8-bit plane reads 0–1.48 grey levels (the median of an 8-bit
 band moves in steps of 0.74) and a Gaussian-noise one 8.2–17.1; :data:`GATE` is the geometric mean of 1.48 and 8.15
 (H58). Over the gate the plane is denoised by OpenCV's non-local means with ``h = sigma`` (H58: ``h = 0.6 sigma``
-left blotchy noise the network passed on); under it the plane is returned as it is, bit for bit, so clean frames are
-untouched.
+left blotchy noise the network passed on) over an 11-px search window (H62: 21 px took 3x the time and ranked lower);
+under the gate the plane is returned as it is, bit for bit, so clean frames are untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from crossfuse.io import quantize
 
 GATE = 3.5  # grey levels (0-255 scale) of estimated noise above which a plane counts as noisy
 STRENGTH = 1.0  # non-local means filter strength h, in units of the estimated noise level
-PATCH, SEARCH = 7, 21  # non-local means patch and search window (px): OpenCV's recommended sizes
+PATCH, SEARCH = 7, 11  # non-local means patch and search window (px); 11 is ~3x faster than 21 and ranked better (H62)
 
 
 def noise_sigma(plane_u8: np.ndarray) -> float:

@@ -288,7 +288,7 @@ class Fuser:
             plane before tiling; ``None`` (default): what the model declares (crossfuse-robust9 and later: 0.75; 0 for
             models that declare nothing); ``0`` turns it off.
         deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
-            (default): what the model declares (crossfuse-robust10 and -11: on); ``False`` turns it off.
+            (default): what the model declares (crossfuse-robust10 and later: on); ``False`` turns it off.
         destripe: take a plainly striped IR plane's column / row offsets off (:mod:`crossfuse.destripe`); ``None``
             (default): what the model declares (crossfuse-robust11 and -12: on); ``False`` turns it off.
         denoise: denoise a plainly noisy source plane (:mod:`crossfuse.denoise`); ``None`` (default): what the model
