@@ -290,9 +290,9 @@ class Fuser:
         deblock: deblock source planes that read as coarse JPEGs (:mod:`crossfuse.deblock`) before fusing; ``None``
             (default): what the model declares (crossfuse-robust10 and later: on); ``False`` turns it off.
         destripe: take a plainly striped IR plane's column / row offsets off (:mod:`crossfuse.destripe`); ``None``
-            (default): what the model declares (crossfuse-robust11 and -12: on); ``False`` turns it off.
+            (default): what the model declares (crossfuse-robust11 and later: on); ``False`` turns it off.
         denoise: denoise a plainly noisy source plane (:mod:`crossfuse.denoise`); ``None`` (default): what the model
-            declares (crossfuse-robust12: on); ``False`` turns it off.
+            declares (crossfuse-robust12 and later: on); ``False`` turns it off.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",

@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "the model declares, on for crossfuse-robust11 and later)")
     p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
                    help="denoise a source frame whose estimated noise is over 3.5 grey levels before fusion "
-                        "(default: what the model declares, on for crossfuse-robust12)")
+                        "(default: what the model declares, on for crossfuse-robust12 and later)")
     p.add_argument("--stretch", action="store_true",
                    help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
                         "window of the first frame is kept)")
