@@ -453,10 +453,7 @@ class Fuser:
         returned as they are. Only 8-bit sources are read (JPEG is 8-bit)."""
         plane = _ir_plane(ir)
         ir_db, ir_q = deblock_plane(plane)
-        y8 = None
-        if np.asarray(vis).dtype == np.uint8:  # the stored 8-bit luma back (float32 in place: no float64 copy)
-            scaled = y * np.float32(255.0)
-            y8 = np.clip(np.rint(scaled, out=scaled), 0.0, 255.0, out=scaled).astype(np.uint8)
+        y8 = cio.quantize(y * np.float32(255.0)) if np.asarray(vis).dtype == np.uint8 else None  # stored luma back
         y_db, vis_q = deblock_plane(y8) if y8 is not None else (y8, 100)
         self.last_quality = (ir_q, vis_q)
         return (ir if ir_db is plane else ir_db), (y if y_db is y8 else y_db.astype(np.float32) / np.float32(255.0))

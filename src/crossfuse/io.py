@@ -199,7 +199,8 @@ def quantize(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """Float image on the 0-255 scale -> uint8 (``bit_depth=8``) or uint16 (0-65535), rounded and clipped."""
     if bit_depth == 8:  # float32 is rounded as it is: the same result as in float64 (exact), half the memory
         a = np.asarray(img)
-        return np.clip(np.round(a if a.dtype == np.float32 else a.astype(np.float64)), 0, 255).astype(np.uint8)
+        r = np.round(a if a.dtype == np.float32 else np.asarray(a, dtype=np.float64))  # a new array: clipped in place
+        return np.clip(r, 0, 255, out=r).astype(np.uint8)
     if bit_depth == 16:
         return np.clip(np.round(np.asarray(img, dtype=np.float64) * 257.0), 0, 65535).astype(np.uint16)
     raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
