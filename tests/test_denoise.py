@@ -149,14 +149,3 @@ def test_cli_crossfuse_robust12_declares_the_step_and_no_denoise_gives_crossfuse
         np.testing.assert_array_equal(fuse(name, *r12, "--no-denoise"), fuse(name, "--model", "crossfuse-robust11"))
     np.testing.assert_array_equal(fuse("ir", *r12), fuse("ir", *r12, "--no-denoise"))  # clean: untouched
     assert np.abs(fuse("noisy", *r12) - fuse("noisy", *r12, "--no-denoise")).mean() > 1.0  # noise of 15 grey levels
-
-
-def test_the_default_model_declares_all_four_input_steps_and_the_gain_it_was_chosen_with():
-    """crossfuse-robust13 (H63): crossfuse-robust12's recipe and steps with the rule head's detail gain 1.1."""
-    from crossfuse.backends import declared_steps
-    from crossfuse.models import DEFAULT_MODEL, load_model
-
-    assert DEFAULT_MODEL == "crossfuse-robust13"
-    net = load_model(DEFAULT_MODEL)
-    assert declared_steps(net) == {"vis_veil": 0.75, "deblock": True, "destripe": True, "denoise": True}
-    assert net.config["rule_gain"] == pytest.approx(1.1) and load_model("crossfuse-robust12").config["rule_gain"] == 1.2

@@ -84,3 +84,17 @@ def test_every_listed_model_ships_weights_and_a_card(name):
         out = net(ir, vis)
     assert out.shape == ir.shape and float(out.min()) >= 0 and float(out.max()) <= 1
     assert float((out - (ir + vis) / 2).abs().mean()) > 1e-3  # trained: not the untrained average
+
+
+def test_the_default_model_declares_all_four_input_steps_and_the_rule_it_was_chosen_with():
+    """crossfuse-robust14 (H64): crossfuse-robust13's recipe and steps (detail gain 1.1, H63) with the weaker source's
+    detail share 0.6 in the rule head; the previous defaults keep theirs."""
+    from crossfuse.backends import declared_steps
+    from crossfuse.models import DEFAULT_MODEL, load_model
+
+    assert DEFAULT_MODEL == "crossfuse-robust14"
+    net = load_model(DEFAULT_MODEL)
+    assert declared_steps(net) == {"vis_veil": 0.75, "deblock": True, "destripe": True, "denoise": True}
+    assert net.config["rule_gain"] == pytest.approx(1.1) and net.config["rule_alpha"] == pytest.approx(0.6)
+    r13, r12 = load_model("crossfuse-robust13").config, load_model("crossfuse-robust12").config
+    assert (r13["rule_gain"], r13["rule_alpha"]) == (pytest.approx(1.1), 0.4) and r12["rule_gain"] == 1.2
