@@ -52,7 +52,15 @@ from typing import Any
 import numpy as np
 
 from crossfuse import io as cio
-from crossfuse.backends import Backend, TorchBackend, estimate_bytes_per_pixel, make_backend, resolve_device
+from crossfuse.backends import (
+    INPUT_STEPS,
+    Backend,
+    TorchBackend,
+    declared_steps,
+    estimate_bytes_per_pixel,
+    make_backend,
+    resolve_device,
+)
 from crossfuse.deblock import deblock as deblock_plane
 from crossfuse.denoise import GATE as NOISE_GATE
 from crossfuse.denoise import denoise as denoise_plane
@@ -318,13 +326,12 @@ class Fuser:
         self.last_tiles = 0  # tiles used by the last call (0 = whole frame at once)
         self.register = bool(register)
         self.last_alignment = None  # the last pair's registration.Alignment when register is on
-        veil = getattr(self.runner, "vis_veil", 0.0) if vis_veil is None else vis_veil
-        if not 0.0 <= float(veil) <= 1.0:
-            raise ValueError(f"vis_veil must be in [0, 1], got {veil}")
-        self.vis_veil = float(veil)
-        self.deblock = bool(getattr(self.runner, "deblock", False) if deblock is None else deblock)
-        self.destripe = bool(getattr(self.runner, "destripe", False) if destripe is None else destripe)
-        self.denoise = bool(getattr(self.runner, "denoise", False) if denoise is None else denoise)
+        given = {"vis_veil": vis_veil, "deblock": deblock, "destripe": destripe, "denoise": denoise}
+        steps = {name: declared if given[name] is None else type(declared)(given[name])  # None: as the model declares
+                 for name, declared in declared_steps(self.runner).items()}
+        if not 0.0 <= steps["vis_veil"] <= 1.0:
+            raise ValueError(f"vis_veil must be in [0, 1], got {steps['vis_veil']}")
+        self.vis_veil, self.deblock, self.destripe, self.denoise = (steps[name] for name in INPUT_STEPS)
         # the gated steps' readings of the last pair (destripe: IR column-offset spread; denoise_ir / denoise_vis:
         # noise level, grey levels) and their verdicts (whether each step changed its plane)
         self.last_levels: dict[str, float] = {}
