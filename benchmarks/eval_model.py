@@ -92,7 +92,7 @@ def fuse(fuser, ir: np.ndarray, vi: np.ndarray, corruption: tuple[str, float, in
     """Fused Y (uint8) of one stored pair at native resolution, exactly as ``crossfuse fuse --gray`` writes it; with
     ``corruption`` = ``(name, severity, seed)`` the pair's IR and visible Y are corrupted first and stored as 8-bit
     planes (as a corrupted frame on disk is), then fused through the same ``Fuser`` call, the model's input steps
-    (veil, deblocking, destriping) included, in their order."""
+    (veil, deblocking, destriping, denoising) included, in their order."""
     if corruption is None:
         return fuser.fuse(ir, vi, gray=True, dtype=np.uint8)
     from crossfuse.corruptions import corrupt
