@@ -20,6 +20,7 @@ import numpy as np
 from crossfuse.errors import CheckpointError
 
 INPUT_NAMES = ("ir", "vis_y")
+DEGRADED_INPUT = "degraded"  # third ONNX input of a network with rule_alpha_degraded: (B, 1, 1, 1), 1 = degraded frame
 OUTPUT_NAME = "fused"
 BACKENDS = ("torch", "onnx")
 
@@ -47,7 +48,9 @@ class Backend(Protocol):
     destripe: bool
     denoise: bool
 
-    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray: ...
+    takes_degraded: bool  # the network takes forward()'s per-frame ``degraded`` flag (rule_alpha_degraded)
+
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray: ...
 
     def bytes_per_pixel(self) -> float: ...
 
@@ -95,6 +98,7 @@ class TorchBackend:
         self.pad_multiple = int(getattr(model, "pad_multiple", 1))
         for name, value in declared_steps(model).items():  # done by the Fuser, never by forward()
             setattr(self, name, value)
+        self.takes_degraded = getattr(model, "rule_alpha_degraded", None) is not None  # forward's per-frame flag
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -106,16 +110,17 @@ class TorchBackend:
         self.precision, self._amp_dtype = p, dtypes[p]
         self._bpp: float | None = None
 
-    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray:
         torch = self.torch
         a = torch.from_numpy(np.ascontiguousarray(ir, dtype=np.float32))[None, None].to(self.device)
         b = torch.from_numpy(np.ascontiguousarray(vis_y, dtype=np.float32))[None, None].to(self.device)
+        flag = (torch.full((1, 1, 1, 1), float(degraded), device=self.device),) if self.takes_degraded else ()
         with torch.inference_mode():
             if self._amp_dtype is not None:
                 with torch.autocast(self.device.type, dtype=self._amp_dtype):
-                    out = self.model(a, b)
+                    out = self.model(a, b, *flag)
             else:
-                out = self.model(a, b)
+                out = self.model(a, b, *flag)
         return out[0, 0].float().cpu().numpy()
 
     def bytes_per_pixel(self) -> float:
@@ -242,9 +247,10 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise CheckpointError(f"{where}: not a usable ONNX model ({str(exc).splitlines()[0][:160]})") from None
         names = [i.name for i in self.session.get_inputs()]
-        if names != list(INPUT_NAMES):
+        if names not in (list(INPUT_NAMES), [*INPUT_NAMES, DEGRADED_INPUT]):
             raise CheckpointError(f"{where}: ONNX model inputs are {names}, expected {list(INPUT_NAMES)} "
-                                  "(make it with crossfuse export)")
+                                  f"(or with {DEGRADED_INPUT!r} last; make it with crossfuse export)")
+        self.takes_degraded = DEGRADED_INPUT in names
         meta = self.session.get_modelmeta().custom_metadata_map
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
@@ -254,10 +260,12 @@ class OnnxBackend:
             setattr(self, name, value)
         self._bpp = float(bytes_per_pixel or 2048.0)
 
-    def __call__(self, ir: np.ndarray, vis_y: np.ndarray) -> np.ndarray:
-        a = np.ascontiguousarray(ir, dtype=np.float32)[None, None]
-        b = np.ascontiguousarray(vis_y, dtype=np.float32)[None, None]
-        return self.session.run([OUTPUT_NAME], {"ir": a, "vis_y": b})[0][0, 0]
+    def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray:
+        feed = {"ir": np.ascontiguousarray(ir, dtype=np.float32)[None, None],
+                "vis_y": np.ascontiguousarray(vis_y, dtype=np.float32)[None, None]}
+        if self.takes_degraded:
+            feed[DEGRADED_INPUT] = np.full((1, 1, 1, 1), float(degraded), dtype=np.float32)
+        return self.session.run([OUTPUT_NAME], feed)[0][0, 0]
 
     def bytes_per_pixel(self) -> float:
         return self._bpp

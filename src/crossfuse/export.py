@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from crossfuse.backends import INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps
+from crossfuse.backends import DEGRADED_INPUT, INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps
 from crossfuse.io import write_bytes_atomic
 
 DEFAULT_OPSET = 17
@@ -31,11 +31,16 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
     side = max(probe // m, 1) * m
     x = torch.rand(1, 1, side, side + m, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
+    names, args = list(INPUT_NAMES), (x, x.flip(-1))
+    if getattr(model, "rule_alpha_degraded", None) is not None:  # the per-frame flag becomes a third input
+        names, args = [*names, DEGRADED_INPUT], (*args, torch.ones(1, 1, 1, 1))
+    dynamic = {n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)}
+    if len(names) > 2:
+        dynamic[DEGRADED_INPUT] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
-        torch.onnx.export(model, (x, x.flip(-1)), target, dynamo=False, opset_version=opset,
-                          input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes={n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)})
+        torch.onnx.export(model, args, target, dynamo=False, opset_version=opset, input_names=names,
+                          output_names=[OUTPUT_NAME], dynamic_axes=dynamic)
 
 
 def _add_metadata(data: bytes, model: Any, name: str) -> bytes:

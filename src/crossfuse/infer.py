@@ -42,6 +42,7 @@ Conventions (see docs/fuse.md):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -61,6 +62,7 @@ from crossfuse.backends import (
     make_backend,
     resolve_device,
 )
+from crossfuse.deblock import LIMIT as DEBLOCK_LIMIT
 from crossfuse.deblock import deblock as deblock_plane
 from crossfuse.denoise import GATE as NOISE_GATE
 from crossfuse.denoise import denoise as denoise_plane
@@ -366,19 +368,24 @@ class Fuser:
         """Tile starts are multiples of this: lcm of :data:`TILE_ALIGN` and the network's ``pad_multiple``."""
         return math.lcm(TILE_ALIGN, self.pad_multiple)
 
-    def fuse_planes(self, ir01: np.ndarray, y01: np.ndarray) -> np.ndarray:
-        """Fuse float32 (H, W) planes in [0, 1] -> fused Y (H, W) float32 in [0, 1] (padding/tiling handled)."""
+    def fuse_planes(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool = False) -> np.ndarray:
+        """Fuse float32 (H, W) planes in [0, 1] -> fused Y (H, W) float32 in [0, 1] (padding/tiling handled);
+        ``degraded``: an input step changed this frame (:attr:`last_degraded`; only a network with
+        ``rule_alpha_degraded`` reads it)."""
         if ir01.shape != y01.shape or ir01.ndim != 2:
             raise ValueError(f"IR and visible planes must be equal (H, W) arrays, got {ir01.shape}, {y01.shape}")
+        run = self.runner
+        if degraded and getattr(run, "takes_degraded", False):
+            run = functools.partial(self.runner, degraded=True)
         h, w = ir01.shape
         tile = self.plan_tile(h, w)
         while True:
             try:
                 self.last_tiles = 0 if tile is None else count_tiles(h, w, tile, self.overlap, self.align)
                 if tile is None:
-                    out = run_padded(self.runner, ir01, y01, self.pad_multiple)
+                    out = run_padded(run, ir01, y01, self.pad_multiple)
                 else:
-                    out = run_tiled(self.runner, ir01, y01, tile=tile, overlap=self.overlap,
+                    out = run_tiled(run, ir01, y01, tile=tile, overlap=self.overlap,
                                     multiple=self.pad_multiple, align=self.align)
                 return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
             except RuntimeError as exc:  # GPU out of memory -> smaller tiles
@@ -401,7 +408,7 @@ class Fuser:
         """
         ir, vis = check_pair(ir, vis)
         out_dtype = _out_dtype(vis, dtype)
-        fused = self.fuse_planes(*self.planes(ir, vis, ir_window))
+        fused = self.fuse_planes(*self.planes(ir, vis, ir_window), degraded=self.last_degraded)
         st = self.stretch if stretch is None else stretch
         if st is True:
             fused = apply_stretch(fused, stretch_window(fused))
@@ -445,6 +452,13 @@ class Fuser:
         return out
 
     @property
+    def last_degraded(self) -> bool:
+        """Whether an input step changed the last pair (a gated step's verdict, or a plane deblocked): what
+        :meth:`fuse_planes` tells a network with ``rule_alpha_degraded``."""
+        deblocked = self.deblock and min(self.last_quality) <= DEBLOCK_LIMIT
+        return deblocked or any(self.last_verdicts.values())
+
+    @property
     def last_stripe(self) -> float:
         """Column-offset spread (grey levels) of the last pair's IR plane when destriping (0 when not read)."""
         return self.last_levels.get("destripe", 0.0)
@@ -476,7 +490,8 @@ class Fuser:
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None,
                verdicts: dict[str, bool] | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
-        return self.fuse_planes(*self.planes(ir, vis, ir_window, veil, verdicts))
+        planes = self.planes(ir, vis, ir_window, veil, verdicts)
+        return self.fuse_planes(*planes, degraded=self.last_degraded)
 
 
 def registered_ir(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, Any]:

@@ -70,7 +70,9 @@ a fixed local-contrast rule instead, and the head's residual ``r`` is added to i
 
 ``B`` / ``B_g``: Gaussians of sigma ``rule_sigma`` / ``rule_gain_sigma`` run at half resolution (cheap for
 large kernels) and upsampled bilinearly (``rule_gain_gate`` / ``rule_residual_gate``: the extra gain / ``r`` scaled
-per pixel by 1 - the largest restoration share). This is
+per pixel by 1 - the largest restoration share; ``rule_alpha_degraded``: the ``rule_alpha`` of a frame that
+``forward``'s ``degraded`` flag marks, set by :class:`crossfuse.infer.Fuser` where an input step changed a plane).
+This is
 ``losses.local_contrast_target`` (the training target of the robust recipes) computed inside the network on the
 restored sources, so an untrained net *is* that rule on (almost) unrestored inputs, and what training adds is the
 restoration (the ``d`` shares, via ``ssl_denoise``) and the residual ``r`` (e.g. via the weak–aggressive
@@ -173,6 +175,9 @@ class FastFuse(nn.Module):
             (needs ``restore``): detail is stretched where the sources were kept, not where they were judged noisy.
         rule_residual_gate: scale the residual ``r`` by the same ``1 - s`` (needs ``rule_head`` and ``restore``):
             the learned detail is added where the sources were kept, not where they were judged noisy.
+        rule_alpha_degraded: the rule's ``alpha`` for frames that ``forward(..., degraded=1)`` marks as degraded
+            (needs ``rule_head``; ``None``: one ``alpha`` for every frame): the weaker source's detail is partly the
+            corruption an input step met (docs/training.md H66).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -204,6 +209,7 @@ class FastFuse(nn.Module):
         rule_gain_sigma: float = 8.0,
         rule_gain_gate: bool = False,
         rule_residual_gate: bool = False,
+        rule_alpha_degraded: float | None = None,
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
@@ -227,11 +233,15 @@ class FastFuse(nn.Module):
         if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
             raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
                              f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
+        if rule_alpha_degraded is not None and not rule_head:
+            raise ValueError("rule_alpha_degraded needs rule_head")
         if (rule_gain_gate or rule_residual_gate) and not (rule_head and restore):
             raise ValueError("rule_gain_gate and rule_residual_gate need rule_head and restore")
         if rule_head:  # only stored when set
             self.config.update(rule_head=True, rule_alpha=float(rule_alpha), rule_sigma=float(rule_sigma),
                                rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
+            if rule_alpha_degraded is not None:
+                self.config["rule_alpha_degraded"] = float(rule_alpha_degraded)
             if rule_gain_gate:
                 self.config["rule_gain_gate"] = True
             if rule_residual_gate:
@@ -273,6 +283,7 @@ class FastFuse(nn.Module):
         self.rule = bool(rule_head)  # no a, b: r only, before the restoration maps' place
         self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
         self.residual_gate = bool(rule_residual_gate)
+        self.rule_alpha_degraded = None if rule_alpha_degraded is None else float(rule_alpha_degraded)
         self._rule_b = half_res_passes(float(rule_sigma)) if rule_head else ()
         self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore
@@ -345,12 +356,16 @@ class FastFuse(nn.Module):
             noise = (self.noise_max * d) ** 2
         return wiener_share(noise, var)
 
-    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None) -> Tensor:
+    def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None, degraded: Tensor | None) -> Tensor:
         """``rule_head``'s local-contrast rule (module docstring; ``planes.local_contrast`` with half-resolution blurs);
-        ``keep`` (``rule_gain_gate``): the share of the extra gain applied per pixel."""
+        ``keep`` (``rule_gain_gate``): the share of the extra gain applied per pixel; ``degraded`` ((B, 1, 1, 1) in
+        {0, 1}): per frame, ``rule_alpha_degraded`` instead of ``rule_alpha``."""
         gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
         gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
-        return local_contrast(ir, vis, self.rule_alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
+        alpha: float | Tensor = self.rule_alpha
+        if degraded is not None and self.rule_alpha_degraded is not None:
+            alpha = self.rule_alpha + (self.rule_alpha_degraded - self.rule_alpha) * degraded.to(ir.dtype)
+        return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
     def _restore(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
                  extra: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -375,7 +390,7 @@ class FastFuse(nn.Module):
         keep = 1.0 - torch.stack(shares).amax(dim=0) if gated else None  # 1 - the largest share
         return r_ir, r_vis, keep
 
-    def _fuse(self, ir: Tensor, vis_y: Tensor) -> dict[str, Tensor]:
+    def _fuse(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> dict[str, Tensor]:
         smoothed = self.smooth(ir, vis_y) if self.restore else None
         maps = self.maps(ir, vis_y, smoothed)
         r = maps[-1]
@@ -385,7 +400,7 @@ class FastFuse(nn.Module):
             ir, vis_y, keep = self._restore(ir, vis_y, maps, smoothed, extra)
         if self.rule:
             w = (ir >= vis_y).to(ir.dtype)  # which source the rule's max takes (reported, not learned)
-            raw = self._rule(ir, vis_y, keep if self.rule_gate else None)
+            raw = self._rule(ir, vis_y, keep if self.rule_gate else None, degraded)
             raw = raw + (keep * r if self.residual_gate else r)
         else:
             w = torch.sigmoid(self.gain_scale * maps[0] * (ir - vis_y) + maps[1])
@@ -395,9 +410,10 @@ class FastFuse(nn.Module):
         return {"fused": clamp_unit(raw, straight_through=self.training), "raw": raw, "weight": w, "residual": r,
                 **extra}
 
-    def forward(self, ir: Tensor, vis_y: Tensor) -> Tensor:
-        """Fuse (B, 1, H, W) IR and visible-Y tensors in [0, 1] (H, W even) into a (B, 1, H, W) tensor in [0, 1]."""
-        return self._fuse(ir, vis_y)["fused"]
+    def forward(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> Tensor:
+        """Fuse (B, 1, H, W) IR and visible-Y tensors in [0, 1] (H, W even) into a (B, 1, H, W) tensor in [0, 1];
+        ``degraded`` ((B, 1, 1, 1), 1 = an input step changed the frame) only matters with ``rule_alpha_degraded``."""
+        return self._fuse(ir, vis_y, degraded)["fused"]
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight

@@ -1,0 +1,77 @@
+"""``rule_alpha_degraded``: the rule head's alpha for frames an input step changed (docs/training.md H66), carried from
+the Fuser's verdicts through the backends, tiling and ONNX to the network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import first_pair_u8
+
+from crossfuse.export import export_onnx
+from crossfuse.infer import Fuser
+from crossfuse.models import load_model
+from crossfuse.nets import build
+
+
+def _with_switch(alpha_degraded: float = 0.4) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(the default network, the same tensors with ``rule_alpha_degraded``)."""
+    base = load_model("crossfuse-robust14")
+    net = build("fast", **{**base.config, "rule_alpha_degraded": alpha_degraded})
+    net.load_state_dict(base.state_dict())
+    return base, net.eval()
+
+
+def _noisy_vis(vis: np.ndarray, sigma: float = 15.0) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return np.clip(np.round(vis + rng.normal(0.0, sigma, vis.shape)), 0, 255).astype(np.uint8)
+
+
+def test_the_flag_picks_the_degraded_alpha_per_frame_and_the_config_rebuilds_it():
+    base, net = _with_switch(0.4)
+    assert net.config["rule_alpha_degraded"] == 0.4 and build("fast", **net.config).rule_alpha_degraded == 0.4
+    g = torch.Generator().manual_seed(0)
+    ir, vis = torch.rand(2, 1, 48, 64, generator=g), torch.rand(2, 1, 48, 64, generator=g)
+    flag = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        out = net(ir, vis, flag)
+        torch.testing.assert_close(out[:1], base(ir[:1], vis[:1]), rtol=0, atol=1e-6)  # frame 0: alpha 0.6
+        torch.testing.assert_close(net(ir, vis), base(ir, vis), rtol=0, atol=0)  # no flag: alpha 0.6
+        base.rule_alpha = 0.4
+        torch.testing.assert_close(out[1:], base(ir[1:], vis[1:]), rtol=0, atol=1e-6)  # frame 1: alpha 0.4
+    assert (out[0] - out[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="rule_alpha_degraded needs rule_head"):
+        build("fast", rule_alpha_degraded=0.4)
+
+
+def test_fuser_switches_on_a_noisy_pair_and_leaves_a_clean_pair_bit_identical():
+    ir, vis = first_pair_u8("RoadScene")
+    base, net = _with_switch(0.4)
+    switched, plain = Fuser(net, device="cpu"), Fuser(base, device="cpu")
+    np.testing.assert_array_equal(switched.fuse(ir, vis, gray=True), plain.fuse(ir, vis, gray=True))
+    assert not switched.last_degraded
+
+    noisy = _noisy_vis(vis)
+    out = switched.fuse(ir, noisy, gray=True)
+    assert switched.last_degraded and switched.last_verdicts["denoise_vis"]
+    assert np.abs(out.astype(int) - plain.fuse(ir, noisy, gray=True)).max() > 0  # the switch changed something
+    base.rule_alpha = 0.4
+    np.testing.assert_array_equal(out, plain.fuse(ir, noisy, gray=True))  # ... to alpha 0.4 exactly
+    tiler = Fuser(net, device="cpu", tile=192, overlap=32)
+    tiled = tiler.fuse_y(ir, noisy)  # the flag reaches every tile
+    assert tiler.last_tiles > 1
+    np.testing.assert_allclose(tiled, Fuser(base, device="cpu", tile=192, overlap=32).fuse_y(ir, noisy), atol=1e-6)
+
+
+def test_onnx_carries_the_flag_as_a_third_input(tmp_path):
+    ir, vis = first_pair_u8("RoadScene")
+    noisy = _noisy_vis(vis)
+    base, net = _with_switch(0.4)
+    path = export_onnx(net, tmp_path / "switched.onnx", name="switched")
+    onnx_fuser, torch_fuser = Fuser(path, backend="onnx", device="cpu"), Fuser(net, device="cpu")
+    assert onnx_fuser.runner.takes_degraded and not Fuser(base, device="cpu").runner.takes_degraded
+    for v in (vis, noisy):
+        np.testing.assert_allclose(onnx_fuser.fuse_y(ir, v), torch_fuser.fuse_y(ir, v), atol=1e-3)
+        assert onnx_fuser.last_degraded == torch_fuser.last_degraded == (v is noisy)
+    plain = export_onnx(base, tmp_path / "plain.onnx", name="plain")
+    assert not Fuser(plain, backend="onnx", device="cpu").runner.takes_degraded
