@@ -75,3 +75,25 @@ def test_onnx_carries_the_flag_as_a_third_input(tmp_path):
         assert onnx_fuser.last_degraded == torch_fuser.last_degraded == (v is noisy)
     plain = export_onnx(base, tmp_path / "plain.onnx", name="plain")
     assert not Fuser(plain, backend="onnx", device="cpu").runner.takes_degraded
+
+
+def test_export_derives_the_switched_model_from_the_same_tensors(tmp_path, capsys):
+    from crossfuse import cli, models
+
+    src, out = str(models.weights_path("crossfuse-robust14")), tmp_path / "switched.pt"
+    assert cli.main(["export", "--format", "pt", "--model", src, "--set", "rule_alpha_degraded=0.4",
+                     "--out", str(out)]) == 0
+    blob = models.read_checkpoint(out)
+    assert blob["config"]["rule_alpha_degraded"] == 0.4 and blob["meta"]["config_overrides"] == {
+        "rule_alpha_degraded": 0.4}
+    derived, base = models.load_model(out), models.load_model("crossfuse-robust14")
+    assert derived.rule_alpha_degraded == 0.4 and base.rule_alpha_degraded is None
+    for k, v in base.state_dict().items():
+        assert torch.equal(derived.state_dict()[k], v), k
+    capsys.readouterr()
+    assert cli.main(["export", "--format", "pt", "--model", src, "--set", "no_such_key=1",
+                     "--out", str(tmp_path / "bad.pt")]) != 0
+    assert "no_such_key" in capsys.readouterr().err and not (tmp_path / "bad.pt").exists()
+    assert cli.main(["export", "--model", src, "--set", "rule_alpha_degraded=0.4",
+                     "--out", str(tmp_path / "m.onnx")]) != 0
+    assert "use it with --format pt" in capsys.readouterr().err

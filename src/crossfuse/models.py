@@ -288,12 +288,15 @@ def model_info(name: str = DEFAULT_MODEL) -> dict[str, Any]:
 
 
 def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, meta: dict[str, Any] | None = None,
-                   overwrite: bool = False) -> Path:
-    """Write the model of a training checkpoint (``last.pt`` / ``best.pt`` / run folder) as an fp16 weights file."""
+                   overwrite: bool = False, config: dict[str, Any] | None = None) -> Path:
+    """Write the model of a training checkpoint (``last.pt`` / ``best.pt`` / run folder) as an fp16 weights file;
+    ``config``: network constructor values that replace the checkpoint's (constants that hold no weights, e.g. the
+    rule head's ``rule_alpha_degraded``), recorded in the file's meta as ``config_overrides``."""
     src = Path(checkpoint)
     blob = read_checkpoint(run_file(src) if src.is_dir() else src)
-    network_from(blob, src)  # refuse a checkpoint whose weights do not fit its network
-    info = {**blob["meta"], **(meta or {})}
+    blob["config"] = {**blob["config"], **(config or {})}
+    network_from(blob, src)  # refuse a checkpoint whose weights do not fit its network (or the overrides)
+    info = {**blob["meta"], **(meta or {}), **({"config_overrides": dict(config)} if config else {})}
     out_blob = {"format": FORMAT, "net": blob["net"], "config": dict(blob["config"]),
                 "state_dict": {k: v.detach().half() if v.is_floating_point() else v
                                for k, v in blob["state_dict"].items()}, "meta": info}

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output file (.onnx, or .pt with --format pt)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --format pt: a network constructor value to replace, e.g. --set rule_alpha_degraded=0.4 "
+                        "(constants that hold no weights; repeatable)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "pt":
         return export_pt(args)
+    if args.overrides:
+        raise ValueError("--set changes a weights file's network constants: use it with --format pt")
     if not args.out.lower().endswith(".onnx"):
         raise ValueError(f"--out {args.out}: use a .onnx file name")
     name, model = load(args.model)
@@ -65,12 +70,20 @@ def run(args: argparse.Namespace) -> int:
 
 def export_pt(args: argparse.Namespace) -> int:
     from crossfuse import models
+    from crossfuse.config import parse_override
 
     if not args.out.lower().endswith(".pt"):
         raise ValueError(f"--out {args.out}: use a .pt file name with --format pt")
     src = args.model or models.DEFAULT_MODEL
     if src in models.MODELS:
         raise ValueError(f"--model {src}: a shipped model is already a weights file ({models.weights_path(src)})")
-    path = models.export_weights(src, args.out, overwrite=args.overwrite)
-    print(f"exported {src} to {path} (fp16 weights; use it with --model {path})")
+    config = {}
+    for text in args.overrides:
+        keys, value = parse_override(text)
+        if len(keys) != 1:
+            raise ValueError(f"--set {text}: a network constructor key has no dots (e.g. rule_alpha_degraded=0.4)")
+        config[keys[0]] = value
+    path = models.export_weights(src, args.out, overwrite=args.overwrite, config=config)
+    changed = f"; {', '.join(f'{k}={v!r}' for k, v in config.items())}" if config else ""
+    print(f"exported {src} to {path} (fp16 weights{changed}; use it with --model {path})")
     return 0
