@@ -97,3 +97,20 @@ def test_export_derives_the_switched_model_from_the_same_tensors(tmp_path, capsy
     assert cli.main(["export", "--model", src, "--set", "rule_alpha_degraded=0.4",
                      "--out", str(tmp_path / "m.onnx")]) != 0
     assert "use it with --format pt" in capsys.readouterr().err
+
+
+def test_one_fuser_shared_by_threads_gives_each_frame_its_own_flag():
+    """`crossfuse fuse --jobs N` shares one Fuser between threads: the flag must come from each call's own readings,
+    not from the last_* attributes another thread may have just written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ir, vis = first_pair_u8("RoadScene")
+    noisy = _noisy_vis(vis)
+    _, net = _with_switch(0.4)
+    fuser = Fuser(net, device="cpu")
+    frames = [vis, noisy] * 4
+    alone = [fuser.fuse_y(ir, v) for v in frames[:2]]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        shared = list(pool.map(lambda v: fuser.fuse_y(ir, v), frames))
+    for i, out in enumerate(shared):
+        np.testing.assert_array_equal(out, alone[i % 2])

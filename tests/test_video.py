@@ -164,9 +164,9 @@ torch.set_num_threads(1)
 net = random_net("fast", seed=3)
 
 class SlowFuser(Fuser):
-    def fuse_planes(self, ir01, y01):
+    def fuse_planes(self, ir01, y01, **kwargs):
         time.sleep(0.05)  # ~3 s for the clip: time to be killed mid-way
-        return super().fuse_planes(ir01, y01)
+        return super().fuse_planes(ir01, y01, **kwargs)
 
 fuse_cmd.make_fuser = lambda args: SlowFuser(net, device="cpu")
 sys.exit(cli.main(sys.argv[1:]))

@@ -408,7 +408,8 @@ class Fuser:
         """
         ir, vis = check_pair(ir, vis)
         out_dtype = _out_dtype(vis, dtype)
-        fused = self.fuse_planes(*self.planes(ir, vis, ir_window), degraded=self.last_degraded)
+        ir01, y01, degraded = self._planes(ir, vis, ir_window)
+        fused = self.fuse_planes(ir01, y01, degraded=degraded)
         st = self.stretch if stretch is None else stretch
         if st is True:
             fused = apply_stretch(fused, stretch_window(fused))
@@ -423,40 +424,37 @@ class Fuser:
         in [0, 1] (the IR registered onto the visible frame first when ``register`` is on). ``verdicts``: the gated
         steps' decisions to follow instead of their own gates (a video's first-frame :attr:`last_verdicts`);
         ``None``: each step reads this frame."""
+        return self._planes(ir, vis, ir_window, veil, verdicts)[:2]
+
+    def _planes(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None,
+                verdicts: dict[str, bool] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """:meth:`planes` and whether an input step changed the frame, from this call's own readings (one Fuser
+        may serve several threads: the ``last_*`` attributes only report)."""
         y = visible_y(np.asarray(vis))
         level = self.veil_of(vis, y) if veil is None else float(veil)
+        quality = (100, 100)
         if self.deblock:
-            ir, y = self._deblocked(ir, vis, y)
+            ir, y, quality = self._deblocked(ir, vis, y)
         if self.register:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
         ir01 = normalize_ir(ir, window)
-        self.last_levels, self.last_verdicts = {}, {}
+        levels: dict[str, float] = {}
+        done: dict[str, bool] = {}
         if self.destripe:
-            ir01 = self._gated("destripe", destripe_plane, ir01, GATE, verdicts)
+            ir01 = _gated("destripe", destripe_plane, ir01, GATE, verdicts, levels, done)
         if self.denoise:
-            ir01 = self._gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts)
-            y = self._gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts)
-        return ir01, lift_veil(y, level)
-
-    def _gated(self, name: str, step: Any, plane: np.ndarray, gate: float,
-               verdicts: dict[str, bool] | None) -> np.ndarray:
-        """``step(plane, gate) -> (plane', reading)`` by its own gate, or forced on / skipped by ``verdicts[name]``;
-        the reading and whether the plane was changed go to :attr:`last_levels` / :attr:`last_verdicts`."""
-        forced = None if verdicts is None else verdicts.get(name)
-        if forced is False:
-            self.last_verdicts[name] = False
-            return plane
-        out, self.last_levels[name] = step(plane, gate=-1.0 if forced else gate)
-        self.last_verdicts[name] = out is not plane
-        return out
+            ir01 = _gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts, levels, done)
+            y = _gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts, levels, done)
+        self.last_levels, self.last_verdicts, self.last_quality = levels, done, quality
+        degraded = min(quality) <= DEBLOCK_LIMIT or any(done.values())
+        return ir01, lift_veil(y, level), degraded
 
     @property
     def last_degraded(self) -> bool:
         """Whether an input step changed the last pair (a gated step's verdict, or a plane deblocked): what
         :meth:`fuse_planes` tells a network with ``rule_alpha_degraded``."""
-        deblocked = self.deblock and min(self.last_quality) <= DEBLOCK_LIMIT
-        return deblocked or any(self.last_verdicts.values())
+        return min(self.last_quality) <= DEBLOCK_LIMIT or any(self.last_verdicts.values())
 
     @property
     def last_stripe(self) -> float:
@@ -469,15 +467,16 @@ class Fuser:
         so the step never switches on and off from frame to frame)."""
         return self.last_verdicts.get("destripe", False)
 
-    def _deblocked(self, ir: np.ndarray, vis: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked; the others are
-        returned as they are. Only 8-bit sources are read (JPEG is 8-bit)."""
+    def _deblocked(self, ir: np.ndarray, vis: np.ndarray,
+                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked (the others
+        returned as they are), and the two estimated qualities. Only 8-bit sources are read (JPEG is 8-bit)."""
         plane = _ir_plane(ir)
         ir_db, ir_q = deblock_plane(plane)
         y8 = cio.quantize(y * np.float32(255.0)) if np.asarray(vis).dtype == np.uint8 else None  # stored luma back
         y_db, vis_q = deblock_plane(y8) if y8 is not None else (y8, 100)
-        self.last_quality = (ir_q, vis_q)
-        return (ir if ir_db is plane else ir_db), (y if y_db is y8 else y_db.astype(np.float32) / np.float32(255.0))
+        y = y if y_db is y8 else y_db.astype(np.float32) / np.float32(255.0)
+        return (ir if ir_db is plane else ir_db), y, (ir_q, vis_q)
 
     def veil_of(self, vis: np.ndarray, y: np.ndarray | None = None) -> float:
         """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off);
@@ -490,8 +489,21 @@ class Fuser:
     def fuse_y(self, ir: np.ndarray, vis: np.ndarray, ir_window: Any = None, veil: float | None = None,
                verdicts: dict[str, bool] | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
-        planes = self.planes(ir, vis, ir_window, veil, verdicts)
-        return self.fuse_planes(*planes, degraded=self.last_degraded)
+        ir01, y01, degraded = self._planes(ir, vis, ir_window, veil, verdicts)
+        return self.fuse_planes(ir01, y01, degraded=degraded)
+
+
+def _gated(name: str, step: Any, plane: np.ndarray, gate: float, verdicts: dict[str, bool] | None,
+           levels: dict[str, float], done: dict[str, bool]) -> np.ndarray:
+    """``step(plane, gate) -> (plane', reading)`` by its own gate, or forced on / skipped by ``verdicts[name]``; the
+    reading and whether the plane was changed go to ``levels[name]`` / ``done[name]``."""
+    forced = None if verdicts is None else verdicts.get(name)
+    if forced is False:
+        done[name] = False
+        return plane
+    out, levels[name] = step(plane, gate=-1.0 if forced else gate)
+    done[name] = out is not plane
+    return out
 
 
 def registered_ir(ir: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, Any]:
