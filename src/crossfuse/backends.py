@@ -33,6 +33,12 @@ BACKENDS = ("torch", "onnx")
 INPUT_STEPS: dict[str, float | bool] = {"vis_veil": 0.0, "deblock": False, "destripe": False, "denoise": False}
 
 
+def takes_degraded(model: Any) -> bool:
+    """Whether ``model``'s forward takes the per-frame ``degraded`` flag (a rule head with ``rule_alpha_degraded``):
+    the torch backend passes it, the ONNX export makes it a third input."""
+    return getattr(model, "rule_alpha_degraded", None) is not None
+
+
 def declared_steps(model: Any) -> dict[str, float | bool]:
     """The input steps ``model`` declares, every name of :data:`INPUT_STEPS` given (undeclared: its default)."""
     return {name: type(default)(getattr(model, name, default)) for name, default in INPUT_STEPS.items()}
@@ -98,7 +104,7 @@ class TorchBackend:
         self.pad_multiple = int(getattr(model, "pad_multiple", 1))
         for name, value in declared_steps(model).items():  # done by the Fuser, never by forward()
             setattr(self, name, value)
-        self.takes_degraded = getattr(model, "rule_alpha_degraded", None) is not None  # forward's per-frame flag
+        self.takes_degraded = takes_degraded(model)
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"

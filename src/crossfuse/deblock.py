@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from crossfuse.io import quantize
+
 LIMIT = 40  # deblock at an estimated quality <= this (camera / web JPEGs are ~75-95; the stored datasets read 75)
 PERIODIC = 0.7  # mean cos(2 pi c / q) above which the coefficients count as multiples of q
 MIN_COEFFS = 30  # nonzero coefficients needed to read a step
@@ -114,4 +116,4 @@ def deblock(plane: np.ndarray, limit: int = LIMIT) -> tuple[np.ndarray, int]:
     quality = jpeg_quality(plane, limit)
     if quality > limit:
         return plane, quality
-    return np.clip(np.round(recode_average(plane, quality)), 0, 255).astype(np.uint8), quality
+    return quantize(recode_average(plane, quality)), quality

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from crossfuse.backends import DEGRADED_INPUT, INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps
+from crossfuse.backends import DEGRADED_INPUT, INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps, takes_degraded
 from crossfuse.io import write_bytes_atomic
 
 DEFAULT_OPSET = 17
@@ -32,7 +32,7 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
     x = torch.rand(1, 1, side, side + m, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     names, args = list(INPUT_NAMES), (x, x.flip(-1))
-    if getattr(model, "rule_alpha_degraded", None) is not None:  # the per-frame flag becomes a third input
+    if takes_degraded(model):  # the per-frame flag becomes a third input
         names, args = [*names, DEGRADED_INPUT], (*args, torch.ones(1, 1, 1, 1))
     dynamic = {n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)}
     if len(names) > 2:

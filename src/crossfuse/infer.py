@@ -62,7 +62,6 @@ from crossfuse.backends import (
     make_backend,
     resolve_device,
 )
-from crossfuse.deblock import LIMIT as DEBLOCK_LIMIT
 from crossfuse.deblock import deblock as deblock_plane
 from crossfuse.denoise import GATE as NOISE_GATE
 from crossfuse.denoise import denoise as denoise_plane
@@ -339,6 +338,7 @@ class Fuser:
         self.last_levels: dict[str, float] = {}
         self.last_verdicts: dict[str, bool] = {}
         self.last_quality = (100, 100)  # estimated JPEG quality of the last pair's (IR, visible) planes when deblocking
+        self.last_degraded = False  # whether an input step changed the last pair (what fuse_planes was told)
 
     @property
     def pad_multiple(self) -> int:
@@ -432,9 +432,9 @@ class Fuser:
         may serve several threads: the ``last_*`` attributes only report)."""
         y = visible_y(np.asarray(vis))
         level = self.veil_of(vis, y) if veil is None else float(veil)
-        quality = (100, 100)
+        quality, deblocked = (100, 100), False
         if self.deblock:
-            ir, y, quality = self._deblocked(ir, vis, y)
+            ir, y, quality, deblocked = self._deblocked(ir, vis, y)
         if self.register:
             ir, self.last_alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
@@ -446,15 +446,9 @@ class Fuser:
         if self.denoise:
             ir01 = _gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts, levels, done)
             y = _gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts, levels, done)
-        self.last_levels, self.last_verdicts, self.last_quality = levels, done, quality
-        degraded = min(quality) <= DEBLOCK_LIMIT or any(done.values())
+        degraded = deblocked or any(done.values())
+        self.last_levels, self.last_verdicts, self.last_quality, self.last_degraded = levels, done, quality, degraded
         return ir01, lift_veil(y, level), degraded
-
-    @property
-    def last_degraded(self) -> bool:
-        """Whether an input step changed the last pair (a gated step's verdict, or a plane deblocked): what
-        :meth:`fuse_planes` tells a network with ``rule_alpha_degraded``."""
-        return min(self.last_quality) <= DEBLOCK_LIMIT or any(self.last_verdicts.values())
 
     @property
     def last_stripe(self) -> float:
@@ -468,15 +462,17 @@ class Fuser:
         return self.last_verdicts.get("destripe", False)
 
     def _deblocked(self, ir: np.ndarray, vis: np.ndarray,
-                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int], bool]:
         """The IR plane and the visible luma ``y`` with the planes that read as coarse JPEGs deblocked (the others
-        returned as they are), and the two estimated qualities. Only 8-bit sources are read (JPEG is 8-bit)."""
+        returned as they are), the two estimated qualities, and whether a plane was deblocked. Only 8-bit sources
+        are read (JPEG is 8-bit)."""
         plane = _ir_plane(ir)
         ir_db, ir_q = deblock_plane(plane)
         y8 = cio.quantize(y * np.float32(255.0)) if np.asarray(vis).dtype == np.uint8 else None  # stored luma back
         y_db, vis_q = deblock_plane(y8) if y8 is not None else (y8, 100)
+        changed = ir_db is not plane or y_db is not y8
         y = y if y_db is y8 else y_db.astype(np.float32) / np.float32(255.0)
-        return (ir if ir_db is plane else ir_db), y, (ir_q, vis_q)
+        return (ir if ir_db is plane else ir_db), y, (ir_q, vis_q), changed
 
     def veil_of(self, vis: np.ndarray, y: np.ndarray | None = None) -> float:
         """The veil level this Fuser takes off ``vis`` (strength ``vis_veil`` times the frame's floor; 0 when off);
