@@ -88,8 +88,10 @@ def test_export_derives_the_switched_model_from_the_same_tensors(tmp_path, capsy
         "rule_alpha_degraded": 0.4}
     derived, base = models.load_model(out), models.load_model("crossfuse-robust14")
     assert derived.rule_alpha_degraded == 0.4 and base.rule_alpha_degraded is None
+    shipped = models.load_model("crossfuse-robust15")  # the default was made this way (docs/protocol.md H68)
+    assert derived.config == shipped.config
     for k, v in base.state_dict().items():
-        assert torch.equal(derived.state_dict()[k], v), k
+        assert torch.equal(derived.state_dict()[k], v) and torch.equal(shipped.state_dict()[k], v), k
     capsys.readouterr()
     assert cli.main(["export", "--format", "pt", "--model", src, "--set", "no_such_key=1",
                      "--out", str(tmp_path / "bad.pt")]) != 0
