@@ -37,6 +37,9 @@ TEXTURE = ["EN", "SD", "SF"]
 HOLDOUT = {"LLVIP": 6, "MSRS": 3}  # validation pairs held out of the external pool (seeded draw, seed 0)
 CONDITIONS = [("gaussian_noise", "both"), ("low_light", "vis"), ("haze", "both"), ("blur", "both"),
               ("stripe_noise", "ir"), ("jpeg", "both")]
+# scored on every validation pair (not cycled); the seventh condition since session 15 (docs/protocol.md): a rigid
+# IR misregistration. Empty with --six-conditions, which gives the tables of the earlier cards.
+EVERY_PAIR_CONDITIONS = [("misregistration", "ir")]
 SEVERITY = 1.5
 DARK_MARGIN = 10  # grey levels
 # the rank score's fixed reference panel (docs/protocol.md "Rank score (v2)"), declared before any pilot it scores
@@ -119,9 +122,10 @@ def validation_cases(root: Path):
         for stem in stems:
             ir, vi = load_pair(root, subset, stem)
             yield subset, stem, None, ir, vi, ir, vi
-            for c in (i % len(CONDITIONS), (i + 3) % len(CONDITIONS)):
-                seed = zlib.crc32(f"{subset}/{stem}/{CONDITIONS[c][0]}".encode())
-                yield (subset, stem, CONDITIONS[c][0], ir, vi, *corrupt_pair(ir, vi, CONDITIONS[c], seed))
+            cycled = [CONDITIONS[i % len(CONDITIONS)], CONDITIONS[(i + 3) % len(CONDITIONS)]]
+            for cond in cycled + EVERY_PAIR_CONDITIONS:
+                seed = zlib.crc32(f"{subset}/{stem}/{cond[0]}".encode())
+                yield (subset, stem, cond[0], ir, vi, *corrupt_pair(ir, vi, cond, seed))
             i += 1
 
 
@@ -203,7 +207,8 @@ def rank_table(rows: dict[str, list[dict]]) -> dict[str, dict]:
     mean over conditions), their mean, the conditions where the row ranks best / below crossfuse-fast."""
     from eval_model import mean_ranks
 
-    conds = [c for c, _ in CONDITIONS if any(r["condition"] == c for r in next(iter(rows.values())))]
+    conds = [c for c, _ in CONDITIONS + EVERY_PAIR_CONDITIONS
+             if any(r["condition"] == c for r in next(iter(rows.values())))]
     clean = clean_ranks(rows)
     subsets = list(clean)
     corr = {c: mean_ranks({k: _group_means(v, "condition", c, RANKED) for k, v in rows.items()}, RANKED)
@@ -295,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--together", action="store_true", help="--rank: all models in one table with the panel")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--six-conditions", action="store_true",
+                    help="leave out the misregistration condition (the protocol before session 15)")
     args = ap.parse_args(argv)
+    if args.six_conditions:
+        EVERY_PAIR_CONDITIONS.clear()
     torch.set_num_threads(args.threads)
     root = data_root()
     result: dict = {}

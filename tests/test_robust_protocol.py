@@ -78,3 +78,25 @@ def test_rank_table_ranks_clean_on_eight_metrics_and_corrupted_per_condition():
     assert t["cand"]["best_on"] == ["gaussian_noise", "haze"] and t["cand"]["below_fast_on"] == []
     assert t["max"]["below_fast_on"] == ["gaussian_noise", "haze"] and t["max"]["best_on"] == []
     assert t["max"]["ratio_score"] == 1.0
+
+
+def test_every_validation_pair_also_gets_the_ir_misregistration_condition():
+    """Session 15's seventh condition: all 19 pairs, IR only, on top of the two cycled conditions (unchanged)."""
+    root = require_data()
+    cases = [(subset, stem, cond, ir, ir_in, vi, vi_in)
+             for subset, stem, cond, ir, vi, ir_in, vi_in in rp.validation_cases(root)]
+    conds = [c[2] for c in cases]
+    assert len(cases) == 19 * 4 and conds.count(None) == 19 and conds.count("misregistration") == 19
+    assert sorted(conds.count(c) for c, _ in rp.CONDITIONS) == [6, 6, 6, 6, 7, 7]
+    for subset, stem, cond, ir, ir_in, vi, vi_in in cases:
+        if cond == "misregistration":
+            assert not np.array_equal(ir_in, ir) and np.array_equal(vi_in, vi), stem
+    t = rp.rank_table({k: [{**dict.fromkeys(rp.TEXTURE + rp.RANKED, v), "subset": "A", "condition": c, "dark": 0.0}
+                           for c in (None, "jpeg", "misregistration")] for k, v in (("a", 1.0), ("b", 2.0))})
+    assert list(t["a"]["corrupted_rank_per_condition"]) == ["jpeg", "misregistration"]
+    saved = list(rp.EVERY_PAIR_CONDITIONS)
+    try:
+        rp.EVERY_PAIR_CONDITIONS.clear()  # what --six-conditions does: the earlier protocol's cases
+        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c != "misregistration"]
+    finally:
+        rp.EVERY_PAIR_CONDITIONS[:] = saved
