@@ -46,7 +46,9 @@ import functools
 import math
 import os
 import re
+import threading
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +275,37 @@ def apply_stretch(fused_y: np.ndarray, window: tuple[float, float]) -> np.ndarra
 # --------------------------------------------------------------------------------------------------- Fuser
 
 
+
+@dataclass(frozen=True)
+class StepReport:
+    """What the input steps did to one pair (:attr:`Fuser.last_report`): the visible veil level taken off, the
+    estimated JPEG qualities of the (IR, visible) planes (100: not read or not coarse) and whether one was deblocked,
+    the gated steps' readings (``levels``: IR column-offset spread, noise levels in grey levels) and verdicts, whether
+    any step changed the frame (``degraded``: what a network with ``rule_alpha_degraded`` is told), and the
+    registration estimate when ``register`` is on."""
+
+    veil: float = 0.0
+    quality: tuple[int, int] = (100, 100)
+    deblocked: bool = False
+    levels: dict[str, float] = field(default_factory=dict)
+    verdicts: dict[str, bool] = field(default_factory=dict)
+    degraded: bool = False
+    alignment: Any = None
+
+    def row(self) -> dict[str, str]:
+        """The report as text columns (``crossfuse fuse --log``; levels in grey levels): empty where a step did not
+        run."""
+        a = self.alignment
+        out = {"veil_level": f"{self.veil * 255:.2f}", "jpeg_quality_ir": str(self.quality[0]),
+               "jpeg_quality_vis": str(self.quality[1]), "deblocked": str(int(self.deblocked))}
+        for name in ("destripe", "denoise_ir", "denoise_vis"):
+            out[f"{name}_level"] = f"{self.levels[name]:.2f}" if name in self.levels else ""
+            out[name] = str(int(self.verdicts[name])) if name in self.verdicts else ""
+        out["degraded"] = str(int(self.degraded))
+        out["register"] = "" if a is None else a.verdict()
+        out["register_dx_dy_deg"] = "" if a is None else f"{a.dx:.2f} {a.dy:.2f} {a.rotation_deg:.3f}"
+        return out
+
 class Fuser:
     """A loaded fusion model plus the inference policy (device, precision, tiling, IR window, stretching).
 
@@ -326,19 +359,44 @@ class Fuser:
         self.ir_window, self.stretch = ir_window, stretch
         self.last_tiles = 0  # tiles used by the last call (0 = whole frame at once)
         self.register = bool(register)
-        self.last_alignment = None  # the last pair's registration.Alignment when register is on
+        self._local = threading.local()  # last_report per thread: --jobs workers share one Fuser
         given = {"vis_veil": vis_veil, "deblock": deblock, "destripe": destripe, "denoise": denoise}
         steps = {name: declared if given[name] is None else type(declared)(given[name])  # None: as the model declares
                  for name, declared in declared_steps(self.runner).items()}
         if not 0.0 <= steps["vis_veil"] <= 1.0:
             raise ValueError(f"vis_veil must be in [0, 1], got {steps['vis_veil']}")
         self.vis_veil, self.deblock, self.destripe, self.denoise = (steps[name] for name in INPUT_STEPS)
-        # the gated steps' readings of the last pair (destripe: IR column-offset spread; denoise_ir / denoise_vis:
-        # noise level, grey levels) and their verdicts (whether each step changed its plane)
-        self.last_levels: dict[str, float] = {}
-        self.last_verdicts: dict[str, bool] = {}
-        self.last_quality = (100, 100)  # estimated JPEG quality of the last pair's (IR, visible) planes when deblocking
-        self.last_degraded = False  # whether an input step changed the last pair (what fuse_planes was told)
+
+    @property
+    def last_report(self) -> StepReport:
+        """What the input steps did to the last pair fused by this thread (an empty report before the first)."""
+        return getattr(self._local, "report", None) or StepReport()
+
+    @property
+    def last_levels(self) -> dict[str, float]:
+        """The gated steps' readings of the last pair (destripe: IR column-offset spread; denoise_ir / denoise_vis:
+        noise level, grey levels)."""
+        return self.last_report.levels
+
+    @property
+    def last_verdicts(self) -> dict[str, bool]:
+        """Whether each gated step changed its plane of the last pair."""
+        return self.last_report.verdicts
+
+    @property
+    def last_quality(self) -> tuple[int, int]:
+        """Estimated JPEG quality of the last pair's (IR, visible) planes when deblocking."""
+        return self.last_report.quality
+
+    @property
+    def last_degraded(self) -> bool:
+        """Whether an input step changed the last pair (what fuse_planes was told)."""
+        return self.last_report.degraded
+
+    @property
+    def last_alignment(self) -> Any:
+        """The last pair's registration.Alignment when register is on."""
+        return self.last_report.alignment
 
     @property
     def pad_multiple(self) -> int:
@@ -435,8 +493,9 @@ class Fuser:
         quality, deblocked = (100, 100), False
         if self.deblock:
             ir, y, quality, deblocked = self._deblocked(ir, vis, y)
+        alignment = None
         if self.register:
-            ir, self.last_alignment = registered_ir(ir, vis)
+            ir, alignment = registered_ir(ir, vis)
         window = resolve_ir_window(ir, self.ir_window if ir_window is None else ir_window)
         ir01 = normalize_ir(ir, window)
         levels: dict[str, float] = {}
@@ -447,7 +506,7 @@ class Fuser:
             ir01 = _gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts, levels, done)
             y = _gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts, levels, done)
         degraded = deblocked or any(done.values())
-        self.last_levels, self.last_verdicts, self.last_quality, self.last_degraded = levels, done, quality, degraded
+        self._local.report = StepReport(level, quality, deblocked, levels, done, degraded, alignment)
         return ir01, lift_veil(y, level), degraded
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="CPU threads for the network (default: torch's choice; on a busy machine 1 can be faster)")
     p.add_argument("--ext", default="png", help="output extension for folder mode (default png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--log", metavar="CSV",
+                   help="write one row per pair: status, error, seconds and what the input steps did to it (veil "
+                        "level, JPEG qualities, destripe / denoise readings and verdicts, whether the rule was told "
+                        "the frame was degraded, the registration estimate); image pairs and folders only")
     p.set_defaults(func=run)
 
 
@@ -166,8 +171,11 @@ def _check_depth(args: argparse.Namespace, outputs: list[Path]) -> None:
             raise ValueError(f"--bit-depth 16 needs .png or .tif outputs, not {bad[0].name}")
 
 
-def _fuse_all(args: argparse.Namespace, todo: list[tuple[str, Path, Path, Path]]) -> list[tuple[str, str | None]]:
-    """Fuse the jobs (``--jobs`` at a time); returns ``(name, error or None)`` per job, in order."""
+Outcome = tuple[str, str | None, dict[str, str]]  # (name, error or None, log columns: seconds and the step report)
+
+
+def _fuse_all(args: argparse.Namespace, todo: list[tuple[str, Path, Path, Path]]) -> list[Outcome]:
+    """Fuse the jobs (``--jobs`` at a time); returns one :data:`Outcome` per job, in order."""
     from tqdm import tqdm
 
     from crossfuse.infer import fuse_file
@@ -176,13 +184,14 @@ def _fuse_all(args: argparse.Namespace, todo: list[tuple[str, Path, Path, Path]]
     check_tile(args, fuser.align)
     bar = tqdm(total=len(todo), unit="pair", desc="fuse", disable=args.quiet, file=sys.stderr)
 
-    def one(job: tuple[str, Path, Path, Path]) -> tuple[str, str | None]:
+    def one(job: tuple[str, Path, Path, Path]) -> Outcome:
         name, ir, vi, out = job
+        start = time.perf_counter()
         try:
             fuse_file(fuser, ir, vi, out, gray=args.gray, bit_depth=args.bit_depth, overwrite=args.overwrite)
-            return name, None
+            return name, None, {"seconds": f"{time.perf_counter() - start:.3f}", **fuser.last_report.row()}
         except (ValueError, OSError) as exc:  # ImageError and OutputError included
-            return name, str(exc)
+            return name, str(exc), {"seconds": f"{time.perf_counter() - start:.3f}"}
         finally:
             bar.update(1)
 
@@ -212,16 +221,45 @@ def run_images(args: argparse.Namespace) -> int:
             summary.skipped.append(job[0])
         else:
             todo.append(job)
-    for name, err in _fuse_all(args, todo) if todo else []:
+    rows = {name: {"status": "failed", "error": why} for name, why in summary.failed}  # pairing problems
+    rows |= {name: {"status": "skipped", "error": "output exists"} for name in summary.skipped}
+    for name, err, cols in _fuse_all(args, todo) if todo else []:
         if err is None:
             summary.written.append(name)
         else:
             summary.failed.append((name, err))
+        rows[name] = {"status": "failed" if err else "written", "error": err or "", **cols}
+    if getattr(args, "log", None):
+        write_log(log_path(args, shard), rows, overwrite=args.overwrite)
     summary = shard.merged(summary)  # rank 0 reports for all ranks
     if summary is None:
         return 0
     summary.report()
     return 1 if summary.failed else 0
+
+
+def log_path(args: argparse.Namespace, shard) -> Path:
+    """``--log``, with ``.rankN`` before the suffix under torchrun (each rank logs its own share)."""
+    p = Path(args.log)
+    return p.with_name(f"{p.stem}.rank{shard.rank}{p.suffix}") if shard.active else p
+
+
+def write_log(path: Path, rows: dict[str, dict[str, str]], overwrite: bool) -> None:
+    """``--log``: one CSV row per pair (sorted by name), the union of the columns, written atomically."""
+    import csv
+    import io
+
+    from crossfuse.io import write_bytes_atomic
+
+    columns = ["pair", "status", "error"]
+    for cols in rows.values():
+        columns += [c for c in cols if c not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for name in sorted(rows):
+        writer.writerow({"pair": name, **rows[name]})
+    write_bytes_atomic(path, text.getvalue(), overwrite=overwrite)
 
 
 def run_video(args: argparse.Namespace) -> int:
@@ -283,6 +321,11 @@ def check_options(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise ValueError(f"--ir-window {args.ir_window}: {exc}") from None
     check_tile(args, TILE_ALIGN)
+    if getattr(args, "log", None):
+        from crossfuse.io import check_overwrite
+        from crossfuse.shard import Shard
+
+        check_overwrite(log_path(args, Shard.from_env()), args.overwrite)  # before any pair is fused
 
 
 def run(args: argparse.Namespace) -> int:
@@ -294,5 +337,7 @@ def run(args: argparse.Namespace) -> int:
         if is_video(args.ir) or is_video(args.vi):
             if not (is_video(args.ir) and is_video(args.vi)):
                 raise ValueError(f"--ir {args.ir} and --vi {args.vi}: both must be videos, or neither")
+            if getattr(args, "log", None):
+                raise ValueError("--log is for image pairs and folders (a video follows its first frame's steps)")
             return run_video(args)
         return run_images(args)
