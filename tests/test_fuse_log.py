@@ -79,3 +79,17 @@ def test_each_thread_reads_the_report_of_its_own_last_pair(pair):
     assert seen["noisy"].degraded and seen["noisy"].verdicts["denoise_vis"]
     assert not seen["clean"].degraded and not seen["clean"].verdicts["denoise_vis"]
     assert fuser.last_report == StepReport()  # the main thread fused nothing
+
+
+def test_the_report_row_names_what_registration_did(pair):
+    ir, vis = pair
+    fuser = Fuser(None, device="cpu", register=True)
+    dx = {}
+    for shift in (0, 9):  # the IR content moved 9 px to the right: check-align reads 9 px more than the rig's own
+        fuser.fuse_y(np.roll(ir, shift, axis=1), vis)
+        row = fuser.last_report.row()
+        dx[shift] = float(row["register_dx_dy_deg"].split()[0])
+    assert row["register"] == "warped" and abs(dx[9] - dx[0] - 9) < 1, (row, dx)
+    plain = Fuser(None, device="cpu")  # registration off: the columns stay empty
+    plain.fuse_y(ir, vis)
+    assert plain.last_report.row()["register"] == plain.last_report.row()["register_dx_dy_deg"] == ""

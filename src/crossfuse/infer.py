@@ -302,7 +302,7 @@ class StepReport:
             out[f"{name}_level"] = f"{self.levels[name]:.2f}" if name in self.levels else ""
             out[name] = str(int(self.verdicts[name])) if name in self.verdicts else ""
         out["degraded"] = str(int(self.degraded))
-        out["register"] = "" if a is None else a.verdict()
+        out["register"] = "" if a is None else {"no": "warped", "yes": "aligned"}.get(a.verdict(), "unknown")
         out["register_dx_dy_deg"] = "" if a is None else f"{a.dx:.2f} {a.dy:.2f} {a.rotation_deg:.3f}"
         return out
 
