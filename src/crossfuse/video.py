@@ -17,14 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crossfuse.infer import (
-    Fuser,
-    apply_stretch,
-    compose_output,
-    resolve_ir_window,
-    stretch_window,
-)
+from crossfuse.infer import Fuser
 from crossfuse.io import channels_equal, check_overwrite, commit_temp, sigterm_raises, temp_beside
+from crossfuse.pixels import apply_stretch, compose_output, resolve_ir_window, stretch_window
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

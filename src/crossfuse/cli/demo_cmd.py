@@ -93,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from crossfuse.bench import parse_sizes
-    from crossfuse.infer import compose_output, visible_y
     from crossfuse.io import write_bytes_atomic, write_image
     from crossfuse.metrics import compute_metrics, get_profile
+    from crossfuse.pixels import compose_output, visible_y
     from crossfuse.synthetic import make_scene
 
     if args.scenes < 1:

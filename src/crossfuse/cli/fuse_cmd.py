@@ -306,7 +306,8 @@ def check_tile(args: argparse.Namespace, align: int) -> None:
 
 def check_options(args: argparse.Namespace) -> None:
     """Options checked before any file is read or the model is loaded; messages use the CLI's words."""
-    from crossfuse.infer import TILE_ALIGN, parse_ir_window, parse_memory
+    from crossfuse.infer import TILE_ALIGN, parse_memory
+    from crossfuse.pixels import parse_ir_window
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
