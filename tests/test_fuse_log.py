@@ -79,6 +79,9 @@ def test_each_thread_reads_the_report_of_its_own_last_pair(pair):
     assert seen["noisy"].degraded and seen["noisy"].verdicts["denoise_vis"]
     assert not seen["clean"].degraded and not seen["clean"].verdicts["denoise_vis"]
     assert fuser.last_report == StepReport()  # the main thread fused nothing
+    noisy_words = seen["noisy"].summary()
+    assert "visible denoised" in noisy_words and "IR denoised" not in noisy_words
+    assert "denoised" not in seen["clean"].summary() and StepReport().summary() == ""
 
 
 def test_the_report_row_names_what_registration_did(pair):
@@ -93,3 +96,18 @@ def test_the_report_row_names_what_registration_did(pair):
     plain = Fuser(None, device="cpu")  # registration off: the columns stay empty
     plain.fuse_y(ir, vis)
     assert plain.last_report.row()["register"] == plain.last_report.row()["register_dx_dy_deg"] == ""
+
+
+def test_the_demo_page_says_which_steps_changed_the_pair(tmp_path, pair):
+    from crossfuse.app import FuserCache, fuse_pair
+
+    ir, vis = pair
+    write_image(tmp_path / "ir.png", ir)
+    write_image(tmp_path / "vi.png", _noisy(vis))
+    r = fuse_pair(str(tmp_path / "ir.png"), str(tmp_path / "vi.png"), "crossfuse-robust15", "cddfuse", FuserCache(),
+                  tmp_path)
+    assert "; input steps: " in r.message and "visible denoised" in r.message, r.message
+    write_image(tmp_path / "vi.png", vis, overwrite=True)
+    r = fuse_pair(str(tmp_path / "ir.png"), str(tmp_path / "vi.png"), "crossfuse-fast", "cddfuse", FuserCache(),
+                  tmp_path)
+    assert "input steps" not in r.message  # a model without steps: the status line as before

@@ -114,11 +114,14 @@ def fuse_pair(ir_path: str | None, vi_path: str | None, model: str, profile: str
     from crossfuse.metrics import compute_metrics
 
     ir, vi = load_pair(ir_path, vi_path, limits)
-    fused = fusers.get(model).fuse(ir, vi)
+    fuser = fusers.get(model)
+    fused = fuser.fuse(ir, vi)
+    steps = fuser.last_report.summary()  # this request's pair: the report is kept per thread
     metrics = compute_metrics(ir, vi, fused, profile=profile)
     stem = Path(str(vi_path)).stem
     path = cio.write_image(Path(tempfile.mkdtemp(dir=out_dir)) / f"{stem}_fused.png", fused)
     msg = f"fused {stem} ({vi.shape[1]}x{vi.shape[0]}) with {model}; metrics: profile {profile}"
+    msg += f"; input steps: {steps}" if steps else ""
     return FuseResult(cio.to_uint8(ir), cio.to_uint8(vi), cio.to_uint8(fused), metrics, path, msg)
 
 

@@ -113,6 +113,20 @@ class StepReport:
     degraded: bool = False
     alignment: Any = None
 
+    def summary(self) -> str:
+        """What changed the pair, in words (empty when nothing did), e.g. for the demo page's status line."""
+        said = [f"veil {self.veil * 255:.1f} grey levels off the visible"] if self.veil > 0 else []
+        if self.deblocked:
+            said.append(f"deblocked (JPEG quality IR {self.quality[0]}, visible {self.quality[1]})")
+        for name, what in (("destripe", "IR destriped"), ("denoise_ir", "IR denoised"),
+                           ("denoise_vis", "visible denoised")):
+            if self.verdicts.get(name):
+                said.append(f"{what} (reading {self.levels[name]:.1f} grey levels)")
+        if self.alignment is not None and self.alignment.verdict() == "no":
+            a = self.alignment
+            said.append(f"IR registered (dx {a.dx:.1f}, dy {a.dy:.1f} px, {a.rotation_deg:.2f} deg)")
+        return "; ".join(said)
+
     def row(self) -> dict[str, str]:
         """The report as text columns (``crossfuse fuse --log``; levels in grey levels): empty where a step did not
         run."""
