@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import first_pair_u8
 
+from crossfuse.backends import takes_degraded
 from crossfuse.export import export_onnx
 from crossfuse.infer import Fuser
 from crossfuse.models import load_model
@@ -40,8 +41,26 @@ def test_the_flag_picks_the_degraded_alpha_per_frame_and_the_config_rebuilds_it(
         base.rule_alpha = 0.4
         torch.testing.assert_close(out[1:], base(ir[1:], vis[1:]), rtol=0, atol=1e-6)  # frame 1: alpha 0.4
     assert (out[0] - out[1]).abs().max() > 1e-3
-    with pytest.raises(ValueError, match="rule_alpha_degraded needs rule_head"):
+    with pytest.raises(ValueError, match="rule_alpha_degraded and rule_gain_degraded need rule_head"):
         build("fast", rule_alpha_degraded=0.4)
+
+
+def test_the_flag_picks_the_degraded_gain_per_frame_and_onnx_takes_it(tmp_path):
+    base = load_model("crossfuse-robust14")
+    net = build("fast", **{**base.config, "rule_gain_degraded": 1.0}).eval()
+    net.load_state_dict(base.state_dict())
+    assert net.config["rule_gain_degraded"] == 1.0 and takes_degraded(net) and not takes_degraded(base)
+    g = torch.Generator().manual_seed(1)
+    ir, vis = torch.rand(2, 1, 48, 64, generator=g), torch.rand(2, 1, 48, 64, generator=g)
+    flag = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        out = net(ir, vis, flag)
+        torch.testing.assert_close(out[:1], base(ir[:1], vis[:1]), rtol=0, atol=1e-6)  # frame 0: gain 1.1
+        base.rule_gain = 1.0  # the gain blur is still built (base was made with 1.1): the stretch is the identity
+        torch.testing.assert_close(out[1:], base(ir[1:], vis[1:]), rtol=0, atol=1e-6)  # frame 1: gain 1.0
+    assert (out[0] - out[1]).abs().max() > 1e-4
+    path = export_onnx(net, tmp_path / "gain.onnx", name="gain")
+    assert Fuser(path, backend="onnx", device="cpu").runner.takes_degraded
 
 
 def test_fuser_switches_on_a_noisy_pair_and_leaves_a_clean_pair_bit_identical():

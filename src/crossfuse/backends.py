@@ -34,9 +34,9 @@ INPUT_STEPS: dict[str, float | bool] = {"vis_veil": 0.0, "deblock": False, "dest
 
 
 def takes_degraded(model: Any) -> bool:
-    """Whether ``model``'s forward takes the per-frame ``degraded`` flag (a rule head with ``rule_alpha_degraded``):
-    the torch backend passes it, the ONNX export makes it a third input."""
-    return getattr(model, "rule_alpha_degraded", None) is not None
+    """Whether ``model``'s forward takes the per-frame ``degraded`` flag (a rule head with ``rule_alpha_degraded`` or
+    ``rule_gain_degraded``): the torch backend passes it, the ONNX export makes it a third input."""
+    return any(getattr(model, k, None) is not None for k in ("rule_alpha_degraded", "rule_gain_degraded"))
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:

@@ -70,8 +70,9 @@ a fixed local-contrast rule instead, and the head's residual ``r`` is added to i
 
 ``B`` / ``B_g``: Gaussians of sigma ``rule_sigma`` / ``rule_gain_sigma`` run at half resolution (cheap for
 large kernels) and upsampled bilinearly (``rule_gain_gate`` / ``rule_residual_gate``: the extra gain / ``r`` scaled
-per pixel by 1 - the largest restoration share; ``rule_alpha_degraded``: the ``rule_alpha`` of a frame that
-``forward``'s ``degraded`` flag marks, set by :class:`crossfuse.infer.Fuser` where an input step changed a plane).
+per pixel by 1 - the largest restoration share; ``rule_alpha_degraded`` / ``rule_gain_degraded``: the ``rule_alpha``
+/ ``rule_gain`` of a frame that ``forward``'s ``degraded`` flag marks, set by :class:`crossfuse.infer.Fuser` where an
+input step changed a plane).
 This is
 ``losses.local_contrast_target`` (the training target of the robust recipes) computed inside the network on the
 restored sources, so an untrained net *is* that rule on (almost) unrestored inputs, and what training adds is the
@@ -178,6 +179,8 @@ class FastFuse(nn.Module):
         rule_alpha_degraded: the rule's ``alpha`` for frames that ``forward(..., degraded=1)`` marks as degraded
             (needs ``rule_head``; ``None``: one ``alpha`` for every frame): the weaker source's detail is partly the
             corruption an input step met (docs/training.md H66).
+        rule_gain_degraded: the rule's ``gain`` for the same frames (needs ``rule_head``; ``None``: one gain): the
+            detail stretch would also stretch what the step left of the corruption (H72).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -210,6 +213,7 @@ class FastFuse(nn.Module):
         rule_gain_gate: bool = False,
         rule_residual_gate: bool = False,
         rule_alpha_degraded: float | None = None,
+        rule_gain_degraded: float | None = None,
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
@@ -233,8 +237,8 @@ class FastFuse(nn.Module):
         if rule_head and (complement or not (rule_sigma > 0 and rule_gain > 0 and rule_gain_sigma > 0)):
             raise ValueError(f"rule_head excludes complement and needs rule_sigma, rule_gain, rule_gain_sigma > 0, got "
                              f"{complement}, {rule_sigma}, {rule_gain}, {rule_gain_sigma}")
-        if rule_alpha_degraded is not None and not rule_head:
-            raise ValueError("rule_alpha_degraded needs rule_head")
+        if (rule_alpha_degraded is not None or rule_gain_degraded is not None) and not rule_head:
+            raise ValueError("rule_alpha_degraded and rule_gain_degraded need rule_head")
         if (rule_gain_gate or rule_residual_gate) and not (rule_head and restore):
             raise ValueError("rule_gain_gate and rule_residual_gate need rule_head and restore")
         if rule_head:  # only stored when set
@@ -242,6 +246,8 @@ class FastFuse(nn.Module):
                                rule_gain=float(rule_gain), rule_gain_sigma=float(rule_gain_sigma))
             if rule_alpha_degraded is not None:
                 self.config["rule_alpha_degraded"] = float(rule_alpha_degraded)
+            if rule_gain_degraded is not None:
+                self.config["rule_gain_degraded"] = float(rule_gain_degraded)
             if rule_gain_gate:
                 self.config["rule_gain_gate"] = True
             if rule_residual_gate:
@@ -284,8 +290,10 @@ class FastFuse(nn.Module):
         self.rule_alpha, self.rule_gain, self.rule_gate = float(rule_alpha), float(rule_gain), bool(rule_gain_gate)
         self.residual_gate = bool(rule_residual_gate)
         self.rule_alpha_degraded = None if rule_alpha_degraded is None else float(rule_alpha_degraded)
+        self.rule_gain_degraded = None if rule_gain_degraded is None else float(rule_gain_degraded)
         self._rule_b = half_res_passes(float(rule_sigma)) if rule_head else ()
-        self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and rule_gain != 1.0 else ()
+        stretches = rule_gain != 1.0 or rule_gain_degraded not in (None, 1.0)
+        self._rule_bg = half_res_passes(float(rule_gain_sigma)) if rule_head and stretches else ()
         self.n_maps = (1 if self.rule else 4 if complement else 3) + self.n_restore
         c1, c2, c3 = channels
         n1, n2, n3 = blocks
@@ -359,12 +367,18 @@ class FastFuse(nn.Module):
     def _rule(self, ir: Tensor, vis: Tensor, keep: Tensor | None, degraded: Tensor | None) -> Tensor:
         """``rule_head``'s local-contrast rule (module docstring; ``planes.local_contrast`` with half-resolution blurs);
         ``keep`` (``rule_gain_gate``): the share of the extra gain applied per pixel; ``degraded`` ((B, 1, 1, 1) in
-        {0, 1}): per frame, ``rule_alpha_degraded`` instead of ``rule_alpha``."""
-        gain = self.rule_gain if keep is None else 1.0 + (self.rule_gain - 1.0) * keep
-        gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
+        {0, 1}): per frame, ``rule_alpha_degraded`` / ``rule_gain_degraded`` instead of ``rule_alpha`` /
+        ``rule_gain``."""
         alpha: float | Tensor = self.rule_alpha
-        if degraded is not None and self.rule_alpha_degraded is not None:
-            alpha = self.rule_alpha + (self.rule_alpha_degraded - self.rule_alpha) * degraded.to(ir.dtype)
+        base_gain: float | Tensor = self.rule_gain
+        if degraded is not None:
+            d = degraded.to(ir.dtype)
+            if self.rule_alpha_degraded is not None:
+                alpha = self.rule_alpha + (self.rule_alpha_degraded - self.rule_alpha) * d
+            if self.rule_gain_degraded is not None:
+                base_gain = self.rule_gain + (self.rule_gain_degraded - self.rule_gain) * d
+        gain = base_gain if keep is None else 1.0 + (base_gain - 1.0) * keep
+        gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
         return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
     def _restore(self, ir: Tensor, vis_y: Tensor, maps: tuple[Tensor, ...], smoothed: tuple[Tensor, Tensor],
@@ -412,7 +426,8 @@ class FastFuse(nn.Module):
 
     def forward(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> Tensor:
         """Fuse (B, 1, H, W) IR and visible-Y tensors in [0, 1] (H, W even) into a (B, 1, H, W) tensor in [0, 1];
-        ``degraded`` ((B, 1, 1, 1), 1 = an input step changed the frame) only matters with ``rule_alpha_degraded``."""
+        ``degraded`` ((B, 1, 1, 1), 1 = an input step changed the frame) only matters with ``rule_alpha_degraded`` or
+        ``rule_gain_degraded``."""
         return self._fuse(ir, vis_y, degraded)["fused"]
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
