@@ -135,3 +135,14 @@ def test_one_fuser_shared_by_threads_gives_each_frame_its_own_flag():
         shared = list(pool.map(lambda v: fuser.fuse_y(ir, v), frames))
     for i, out in enumerate(shared):
         np.testing.assert_array_equal(out, alone[i % 2])
+
+
+def test_a_frame_without_the_flag_is_bit_identical_to_the_network_without_the_gain_switch():
+    base = load_model("crossfuse-robust15")
+    net = build("fast", **{**base.config, "rule_gain_degraded": 1.0}).eval()
+    net.load_state_dict(base.state_dict())
+    g = torch.Generator().manual_seed(2)
+    ir, vis = torch.rand(1, 1, 64, 80, generator=g), torch.rand(1, 1, 64, 80, generator=g)
+    with torch.no_grad():
+        for flag in (None, torch.zeros(1, 1, 1, 1)):
+            assert torch.equal(net(ir, vis, flag), base(ir, vis, flag))  # exactly: the clean rows of H72

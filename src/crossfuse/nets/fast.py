@@ -370,14 +370,14 @@ class FastFuse(nn.Module):
         {0, 1}): per frame, ``rule_alpha_degraded`` / ``rule_gain_degraded`` instead of ``rule_alpha`` /
         ``rule_gain``."""
         alpha: float | Tensor = self.rule_alpha
-        base_gain: float | Tensor = self.rule_gain
-        if degraded is not None:
+        extra: float | Tensor = self.rule_gain - 1.0  # the stretch beyond 1, kept as the Python float it always was,
+        if degraded is not None:  # so a frame with the flag at 0 computes exactly what a network without it does
             d = degraded.to(ir.dtype)
             if self.rule_alpha_degraded is not None:
                 alpha = self.rule_alpha + (self.rule_alpha_degraded - self.rule_alpha) * d
             if self.rule_gain_degraded is not None:
-                base_gain = self.rule_gain + (self.rule_gain_degraded - self.rule_gain) * d
-        gain = base_gain if keep is None else 1.0 + (base_gain - 1.0) * keep
+                extra = extra + (self.rule_gain_degraded - 1.0 - extra) * d
+        gain = 1.0 + extra if keep is None else 1.0 + extra * keep
         gain_blur = (lambda x: half_res_blur(x, self._rule_bg)) if self._rule_bg else None
         return local_contrast(ir, vis, alpha, lambda x: half_res_blur(x, self._rule_b), gain, gain_blur)
 
