@@ -107,10 +107,16 @@ def test_export_derives_the_switched_model_from_the_same_tensors(tmp_path, capsy
         "rule_alpha_degraded": 0.4}
     derived, base = models.load_model(out), models.load_model("crossfuse-robust14")
     assert derived.rule_alpha_degraded == 0.4 and base.rule_alpha_degraded is None
-    shipped = models.load_model("crossfuse-robust15")  # the default was made this way (docs/protocol.md H68)
+    shipped = models.load_model("crossfuse-robust15")  # made this way (docs/protocol.md H68)
     assert derived.config == shipped.config
     for k, v in base.state_dict().items():
         assert torch.equal(derived.state_dict()[k], v) and torch.equal(shipped.state_dict()[k], v), k
+    both = tmp_path / "both.pt"  # the default, crossfuse-robust16 (H72): two constants set at once
+    assert cli.main(["export", "--format", "pt", "--model", src, "--set", "rule_alpha_degraded=0.4",
+                     "--set", "rule_gain_degraded=1.0", "--out", str(both)]) == 0
+    derived16, shipped16 = models.load_model(both), models.load_model("crossfuse-robust16")
+    assert derived16.config == shipped16.config and shipped16.rule_gain_degraded == 1.0
+    assert all(torch.equal(derived16.state_dict()[k], v) for k, v in shipped16.state_dict().items())
     capsys.readouterr()
     assert cli.main(["export", "--format", "pt", "--model", src, "--set", "no_such_key=1",
                      "--out", str(tmp_path / "bad.pt")]) != 0

@@ -87,17 +87,21 @@ def test_every_listed_model_ships_weights_and_a_card(name):
 
 
 def test_the_default_model_declares_all_four_input_steps_and_the_rule_it_was_chosen_with():
-    """crossfuse-robust15 (H68): crossfuse-robust14's tensors (detail gain 1.1, H63; weaker-source share 0.6, H64) with
-    the share 0.4 on frames an input step changed (H66-H67); the previous defaults keep theirs."""
+    """crossfuse-robust16 (H72): crossfuse-robust14's tensors (detail gain 1.1, H63; weaker-source share 0.6, H64) with,
+    on frames an input step changed, the share 0.4 (H66-H68, crossfuse-robust15) and the gain 1.0 (H72); the previous
+    defaults keep theirs."""
     from crossfuse.backends import declared_steps
     from crossfuse.models import DEFAULT_MODEL, load_model
 
-    assert DEFAULT_MODEL == "crossfuse-robust15"
-    net, r14 = load_model(DEFAULT_MODEL), load_model("crossfuse-robust14")
+    assert DEFAULT_MODEL == "crossfuse-robust16"
+    net, r15, r14 = load_model(DEFAULT_MODEL), load_model("crossfuse-robust15"), load_model("crossfuse-robust14")
     assert declared_steps(net) == {"vis_veil": 0.75, "deblock": True, "destripe": True, "denoise": True}
     assert net.config["rule_gain"] == pytest.approx(1.1) and net.config["rule_alpha"] == pytest.approx(0.6)
-    assert net.config["rule_alpha_degraded"] == pytest.approx(0.4) and "rule_alpha_degraded" not in r14.config
+    assert net.config["rule_alpha_degraded"] == pytest.approx(0.4) and net.config["rule_gain_degraded"] == 1.0
+    assert r15.config["rule_alpha_degraded"] == pytest.approx(0.4) and "rule_gain_degraded" not in r15.config
+    assert "rule_alpha_degraded" not in r14.config
     r14_tensors = r14.state_dict()
-    assert all(torch.equal(t, r14_tensors[k]) for k, t in net.state_dict().items())  # same weights, one constant
+    for m in (net, r15):  # the same weights, constants added
+        assert all(torch.equal(t, r14_tensors[k]) for k, t in m.state_dict().items())
     r13, r12 = load_model("crossfuse-robust13").config, load_model("crossfuse-robust12").config
     assert (r13["rule_gain"], r13["rule_alpha"]) == (pytest.approx(1.1), 0.4) and r12["rule_gain"] == 1.2

@@ -105,10 +105,15 @@ MODELS: dict[str, Shipped] = {
                                   "55af4d835cf494f811bc723fbd5b983adcd8d7c94a6cbe4f07338e4184d83f7f"),
     "crossfuse-robust15": Shipped("crossfuse-robust14's weights and steps with the weaker-source detail share 0.4 "
                                   "(robust13's) on frames an input step changed, 0.6 elsewhere; chosen on "
-                                  "validation by the amended three-seed rule (docs/protocol.md H66-H68); the default",
+                                  "validation by the amended three-seed rule (docs/protocol.md H66-H68); the previous "
+                                  "default",
                                   "7dfeca1095c2cb8431f5627343eb3841ad43961d2302b07472526539777f67ca"),
+    "crossfuse-robust16": Shipped("crossfuse-robust15 with the rule's detail gain 1.0 (not 1.1) on the frames an input "
+                                  "step changed; chosen on validation by the three-seed rule (docs/protocol.md H72); "
+                                  "the default",
+                                  "db358b4d599068d005c686b2a9feec208277d85c4d1a6d7ebe264942e4eaf189"),
 }
-DEFAULT_MODEL = "crossfuse-robust15"
+DEFAULT_MODEL = "crossfuse-robust16"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
