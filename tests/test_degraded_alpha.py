@@ -28,12 +28,17 @@ def _noisy_vis(vis: np.ndarray, sigma: float = 15.0) -> np.ndarray:
     return np.clip(np.round(vis + rng.normal(0.0, sigma, vis.shape)), 0, 255).astype(np.uint8)
 
 
+def _two_frames(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random batch of two frames and the flag marking the second as degraded."""
+    g = torch.Generator().manual_seed(seed)
+    ir, vis = torch.rand(2, 1, 48, 64, generator=g), torch.rand(2, 1, 48, 64, generator=g)
+    return ir, vis, torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+
+
 def test_the_flag_picks_the_degraded_alpha_per_frame_and_the_config_rebuilds_it():
     base, net = _with_switch(0.4)
     assert net.config["rule_alpha_degraded"] == 0.4 and build("fast", **net.config).rule_alpha_degraded == 0.4
-    g = torch.Generator().manual_seed(0)
-    ir, vis = torch.rand(2, 1, 48, 64, generator=g), torch.rand(2, 1, 48, 64, generator=g)
-    flag = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    ir, vis, flag = _two_frames(0)
     with torch.no_grad():
         out = net(ir, vis, flag)
         torch.testing.assert_close(out[:1], base(ir[:1], vis[:1]), rtol=0, atol=1e-6)  # frame 0: alpha 0.6
@@ -50,9 +55,7 @@ def test_the_flag_picks_the_degraded_gain_per_frame_and_onnx_takes_it(tmp_path):
     net = build("fast", **{**base.config, "rule_gain_degraded": 1.0}).eval()
     net.load_state_dict(base.state_dict())
     assert net.config["rule_gain_degraded"] == 1.0 and takes_degraded(net) and not takes_degraded(base)
-    g = torch.Generator().manual_seed(1)
-    ir, vis = torch.rand(2, 1, 48, 64, generator=g), torch.rand(2, 1, 48, 64, generator=g)
-    flag = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    ir, vis, flag = _two_frames(1)
     with torch.no_grad():
         out = net(ir, vis, flag)
         torch.testing.assert_close(out[:1], base(ir[:1], vis[:1]), rtol=0, atol=1e-6)  # frame 0: gain 1.1
