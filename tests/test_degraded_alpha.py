@@ -15,12 +15,17 @@ from crossfuse.models import load_model
 from crossfuse.nets import build
 
 
-def _with_switch(alpha_degraded: float = 0.4) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(the default network, the same tensors with ``rule_alpha_degraded``)."""
-    base = load_model("crossfuse-robust14")
-    net = build("fast", **{**base.config, "rule_alpha_degraded": alpha_degraded})
+def _with_constants(name: str, **constants: float) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(the shipped network ``name``, the same tensors with network ``constants`` added)."""
+    base = load_model(name)
+    net = build("fast", **{**base.config, **constants})
     net.load_state_dict(base.state_dict())
     return base, net.eval()
+
+
+def _with_switch(alpha_degraded: float = 0.4) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(crossfuse-robust14, the same tensors with ``rule_alpha_degraded``)."""
+    return _with_constants("crossfuse-robust14", rule_alpha_degraded=alpha_degraded)
 
 
 def _noisy_vis(vis: np.ndarray, sigma: float = 15.0) -> np.ndarray:
@@ -51,9 +56,7 @@ def test_the_flag_picks_the_degraded_alpha_per_frame_and_the_config_rebuilds_it(
 
 
 def test_the_flag_picks_the_degraded_gain_per_frame_and_onnx_takes_it(tmp_path):
-    base = load_model("crossfuse-robust14")
-    net = build("fast", **{**base.config, "rule_gain_degraded": 1.0}).eval()
-    net.load_state_dict(base.state_dict())
+    base, net = _with_constants("crossfuse-robust14", rule_gain_degraded=1.0)
     assert net.config["rule_gain_degraded"] == 1.0 and takes_degraded(net) and not takes_degraded(base)
     ir, vis, flag = _two_frames(1)
     with torch.no_grad():
@@ -147,9 +150,7 @@ def test_one_fuser_shared_by_threads_gives_each_frame_its_own_flag():
 
 
 def test_a_frame_without_the_flag_is_bit_identical_to_the_network_without_the_gain_switch():
-    base = load_model("crossfuse-robust15")
-    net = build("fast", **{**base.config, "rule_gain_degraded": 1.0}).eval()
-    net.load_state_dict(base.state_dict())
+    base, net = _with_constants("crossfuse-robust15", rule_gain_degraded=1.0)
     g = torch.Generator().manual_seed(2)
     ir, vis = torch.rand(1, 1, 64, 80, generator=g), torch.rand(1, 1, 64, 80, generator=g)
     with torch.no_grad():

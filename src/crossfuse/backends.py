@@ -20,7 +20,7 @@ import numpy as np
 from crossfuse.errors import CheckpointError
 
 INPUT_NAMES = ("ir", "vis_y")
-DEGRADED_INPUT = "degraded"  # third ONNX input of a network with rule_alpha_degraded: (B, 1, 1, 1), 1 = degraded frame
+DEGRADED_INPUT = "degraded"  # third ONNX input of a network that takes_degraded: (B, 1, 1, 1), 1 = degraded frame
 OUTPUT_NAME = "fused"
 BACKENDS = ("torch", "onnx")
 
@@ -54,7 +54,7 @@ class Backend(Protocol):
     destripe: bool
     denoise: bool
 
-    takes_degraded: bool  # the network takes forward()'s per-frame ``degraded`` flag (rule_alpha_degraded)
+    takes_degraded: bool  # the network takes forward()'s per-frame ``degraded`` flag (:func:`takes_degraded`)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray: ...
 

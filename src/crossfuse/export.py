@@ -32,10 +32,9 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
     x = torch.rand(1, 1, side, side + m, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     names, args = list(INPUT_NAMES), (x, x.flip(-1))
+    dynamic = {n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)}
     if takes_degraded(model):  # the per-frame flag becomes a third input
         names, args = [*names, DEGRADED_INPUT], (*args, torch.ones(1, 1, 1, 1))
-    dynamic = {n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)}
-    if len(names) > 2:
         dynamic[DEGRADED_INPUT] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation

@@ -102,7 +102,7 @@ class StepReport:
     """What the input steps did to one pair (:attr:`Fuser.last_report`): the visible veil level taken off, the
     estimated JPEG qualities of the (IR, visible) planes (100: not read or not coarse) and whether one was deblocked,
     the gated steps' readings (``levels``: IR column-offset spread, noise levels in grey levels) and verdicts, whether
-    any step changed the frame (``degraded``: what a network with ``rule_alpha_degraded`` is told), and the
+    any step changed the frame (``degraded``: what a network that takes the flag is told), and the
     registration estimate when ``register`` is on."""
 
     veil: float = 0.0
@@ -263,12 +263,12 @@ class Fuser:
 
     def fuse_planes(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool = False) -> np.ndarray:
         """Fuse float32 (H, W) planes in [0, 1] -> fused Y (H, W) float32 in [0, 1] (padding/tiling handled);
-        ``degraded``: an input step changed this frame (:attr:`last_degraded`; only a network with
-        ``rule_alpha_degraded`` reads it)."""
+        ``degraded``: an input step changed this frame (:attr:`last_degraded`; only a network that takes the flag,
+        ``backends.takes_degraded``, reads it)."""
         if ir01.shape != y01.shape or ir01.ndim != 2:
             raise ValueError(f"IR and visible planes must be equal (H, W) arrays, got {ir01.shape}, {y01.shape}")
         run = self.runner
-        if degraded and getattr(run, "takes_degraded", False):
+        if degraded and run.takes_degraded:
             run = functools.partial(self.runner, degraded=True)
         h, w = ir01.shape
         tile = self.plan_tile(h, w)

@@ -13,9 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export", help="export a fusion model (ONNX with dynamic height/width, or a weights .pt of a training run)",
         description="Export a fusion model to ONNX (opset >= 17, inputs ir and vis_y, output fused, all "
-                    "(B, 1, H, W) float32 in [0, 1], dynamic B/H/W; a model with rule_alpha_degraded, such as the "
-                    "default, takes a third input degraded, (B, 1, 1, 1): 1 where an input step changed the frame, "
-                    "fed by Fuser). The result is checked against PyTorch on a "
+                    "(B, 1, H, W) float32 in [0, 1], dynamic B/H/W; a model with rule_alpha_degraded or "
+                    "rule_gain_degraded, such as the default, takes a third input degraded, (B, 1, 1, 1): 1 where an "
+                    "input step changed the frame, fed by Fuser). The result is checked against PyTorch on a "
                     "random pair; use it with `crossfuse fuse --model FILE.onnx`. --format pt writes the model of a "
                     "training checkpoint or run folder as a small fp16 weights file (no optimizer state).")
     p.add_argument("--format", default="onnx", choices=("onnx", "pt"),

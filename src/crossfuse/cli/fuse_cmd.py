@@ -229,7 +229,7 @@ def run_images(args: argparse.Namespace) -> int:
         else:
             summary.failed.append((name, err))
         rows[name] = {"status": "failed" if err else "written", "error": err or "", **cols}
-    if getattr(args, "log", None):
+    if args.log:
         write_log(log_path(args, shard), rows, overwrite=args.overwrite)
     summary = shard.merged(summary)  # rank 0 reports for all ranks
     if summary is None:
@@ -322,7 +322,7 @@ def check_options(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise ValueError(f"--ir-window {args.ir_window}: {exc}") from None
     check_tile(args, TILE_ALIGN)
-    if getattr(args, "log", None):
+    if args.log:
         from crossfuse.io import check_overwrite
         from crossfuse.shard import Shard
 
@@ -338,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
         if is_video(args.ir) or is_video(args.vi):
             if not (is_video(args.ir) and is_video(args.vi)):
                 raise ValueError(f"--ir {args.ir} and --vi {args.vi}: both must be videos, or neither")
-            if getattr(args, "log", None):
+            if args.log:
                 raise ValueError("--log is for image pairs and folders (a video follows its first frame's steps)")
             return run_video(args)
         return run_images(args)

@@ -370,8 +370,10 @@ class FastFuse(nn.Module):
         {0, 1}): per frame, ``rule_alpha_degraded`` / ``rule_gain_degraded`` instead of ``rule_alpha`` /
         ``rule_gain``."""
         alpha: float | Tensor = self.rule_alpha
-        extra: float | Tensor = self.rule_gain - 1.0  # the stretch beyond 1, kept as the Python float it always was,
-        if degraded is not None:  # so a frame with the flag at 0 computes exactly what a network without it does
+        # the stretch beyond 1 stays the Python float it always was: a frame with the flag at 0 computes exactly what
+        # a network without the switch does (H72's clean rows)
+        extra: float | Tensor = self.rule_gain - 1.0
+        if degraded is not None:
             d = degraded.to(ir.dtype)
             if self.rule_alpha_degraded is not None:
                 alpha = self.rule_alpha + (self.rule_alpha_degraded - self.rule_alpha) * d
