@@ -249,7 +249,8 @@ class Run:
         return self.net if self.ema is None else self.ema.module
 
 
-def _setup_dist(cfg: dict) -> tuple[int, int, torch.device]:
+def _setup_dist(cfg: dict) -> tuple[int, int, torch.device, bool]:
+    """This process's rank, the world size, its device, and whether it made the process group (and so leaves it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -257,13 +258,14 @@ def _setup_dist(cfg: dict) -> tuple[int, int, torch.device]:
     if want.startswith("cuda") and not torch.cuda.is_available():
         raise cfgmod.ConfigError(f"{cfg.get('_source')}: device {want!r} but CUDA is not available")
     device = torch.device(f"cuda:{local}" if want.startswith("cuda") and world > 1 else want)
-    if world > 1 and not dist.is_initialized():
+    made = world > 1 and not dist.is_initialized()
+    if made:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if cfg["threads"] and device.type == "cpu":
         torch.set_num_threads(int(cfg["threads"]))
-    return rank, world, device
+    return rank, world, device, made
 
 
 def _out_folder(cfg: dict, out_dir: str | os.PathLike | None, resume: str | os.PathLike | None) -> Path:
@@ -448,7 +450,18 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
     ``max_epochs`` stops this call after that many epochs (the schedule is unchanged; continue later with
     ``resume=out/last.pt``) - for time-sliced jobs and the resume test. Nothing is written before the data, the
     network and the checkpoint to resume from have been read, so a bad config or file leaves no run folder."""
-    rank, world, device = _setup_dist(cfg)
+    rank, world, device, owns_group = _setup_dist(cfg)
+    try:
+        return _train(cfg, rank, world, device, out_dir, resume, progress, max_epochs)
+    finally:
+        if owns_group and dist.is_initialized():
+            # left here rather than to interpreter exit, where gloo's worker threads can still hold work whose
+            # tensors need the interpreter: a process that never destroys its group may abort as it exits
+            dist.destroy_process_group()
+
+
+def _train(cfg: dict, rank: int, world: int, device: torch.device, out_dir: str | os.PathLike | None,
+           resume: str | os.PathLike | None, progress: bool, max_epochs: int | None) -> Path:
     out = _out_folder(cfg, out_dir, resume)
     data = _load_data(cfg, world, rank)
     net, model, opt, sched = _build_model(cfg, device, world)
@@ -472,7 +485,7 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
         improved = _save_checkpoints(run, epoch, state, row)
         _log_epoch(run, state, row, improved)
     if world > 1:
-        dist.barrier()
+        dist.barrier()  # rank 0's validation and checkpoint are written before any rank leaves the group
     return out
 
 
