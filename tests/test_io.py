@@ -311,3 +311,21 @@ def test_one_sixteen_to_eight_and_one_luma() -> None:
     assert np.abs(io.luma(img) - ref).max() <= 0.51  # OpenCV's fixed-point path rounds the same Y
     assert np.array_equal(io.luma_u8(img), io.quantize(io.rgb_to_ycrcb(img)[..., 0]))
     assert np.array_equal(io.luma_u8(img[..., 0]), img[..., 0])  # gray passes through
+
+
+def test_csv_text_reads_back_exactly_and_quotes_names():
+    import csv as _csv
+    import io as _io
+
+    from crossfuse.io import csv_text
+
+    rows = [{"pair": "a,b", "MI": 0.1, "n": 3}, {"pair": 'say "hi"', "SSIM": np.float32(0.7), "MI": float("nan")}]
+    text = csv_text(rows)
+    assert text.splitlines()[0] == "pair,MI,n,SSIM"  # the union of the keys, in the order first seen
+    assert text.endswith("\n") and "\r" not in text
+    back = list(_csv.DictReader(_io.StringIO(text)))
+    assert [r["pair"] for r in back] == ["a,b", 'say "hi"']  # a name with a comma or a quote stays one cell
+    assert float(back[0]["MI"]) == 0.1 and back[0]["SSIM"] == "" and back[1]["n"] == ""
+    assert float(back[1]["SSIM"]) == float(np.float32(0.7))  # a float32 is written exactly, not rounded to 0.7
+    assert back[1]["MI"] == "nan"
+    assert csv_text(rows, ["n", "pair"]).splitlines() == ["n,pair", '3,"a,b"', ',"say ""hi"""']

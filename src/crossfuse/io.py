@@ -1,4 +1,4 @@
-"""Image I/O, colour conversion, pair discovery and atomic writing: the one owner of each of these jobs.
+"""Image I/O, colour conversion, pair discovery, atomic writing and CSV text: the one owner of each of these jobs.
 
 Conventions (written once, used everywhere):
 
@@ -17,18 +17,22 @@ Conventions (written once, used everywhere):
 * Writing rounds and clips (never truncates), refuses NaN/inf and pixel types it cannot read back, creates
   folders, writes atomically (temporary file + rename; the file gets mode ``0666 & ~umask`` like any new file) and
   refuses to overwrite an existing file unless ``overwrite=True`` (the CLI's ``--overwrite``).
+* CSV files (:func:`csv_text`): a header line, ``\n`` line ends, floats as ``repr`` (they read back exactly),
+  empty cells for missing values, quoting where a name needs it.
 * A paired folder is ``ROOT/ir`` + ``ROOT/vi`` matched by file stem (:func:`paired_folder`); broken symbolic links
   among the images are reported by name like unpaired files.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import secrets
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,6 +312,25 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite:
             raise OutputError(f"{p}: cannot write ({exc.strerror or exc})") from None
         raise
     return commit_temp(tmp, p)
+
+
+def csv_text(rows: Iterable[Mapping[str, object]], columns: Sequence[str] | None = None) -> str:
+    """CSV text of ``rows``: the header ``columns`` (default: every row's keys, in the order first seen), then one
+    line per row. A missing cell is empty, a float (Python or NumPy) is written as ``repr(float(v))``, anything else
+    as ``str(v)``; the csv module quotes a cell holding a comma, quote or line break."""
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_csv_cell(r.get(c, "")) for c in columns])
+    return buf.getvalue()
+
+
+def _csv_cell(v: object) -> str:
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _encodable(p: Path, img: np.ndarray, bit_depth: int | None) -> np.ndarray:

@@ -345,6 +345,7 @@ def check_pair(ir_path: Path, vi_path: Path) -> tuple[Alignment, np.ndarray, np.
     return estimate(ir, vi), ir, vi
 
 
-def csv_row(stem: str, a: Alignment, threshold: float) -> list[str]:
-    return [stem, f"{a.dx:.3f}", f"{a.dy:.3f}", f"{a.rotation_deg:.3f}", f"{a.scale:.4f}", f"{a.confidence:.3f}",
-            a.verdict(threshold), f"{a.displacement:.3f}"]
+def csv_row(stem: str, a: Alignment, threshold: float) -> dict[str, str]:
+    """One pair's row under :data:`CSV_HEADER` (check-align's and register's CSV)."""
+    return dict(zip(CSV_HEADER, (stem, f"{a.dx:.3f}", f"{a.dy:.3f}", f"{a.rotation_deg:.3f}", f"{a.scale:.4f}",
+                                 f"{a.confidence:.3f}", a.verdict(threshold), f"{a.displacement:.3f}"), strict=True))

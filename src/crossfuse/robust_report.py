@@ -3,7 +3,6 @@ self-contained report.html (images inlined as base64, no network access)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -46,19 +45,6 @@ def summary_columns(t: dict) -> list[str]:
     extra = [m for m in t["extra"] if m not in INFO_METRICS and m != NOISE]
     info = [m for m in t["extra"] if m in INFO_METRICS or m == NOISE]
     return ["condition", "method", "n", *t["ranked"], *extra, "rank", *[f"drop_{m}" for m in t["ranked"]], *info]
-
-
-def _csv(header: list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for r in rows:
-        w.writerow([_fmt_csv(r.get(h, "")) for h in header])
-    return buf.getvalue()
-
-
-def _fmt_csv(v: object) -> str:
-    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _json_safe(v: object) -> object:
@@ -128,8 +114,10 @@ def write_outputs(res: BenchResult, out: Path, *, reference: str | None = None, 
             "bootstrap": {"reference": t["reference"], "level": 0.95, "rows": t["bootstrap"]}}
     png = curves_png(res, t["summary"], t["ranked"])
     paths = {
-        "summary.csv": cio.write_bytes_atomic(out / "summary.csv", _csv(cols, t["summary"]), overwrite=True),
-        "per_image.csv": cio.write_bytes_atomic(out / "per_image.csv", _csv(img_cols, res.rows), overwrite=True),
+        "summary.csv": cio.write_bytes_atomic(out / "summary.csv", cio.csv_text(t["summary"], cols),
+                                              overwrite=True),
+        "per_image.csv": cio.write_bytes_atomic(out / "per_image.csv", cio.csv_text(res.rows, img_cols),
+                                                overwrite=True),
         "summary.json": cio.write_bytes_atomic(out / "summary.json", json.dumps(_json_safe(meta), indent=1),
                                                overwrite=True),
         "curves.png": cio.write_bytes_atomic(out / "curves.png", png, overwrite=True),

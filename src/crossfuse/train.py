@@ -29,7 +29,6 @@ uninterrupted one would. Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wr
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -55,7 +54,7 @@ from crossfuse import data as datamod
 from crossfuse import losses as lossmod
 from crossfuse.augment import cosine_weight
 from crossfuse.errors import CheckpointError
-from crossfuse.io import write_bytes_atomic
+from crossfuse.io import csv_text, write_bytes_atomic
 from crossfuse.metrics import compute_metrics
 from crossfuse.models import pt_bytes, read_checkpoint
 from crossfuse.nets import build
@@ -177,15 +176,7 @@ def lr_factor(epoch: int, sch: dict) -> float:
 
 
 def _write_csv(history: list[dict], path: Path) -> None:
-    keys: list[str] = []
-    for h in history:
-        keys += [k for k in h if k not in keys]
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    for h in history:
-        w.writerow(h)
-    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
+    write_bytes_atomic(path, csv_text(history), overwrite=True)
 
 
 class _TrainForward(torch.nn.Module):

@@ -27,33 +27,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    from crossfuse.io import check_overwrite, write_bytes_atomic
+    from crossfuse.io import check_overwrite, csv_text, write_bytes_atomic
     from crossfuse.registration import CSV_HEADER, check_pair, csv_row, list_pairs
 
     if args.csv is not None:
         check_overwrite(args.csv, args.overwrite)  # refuse before the (slow) estimates, not after
     pairs, problems = list_pairs(args.ir, args.vi)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_HEADER)
-    flagged = checked = unknown = 0
+    rows: list[dict[str, str]] = []
     for stem, ir, vi in pairs:
         try:
             a = check_pair(ir, vi)[0]
         except (ValueError, OSError) as exc:
             problems.append(f"{stem}: {exc}")
             continue
-        row = csv_row(stem, a, args.threshold)
-        w.writerow(row)
-        checked += 1
-        flagged += row[6] == "no"
-        unknown += row[6] == "unknown"
-    print(buf.getvalue(), end="")
+        rows.append(csv_row(stem, a, args.threshold))
+    text = csv_text(rows, CSV_HEADER)
+    print(text, end="")
     if args.csv is not None:
-        write_bytes_atomic(args.csv, buf.getvalue(), overwrite=args.overwrite)
+        write_bytes_atomic(args.csv, text, overwrite=args.overwrite)
+    checked = len(rows)
+    flagged, unknown = (sum(r["aligned"] == v for r in rows) for v in ("no", "unknown"))
     print(f"check-align: {checked} pairs checked, {flagged} above {args.threshold:g} px, {unknown} unknown (low "
           "confidence)", file=sys.stderr)
     for prob in problems:

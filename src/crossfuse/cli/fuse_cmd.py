@@ -246,20 +246,10 @@ def log_path(args: argparse.Namespace, shard) -> Path:
 
 def write_log(path: Path, rows: dict[str, dict[str, str]], overwrite: bool) -> None:
     """``--log``: one CSV row per pair (sorted by name), the union of the columns, written atomically."""
-    import csv
-    import io
+    from crossfuse.io import csv_text, write_bytes_atomic
 
-    from crossfuse.io import write_bytes_atomic
-
-    columns = ["pair", "status", "error"]
-    for cols in rows.values():
-        columns += [c for c in cols if c not in columns]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    for name in sorted(rows):
-        writer.writerow({"pair": name, **rows[name]})
-    write_bytes_atomic(path, text.getvalue(), overwrite=overwrite)
+    table = [{"pair": name, "status": "", "error": "", **rows[name]} for name in sorted(rows)]
+    write_bytes_atomic(path, csv_text(table), overwrite=overwrite)
 
 
 def run_video(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+CROP_COLUMNS = ("crop_left", "crop_top", "crop_width", "crop_height")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -25,12 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossfuse.io import write_bytes_atomic, write_image
+    from crossfuse.io import csv_text, write_bytes_atomic, write_image
     from crossfuse.registration import CSV_HEADER, DEFAULT_THRESHOLD, check_pair, csv_row, list_pairs, valid_region
     from crossfuse.registration import register as warp_onto_visible
 
     pairs, problems = list_pairs(args.ir, args.vi)
-    lines = [",".join(CSV_HEADER + (("crop_left", "crop_top", "crop_width", "crop_height") if args.crop else ()))]
+    columns = CSV_HEADER + (CROP_COLUMNS if args.crop else ())
+    table: list[dict[str, object]] = []
     for stem, ir_p, vi_p in pairs:
         try:
             a, ir, vi = check_pair(ir_p, vi_p)
@@ -41,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
                     raise ValueError(f"the estimated warp leaves no common region ({a.dx:+.1f}, {a.dy:+.1f} px)")
                 reg, vi = reg[rows, cols], vi[rows, cols]
                 box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-                row = [*row, *(str(v) for v in box)]
+                row |= dict(zip(CROP_COLUMNS, box, strict=True))
             write_image(args.out / "ir" / f"{stem}.png", reg, overwrite=args.overwrite)
             write_image(args.out / "vi" / f"{stem}.png", vi, overwrite=args.overwrite)
-            lines.append(",".join(row))
+            table.append(row)
         except (ValueError, OSError) as exc:
             problems.append(f"{stem}: {exc}")
-    write_bytes_atomic(args.out / "alignment.csv", "\n".join(lines) + "\n", overwrite=True)
-    print(f"register: {len(lines) - 1} pairs written to {args.out}")
+    write_bytes_atomic(args.out / "alignment.csv", csv_text(table, columns), overwrite=True)
+    print(f"register: {len(table)} pairs written to {args.out}")
     for prob in problems:
         print(f"  FAILED {prob}", file=sys.stderr)
     return 1 if problems else 0

@@ -8,8 +8,6 @@ their reasons. ``crossfuse eval`` is a thin shell over ``evaluate``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import multiprocessing
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossfuse import io as cio
 from crossfuse.io import ImageError, PairingError, check_same_size, match_folders, read_image, write_bytes_atomic
 from crossfuse.metrics.registry import Profile, conventions, get_profile
 
@@ -170,12 +169,8 @@ class EvalResult:
         }
 
     def csv_text(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["image", *self.metrics])
-        for name, vals in self.rows:
-            w.writerow([name, *(repr(float(vals[m])) for m in self.metrics)])
-        return buf.getvalue()
+        rows = ({"image": name, **{m: float(vals[m]) for m in self.metrics}} for name, vals in self.rows)
+        return cio.csv_text(rows, ["image", *self.metrics])
 
     def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Per-image CSV (header ``image,<metric>,...``), written atomically."""
