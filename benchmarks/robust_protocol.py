@@ -37,9 +37,10 @@ TEXTURE = ["EN", "SD", "SF"]
 HOLDOUT = {"LLVIP": 6, "MSRS": 3}  # validation pairs held out of the external pool (seeded draw, seed 0)
 CONDITIONS = [("gaussian_noise", "both"), ("low_light", "vis"), ("haze", "both"), ("blur", "both"),
               ("stripe_noise", "ir"), ("jpeg", "both")]
-# scored on every validation pair (not cycled); the seventh condition since session 15 (docs/protocol.md): a rigid
-# IR misregistration. Empty with --six-conditions, which gives the tables of the earlier cards.
-EVERY_PAIR_CONDITIONS = [("misregistration", "ir")]
+# scored on every validation pair (not cycled): since session 15 a rigid IR misregistration, since session 16 the
+# two corruptions held out of every training pool (crossfuse.corruptions.HELD_OUT; docs/protocol.md).
+# --seven-conditions leaves out the held-out two (session 15's tables), --six-conditions all three (earlier cards').
+EVERY_PAIR_CONDITIONS = [("misregistration", "ir"), ("correlated_noise", "both"), ("column_fpn", "ir")]
 SEVERITY = 1.5
 DARK_MARGIN = 10  # grey levels
 # the rank score's fixed reference panel (docs/protocol.md "Rank score (v2)"), declared before any pilot it scores
@@ -301,10 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--six-conditions", action="store_true",
-                    help="leave out the misregistration condition (the protocol before session 15)")
+                    help="only the six cycled conditions (the protocol before session 15)")
+    ap.add_argument("--seven-conditions", action="store_true",
+                    help="leave out the two held-out corruptions (the protocol of session 15)")
     args = ap.parse_args(argv)
-    if args.six_conditions:
-        EVERY_PAIR_CONDITIONS.clear()
+    if args.six_conditions or args.seven_conditions:
+        EVERY_PAIR_CONDITIONS[:] = [] if args.six_conditions else EVERY_PAIR_CONDITIONS[:1]
     torch.set_num_threads(args.threads)
     root = data_root()
     result: dict = {}

@@ -31,7 +31,8 @@ def batch(b: int = 4, c: int = 3, h: int = 40, w: int = 48, seed: int = 1, dtype
 
 def test_registry_names_and_errors():
     assert NAMES == ["gaussian_noise", "poisson_noise", "blur", "low_light", "contrast", "haze", "jpeg",
-                     "stripe_noise", "misregistration"]
+                     "stripe_noise", "misregistration", "correlated_noise", "column_fpn"]
+    assert list(C.AUGMENT_POOL) + list(C.HELD_OUT) == NAMES and set(A.MODALITY_OF) == set(NAMES)
     assert A.CORRUPTIONS is C.CORRUPTIONS
     with pytest.raises(KeyError, match="valid names: gaussian_noise, poisson_noise"):
         A.corrupt("gauss", batch(), 1.0)
@@ -236,3 +237,43 @@ def test_cosine_weight_schedule():
     assert A.cosine_weight(7, 7, 10, beta0=0.3) == pytest.approx(0.3)  # counted from the start of phase II
     with pytest.raises(ValueError):
         A.cosine_weight(0, 0, 0)
+
+
+def test_held_out_corruptions_scales_and_structure():
+    flat = torch.full((64, 1, 48, 48), 0.5, dtype=torch.float64)
+    # correlated noise: std 0.03 * severity * sqrt(0.2 + 0.8 x) per sample (jitter in [0.8, 1.2]), and correlated
+    n = A.corrupt("correlated_noise", flat, 1.0, gen()) - 0.5
+    stds = n.std(dim=(1, 2, 3))
+    nominal = 0.03 * math.sqrt(0.2 + 0.8 * 0.5)
+    assert 0.75 * nominal < float(stds.min()) and float(stds.max()) < 1.25 * nominal
+    neighbour = float(torch.corrcoef(torch.stack([n[..., :-1].flatten(), n[..., 1:].flatten()]))[0, 1])
+    assert neighbour > 0.5  # white noise would give ~0
+    bright = A.corrupt("correlated_noise", torch.full_like(flat, 0.9), 1.0, gen()) - 0.9
+    assert float(bright.std()) > 1.2 * float(n.std())  # brighter pixels are noisier
+    # column FPN: every column is an affine map of the input (its own gain and offset) plus a drift shared by all
+    x = batch(b=2, c=1, h=48, w=64, dtype=torch.float64)
+    y = A.corrupt("column_fpn", x, 1.0, gen(2), modality="ir")
+    for i in range(2):
+        # y - x = s g_c x + s o_c + drift(row): with the drift taken out (column 0's residual after its own
+        # gain), each column is an exact affine map of x
+        drift = y[i, 0, :, 0] - x[i, 0, :, 0]
+        gains = []
+        for c in (3, 30, 60):
+            a = torch.stack([x[i, 0, :, c] - x[i, 0, :, 0], x[i, 0, :, 0], torch.ones(48, dtype=torch.float64)], 1)
+            target = (y[i, 0, :, c] - x[i, 0, :, c] - drift)[:, None]
+            sol = torch.linalg.lstsq(a, target).solution
+            assert float((a @ sol - target).abs().max()) < 1e-9
+            gains.append(float(sol[0, 0]))
+        assert max(gains) - min(gains) > 1e-3  # the gain differs between columns
+
+
+def test_held_out_corruptions_never_in_a_training_pool():
+    from crossfuse import config as cfgmod
+
+    for name in cfgmod.list_configs():
+        cfg = cfgmod._read_merged(name)[0]  # merged onto the defaults, not validated (no aligned pool needed)
+        pools = [cfg["ssl"].get("corruptions") or []]
+        pools += [opts.get("corruptions") or [] for opts in cfg["loss_options"].values()]
+        assert not set(C.HELD_OUT) & {c for p in pools for c in p}, name
+    views = A.consistency_views(batch(b=64, c=1), batch(b=64, c=1, seed=2), generator=gen(), severity=1.0)
+    assert not {a.split("@")[0] for s in views.applied for a in s} & set(C.HELD_OUT)  # the default pool

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from conftest import require_data
 
+from crossfuse import corruptions as C
 from crossfuse.metrics.core import crushed_dark_percent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,17 +87,23 @@ def test_every_validation_pair_also_gets_the_ir_misregistration_condition():
     cases = [(subset, stem, cond, ir, ir_in, vi, vi_in)
              for subset, stem, cond, ir, vi, ir_in, vi_in in rp.validation_cases(root)]
     conds = [c[2] for c in cases]
-    assert len(cases) == 19 * 4 and conds.count(None) == 19 and conds.count("misregistration") == 19
+    assert len(cases) == 19 * 6 and conds.count(None) == 19
+    assert conds.count("misregistration") == conds.count("correlated_noise") == conds.count("column_fpn") == 19
     assert sorted(conds.count(c) for c, _ in rp.CONDITIONS) == [6, 6, 6, 6, 7, 7]
     for subset, stem, cond, ir, ir_in, vi, vi_in in cases:
-        if cond == "misregistration":
+        if cond in ("misregistration", "column_fpn"):  # IR only
             assert not np.array_equal(ir_in, ir) and np.array_equal(vi_in, vi), stem
+        if cond == "correlated_noise":  # both planes
+            assert not np.array_equal(ir_in, ir) and not np.array_equal(vi_in, vi), stem
     t = rp.rank_table({k: [{**dict.fromkeys(rp.TEXTURE + rp.RANKED, v), "subset": "A", "condition": c, "dark": 0.0}
                            for c in (None, "jpeg", "misregistration")] for k, v in (("a", 1.0), ("b", 2.0))})
     assert list(t["a"]["corrupted_rank_per_condition"]) == ["jpeg", "misregistration"]
     saved = list(rp.EVERY_PAIR_CONDITIONS)
     try:
+        rp.EVERY_PAIR_CONDITIONS[:] = saved[:1]  # what --seven-conditions does: session 15's cases
+        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c not in C.HELD_OUT]
         rp.EVERY_PAIR_CONDITIONS.clear()  # what --six-conditions does: the earlier protocol's cases
-        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c != "misregistration"]
+        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds
+                                                             if c not in (*C.HELD_OUT, "misregistration")]
     finally:
         rp.EVERY_PAIR_CONDITIONS[:] = saved

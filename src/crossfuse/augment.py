@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crossfuse.corruptions import (
+    AUGMENT_POOL,
     CORRUPTIONS,
+    HELD_OUT,
     _gen_device,
     check_batch,
     corrupt,
@@ -40,8 +42,8 @@ from crossfuse.corruptions import (
 )
 
 __all__ = [
-    "CORRUPTIONS", "list_corruptions", "corrupt", "paper_code_view", "paper_code_loss", "Views",
-    "consistency_views", "shared_region", "consistency_loss", "cosine_weight", "MODALITY_OF",
+    "CORRUPTIONS", "AUGMENT_POOL", "HELD_OUT", "list_corruptions", "corrupt", "paper_code_view", "paper_code_loss",
+    "Views", "consistency_views", "shared_region", "consistency_loss", "cosine_weight", "MODALITY_OF",
 ]
 
 # Which input a corruption may hit in the aggressive view ("both" = VIS, IR or both, drawn per sample).
@@ -55,6 +57,8 @@ MODALITY_OF: dict[str, str] = {
     "jpeg": "both",
     "stripe_noise": "ir",
     "misregistration": "both",
+    "correlated_noise": "both",
+    "column_fpn": "ir",
 }
 
 
@@ -136,13 +140,13 @@ def consistency_views(ir: Tensor, vis: Tensor, generator: torch.Generator | None
       1/2 each) distinct corruptions per sample drawn from the pool without misregistration, each hitting the
       modality ``MODALITY_OF`` allows (for "both": VIS, IR or both, 1/3 each), at ``severity``.
 
-    ``corruptions`` is the pool (default: all registered corruptions).
+    ``corruptions`` is the pool (default: ``AUGMENT_POOL``, the registered corruptions but the held-out two).
     """
     check_batch(ir, "ir")
     check_batch(vis, "vis")
     if ir.shape[0] != vis.shape[0] or ir.shape[2:] != vis.shape[2:]:
         raise ValueError(f"ir {tuple(ir.shape)} and vis {tuple(vis.shape)} must share batch size, height, width")
-    pool = list(list_corruptions() if corruptions is None else corruptions)
+    pool = list(AUGMENT_POOL if corruptions is None else corruptions)
     for name in pool:
         if name not in CORRUPTIONS:
             raise KeyError(f"unknown corruption {name!r}; valid names: {', '.join(CORRUPTIONS)}")

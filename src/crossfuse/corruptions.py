@@ -223,6 +223,31 @@ def misregistration(x: Tensor, severity: float, generator: torch.Generator | Non
     return warp_rigid(x, shift, angle)
 
 
+def correlated_noise(x: Tensor, severity: float, generator: torch.Generator | None, modality: str) -> Tensor:
+    """Signal-dependent noise spread over neighbouring pixels by in-camera processing: white noise blurred by a
+    1-px Gaussian and rescaled to unit std, times ``0.03 * severity * sqrt(0.2 + 0.8 x)`` (brighter pixels noisier,
+    as shot noise; severity 1: std 0.023, ~6 grey levels, at mid-grey). Held out of the aggressive view's pool."""
+    b = x.shape[0]
+    n = gaussian_blur(randn_like(x, generator), torch.ones(b, device=x.device, dtype=x.dtype), (7, 7))
+    n = n / n.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    amp = 0.03 * severity * _per_sample(jitter(b, generator, x))
+    return x + amp * torch.sqrt(0.2 + 0.8 * x.clamp(0, 1)) * n
+
+
+def column_fpn(x: Tensor, severity: float, generator: torch.Generator | None, modality: str) -> Tensor:
+    """A microbolometer's non-uniformity: a gain and an offset per column, ``x (1 + g_c) + o_c`` with ``g_c, o_c ~
+    N(0, 0.02 * severity)``, plus a slow vertical drift (one cosine over the frame, random phase, amplitude ``0.02 *
+    severity``), the same for all channels of a sample. Held out of the aggressive view's pool."""
+    b, _, h, w = x.shape
+    dev = _gen_device(generator)
+    s = 0.02 * severity * _per_sample(jitter(b, generator, x))
+    gain = torch.randn((b, 1, 1, w), generator=generator, device=dev, dtype=x.dtype).to(x.device)
+    offset = torch.randn((b, 1, 1, w), generator=generator, device=dev, dtype=x.dtype).to(x.device)
+    phase = _per_sample(uniform(b, 0.0, 2 * math.pi, generator, x))
+    rows = torch.linspace(0, 2 * math.pi, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1)
+    return x * (1 + s * gain) + s * offset + s * torch.cos(rows + phase)
+
+
 CORRUPTIONS: dict[str, Corruption] = {
     "gaussian_noise": gaussian_noise,
     "poisson_noise": poisson_noise,
@@ -233,7 +258,14 @@ CORRUPTIONS: dict[str, Corruption] = {
     "jpeg": jpeg,
     "stripe_noise": stripe_noise,
     "misregistration": misregistration,
+    "correlated_noise": correlated_noise,
+    "column_fpn": column_fpn,
 }
+# the weak-aggressive view's default pool: the corruptions the CrossFuse paper lists. The two after it are held
+# out of every training pool so that validation can score a generator the training never saw (docs/protocol.md)
+AUGMENT_POOL = ("gaussian_noise", "poisson_noise", "blur", "low_light", "contrast", "haze", "jpeg", "stripe_noise",
+                "misregistration")
+HELD_OUT = ("correlated_noise", "column_fpn")
 
 
 def list_corruptions() -> list[str]:
