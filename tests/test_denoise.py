@@ -149,3 +149,46 @@ def test_cli_crossfuse_robust12_declares_the_step_and_no_denoise_gives_crossfuse
         np.testing.assert_array_equal(fuse(name, *r12, "--no-denoise"), fuse(name, "--model", "crossfuse-robust11"))
     np.testing.assert_array_equal(fuse("ir", *r12), fuse("ir", *r12, "--no-denoise"))  # clean: untouched
     assert np.abs(fuse("noisy", *r12) - fuse("noisy", *r12, "--no-denoise")).mean() > 1.0  # noise of 15 grey levels
+
+
+def _correlated(plane_u8: np.ndarray, seed: int) -> np.ndarray:
+    """A plane with the held-out ``correlated_noise`` of the corruption suite at severity 1.5, through 8 bits."""
+    import torch
+
+    from crossfuse.corruptions import corrupt
+
+    x = torch.from_numpy(plane_u8.astype(np.float32) / 255)[None, None]
+    return _u8(corrupt("correlated_noise", x, 1.5, torch.Generator().manual_seed(seed), "vis")[0, 0].numpy())
+
+
+def test_a_known_noise_level_denoises_what_the_estimate_cannot_see():
+    from crossfuse.metrics import compute_metrics
+
+    ir, vis = first_pair_u8("LLVIP")
+    noisy_ir, noisy_vis = _correlated(ir, 1), _correlated(vis, 2)
+    # the estimate reads the spread noise far under its true level (~7-9 grey levels here) and under the gate
+    assert noise_sigma(noisy_ir) < GATE and noise_sigma(noisy_vis) < GATE
+    x = noisy_vis.astype(np.float32) / 255
+    assert denoise(x)[0] is x
+    out, est = denoise(x, level=6.0)
+    assert out is not x and est == noise_sigma(noisy_vis)
+    gated, known = Fuser("crossfuse-robust16", device="cpu"), Fuser("crossfuse-robust16", device="cpu", noise_level=6)
+    f_gated = gated.fuse_y(noisy_ir, noisy_vis)
+    assert not gated.last_degraded and not gated.last_verdicts["denoise_ir"] and not gated.last_verdicts["denoise_vis"]
+    f_known = known.fuse_y(noisy_ir, noisy_vis)
+    assert known.last_degraded and known.last_verdicts["denoise_ir"] and known.last_verdicts["denoise_vis"]
+    scores = [compute_metrics(ir, vis, _u8(f), profile="cddfuse", metrics=["MI", "VIF", "SSIM"]) for f in
+              (f_gated, f_known)]
+    for m in ("MI", "VIF", "SSIM"):  # against the clean sources
+        assert scores[1][m] > scores[0][m], (m, scores)
+
+
+def test_a_known_noise_level_is_checked():
+    with pytest.raises(ValueError, match="noise level must be > 0"):
+        denoise(_scene(), level=0.0)
+    net = build("fast")
+    assert Fuser(net, device="cpu", noise_level=5).denoise  # turns the step on for a model that declares none
+    with pytest.raises(ValueError, match="denoise=False"):
+        Fuser(net, device="cpu", noise_level=5, denoise=False)
+    with pytest.raises(ValueError, match="noise_level must be > 0"):
+        Fuser(net, device="cpu", noise_level=-1)

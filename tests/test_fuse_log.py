@@ -111,3 +111,20 @@ def test_the_demo_page_says_which_steps_changed_the_pair(tmp_path, pair):
     r = fuse_pair(str(tmp_path / "ir.png"), str(tmp_path / "vi.png"), "crossfuse-fast", "cddfuse", FuserCache(),
                   tmp_path)
     assert "input steps" not in r.message  # a model without steps: the status line as before
+
+
+def test_a_known_noise_level_from_the_cli(tmp_path, pair, capsys):
+    ir, vis = pair
+    write_image(tmp_path / "ir.png", ir)
+    write_image(tmp_path / "vi.png", vis)
+    base = ["fuse", "--ir", str(tmp_path / "ir.png"), "--vi", str(tmp_path / "vi.png"), "--quiet"]
+    assert cli.main([*base, "--out", str(tmp_path / "a.png"), "--log", str(tmp_path / "a.csv")]) == 0
+    assert cli.main([*base, "--out", str(tmp_path / "b.png"), "--log", str(tmp_path / "b.csv"),
+                     "--noise-level", "4"]) == 0
+    gated, known = (next(csv.DictReader((tmp_path / f"{n}.csv").open())) for n in "ab")
+    assert (gated["denoise_ir"], gated["denoise_vis"], gated["degraded"]) == ("0", "0", "0")  # a clean pair
+    assert (known["denoise_ir"], known["denoise_vis"], known["degraded"]) == ("1", "1", "1")  # denoised whatever
+    capsys.readouterr()
+    assert cli.main([*base, "--out", str(tmp_path / "c.png"), "--noise-level", "4", "--no-denoise"]) != 0
+    err = capsys.readouterr().err
+    assert "--no-denoise" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "c.png").exists()

@@ -35,14 +35,18 @@ def noise_sigma(plane_u8: np.ndarray) -> float:
     return float(np.median(np.abs(hh)) / 0.6745)
 
 
-def denoise(plane: np.ndarray, gate: float = GATE) -> tuple[np.ndarray, float]:
+def denoise(plane: np.ndarray, gate: float = GATE, level: float | None = None) -> tuple[np.ndarray, float]:
     """``(plane', sigma)``: an (H, W) plane in [0, 1] through non-local means (float32, ``h = STRENGTH * sigma``, on
     its 8-bit version) when its :func:`noise_sigma` is over ``gate``, else the plane itself (same object). A negative
-    ``gate`` denoises whatever the estimate (a video clip decided by its first frame)."""
+    ``gate`` denoises whatever the estimate (a video clip decided by its first frame). ``level`` (grey levels, > 0):
+    the noise level is known - denoise with ``h = STRENGTH * level`` whatever the gate and the estimate (which misses
+    noise spread over neighbouring pixels, e.g. by a camera's own processing); ``sigma`` is still the estimate."""
+    if level is not None and not level > 0:
+        raise ValueError(f"noise level must be > 0 grey levels, got {level}")
     u8 = quantize(np.asarray(plane) * 255.0)
     sigma = noise_sigma(u8)
-    if sigma <= gate:
+    if level is None and sigma <= gate:
         return plane, sigma
-    h = float(STRENGTH * max(sigma, 1.0))
+    h = float(STRENGTH * max(sigma if level is None else level, 1.0))
     out = cv2.fastNlMeansDenoising(u8, None, h=h, templateWindowSize=PATCH, searchWindowSize=SEARCH)
     return out.astype(np.float32) / np.float32(255.0), sigma

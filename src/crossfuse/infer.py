@@ -170,6 +170,10 @@ class Fuser:
             (default): what the model declares (crossfuse-robust11 and later: on); ``False`` turns it off.
         denoise: denoise a plainly noisy source plane (:mod:`crossfuse.denoise`); ``None`` (default): what the model
             declares (crossfuse-robust12 and later: on); ``False`` turns it off.
+        noise_level: the sources' noise level in grey levels (0-255), when the user knows it: both planes are
+            denoised with it as the filter strength on every frame, whatever the estimate (which cannot see noise a
+            camera's processing has spread over neighbouring pixels); it turns the denoising step on. ``None``
+            (default): the gated step.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
@@ -177,7 +181,7 @@ class Fuser:
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
                  threads: int = 0, register: bool = False, vis_veil: float | None = None,
                  deblock: bool | None = None, destripe: bool | None = None,
-                 denoise: bool | None = None) -> None:
+                 denoise: bool | None = None, noise_level: float | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -201,6 +205,13 @@ class Fuser:
         if not 0.0 <= steps["vis_veil"] <= 1.0:
             raise ValueError(f"vis_veil must be in [0, 1], got {steps['vis_veil']}")
         self.vis_veil, self.deblock, self.destripe, self.denoise = (steps[name] for name in INPUT_STEPS)
+        if noise_level is not None:
+            if denoise is False:
+                raise ValueError("noise_level denoises every frame; it cannot be combined with denoise=False")
+            if not float(noise_level) > 0:
+                raise ValueError(f"noise_level must be > 0 grey levels, got {noise_level}")
+            self.denoise = True
+        self.noise_level = None if noise_level is None else float(noise_level)
 
     @property
     def last_report(self) -> StepReport:
@@ -338,8 +349,9 @@ class Fuser:
         if self.destripe:
             ir01 = _gated("destripe", destripe_plane, ir01, GATE, verdicts, levels, done)
         if self.denoise:
-            ir01 = _gated("denoise_ir", denoise_plane, ir01, NOISE_GATE, verdicts, levels, done)
-            y = _gated("denoise_vis", denoise_plane, y, NOISE_GATE, verdicts, levels, done)
+            step = functools.partial(denoise_plane, level=self.noise_level)
+            ir01 = _gated("denoise_ir", step, ir01, NOISE_GATE, verdicts, levels, done)
+            y = _gated("denoise_vis", step, y, NOISE_GATE, verdicts, levels, done)
         degraded = deblocked or any(done.values())
         self._local.report = StepReport(level, quality, deblocked, levels, done, degraded, alignment)
         return ir01, lift_veil(y, level), degraded

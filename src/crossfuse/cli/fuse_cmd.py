@@ -86,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
                    help="denoise a source frame whose estimated noise is over 3.5 grey levels before fusion "
                         "(default: what the model declares, on for crossfuse-robust12 and later)")
+    p.add_argument("--noise-level", type=float, default=None, metavar="N",
+                   help="the sources' noise level in grey levels, if you know it: denoise both planes of every frame "
+                        "with it as the filter strength, whatever the estimate (which cannot see noise a camera's "
+                        "processing has spread over neighbouring pixels); turns denoising on")
     p.add_argument("--stretch", action="store_true",
                    help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
                         "window of the first frame is kept)")
@@ -111,6 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def make_fuser(args: argparse.Namespace):
     from crossfuse.infer import DEFAULT_OVERLAP, Fuser
 
+    if getattr(args, "noise_level", None) is not None and getattr(args, "denoise", None) is False:
+        raise ValueError("--noise-level denoises every frame; it cannot be combined with --no-denoise")
     if getattr(args, "threads", 0):
         import torch
 
@@ -119,7 +125,8 @@ def make_fuser(args: argparse.Namespace):
                  overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, max_memory=args.max_memory,
                  ir_window=args.ir_window, stretch=args.stretch, register=getattr(args, "register", False),
                  vis_veil=getattr(args, "vis_veil", None), deblock=getattr(args, "deblock", None),
-                 destripe=getattr(args, "destripe", None), denoise=getattr(args, "denoise", None))
+                 destripe=getattr(args, "destripe", None), denoise=getattr(args, "denoise", None),
+                 noise_level=getattr(args, "noise_level", None))
 
 
 def _image_target(ir: Path, out: Path, ext: str) -> Path:
