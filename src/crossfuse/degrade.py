@@ -228,6 +228,29 @@ def rotate_deg(ir, vi, s, rng):
     return rigid_warp(ir, 0.0, 0.0, s), vi
 
 
+# the two corruptions held out of every training pool (crossfuse.corruptions.HELD_OUT), at file level: the tensor
+# versions themselves, seeded from the file's generator, so a tree and the validation of docs/protocol.md agree
+
+
+def _held_out(name: str, x: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
+    import torch
+
+    from crossfuse.corruptions import corrupt
+
+    t = torch.from_numpy(np.ascontiguousarray(np.atleast_3d(x).transpose(2, 0, 1)) / 255.0)[None]
+    g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    out = corrupt(name, t, s, g, "ir" if x.ndim == 2 else "vis")[0].numpy().transpose(1, 2, 0) * 255.0
+    return out[..., 0] if x.ndim == 2 else out
+
+
+def correlated_noise(ir, vi, s, rng):
+    return _held_out("correlated_noise", ir, s, rng), _held_out("correlated_noise", vi, s, rng)
+
+
+def column_fpn(ir, vi, s, rng):
+    return _held_out("column_fpn", ir, s, rng), vi
+
+
 DEGRADATIONS: dict[str, Degradation] = {
     "vis_low_light": vis_low_light, "vis_noise": vis_noise, "vis_night": vis_night, "vis_blur": vis_blur,
     "haze": haze, "ir_noise_stripe": ir_noise_stripe, "jpeg": jpeg, "misregistration": misregistration,
@@ -235,7 +258,7 @@ DEGRADATIONS: dict[str, Degradation] = {
     "vis_defocus": vis_defocus, "vis_rain": vis_rain, "ir_noise": ir_noise, "ir_stripe": ir_stripe,
     "ir_low_contrast": ir_low_contrast, "drmf_ir": drmf_ir, "misreg_shift": misreg_shift,
     "misreg_rotation": misreg_rotation, "misreg_scale": misreg_scale, "misreg_elastic": misreg_elastic,
-    "shift_px": shift_px, "rotate_deg": rotate_deg,
+    "shift_px": shift_px, "rotate_deg": rotate_deg, "correlated_noise": correlated_noise, "column_fpn": column_fpn,
 }
 TNO_C = ("vis_low_light", "vis_noise", "vis_night", "vis_blur", "haze", "ir_noise_stripe", "jpeg", "misregistration")
 SWEEPS = ("shift_px", "rotate_deg")
@@ -265,6 +288,10 @@ SCALES: dict[str, str] = {
     "misreg_elastic": "IR smooth elastic warp (field smoothed with sigma 24 px), peak 0.75 s px",
     "shift_px": "sweep: IR shifted right by s px (severity = pixels)",
     "rotate_deg": "sweep: IR rotated by s deg (severity = degrees)",
+    "correlated_noise": "both: noise spread by a 1-px blur, std 0.03 s sqrt(0.2 + 0.8 x) of full scale (held out of "
+                        "training; crossfuse.corruptions)",
+    "column_fpn": "IR per-column gain and offset N(0, 0.02 s) + vertical drift 0.02 s (held out of training; "
+                  "crossfuse.corruptions)",
 }
 
 
