@@ -31,6 +31,16 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.round(x * 255).astype(np.uint8)
 
 
+def _suite(name: str, plane_u8: np.ndarray, seed: int) -> np.ndarray:
+    """An 8-bit plane through the corruption suite's ``name`` at severity 1.5 (seeded), back to 8 bits."""
+    import torch
+
+    from crossfuse.corruptions import corrupt
+
+    x = torch.from_numpy(plane_u8.astype(np.float32) / 255)[None, None]
+    return _u8(corrupt(name, x, 1.5, torch.Generator().manual_seed(seed), "vis")[0, 0].numpy())
+
+
 @pytest.mark.parametrize("sigma", [5.0, 10.0, 20.0])
 def test_the_estimate_reads_white_noise(sigma):
     est = noise_sigma(_u8(_noisy(_scene(), sigma)))
@@ -49,17 +59,10 @@ def test_the_estimate_is_blind_to_edges_and_stripes():
 
 
 def test_real_frames_are_under_the_gate_and_the_corruption_suites_noise_over_it():
-    import torch
-
-    from crossfuse.corruptions import corrupt
-
     for dataset in ("RoadScene", "LLVIP", "MSRS"):
         for plane in first_pair_u8(dataset):
             assert noise_sigma(plane) < 2.0  # validation: clean planes 0-1.48
-            x = torch.from_numpy(plane.astype(np.float32) / 255)[None, None]
-            g = torch.Generator().manual_seed(0)
-            noisy = corrupt("gaussian_noise", x, 1.5, g, "vis")[0, 0].numpy()
-            assert noise_sigma(_u8(np.clip(noisy, 0, 1))) > GATE
+            assert noise_sigma(_suite("gaussian_noise", plane, 0)) > GATE
 
 
 def test_clean_planes_are_returned_as_they_are_and_noisy_ones_denoised():
@@ -151,21 +154,13 @@ def test_cli_crossfuse_robust12_declares_the_step_and_no_denoise_gives_crossfuse
     assert np.abs(fuse("noisy", *r12) - fuse("noisy", *r12, "--no-denoise")).mean() > 1.0  # noise of 15 grey levels
 
 
-def _correlated(plane_u8: np.ndarray, seed: int) -> np.ndarray:
-    """A plane with the held-out ``correlated_noise`` of the corruption suite at severity 1.5, through 8 bits."""
-    import torch
-
-    from crossfuse.corruptions import corrupt
-
-    x = torch.from_numpy(plane_u8.astype(np.float32) / 255)[None, None]
-    return _u8(corrupt("correlated_noise", x, 1.5, torch.Generator().manual_seed(seed), "vis")[0, 0].numpy())
 
 
 def test_a_known_noise_level_denoises_what_the_estimate_cannot_see():
     from crossfuse.metrics import compute_metrics
 
     ir, vis = first_pair_u8("LLVIP")
-    noisy_ir, noisy_vis = _correlated(ir, 1), _correlated(vis, 2)
+    noisy_ir, noisy_vis = _suite("correlated_noise", ir, 1), _suite("correlated_noise", vis, 2)
     # the estimate reads the spread noise far under its true level (~7-9 grey levels here) and under the gate
     assert noise_sigma(noisy_ir) < GATE and noise_sigma(noisy_vis) < GATE
     x = noisy_vis.astype(np.float32) / 255

@@ -128,3 +128,5 @@ def test_a_known_noise_level_from_the_cli(tmp_path, pair, capsys):
     assert cli.main([*base, "--out", str(tmp_path / "c.png"), "--noise-level", "4", "--no-denoise"]) != 0
     err = capsys.readouterr().err
     assert "--no-denoise" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "c.png").exists()
+    assert cli.main([*base, "--out", str(tmp_path / "d.png"), "--noise-level", "0"]) != 0
+    assert "--noise-level must be > 0" in capsys.readouterr().err and not (tmp_path / "d.png").exists()

@@ -232,23 +232,23 @@ def rotate_deg(ir, vi, s, rng):
 # versions themselves, seeded from the file's generator, so a tree and the validation of docs/protocol.md agree
 
 
-def _held_out(name: str, x: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
+def _held_out(name: str, x: np.ndarray, s: float, rng: np.random.Generator, modality: str) -> np.ndarray:
     import torch
 
     from crossfuse.corruptions import corrupt
 
     t = torch.from_numpy(np.ascontiguousarray(np.atleast_3d(x).transpose(2, 0, 1)) / 255.0)[None]
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    out = corrupt(name, t, s, g, "ir" if x.ndim == 2 else "vis")[0].numpy().transpose(1, 2, 0) * 255.0
+    out = corrupt(name, t, s, g, modality)[0].numpy().transpose(1, 2, 0) * 255.0
     return out[..., 0] if x.ndim == 2 else out
 
 
 def correlated_noise(ir, vi, s, rng):
-    return _held_out("correlated_noise", ir, s, rng), _held_out("correlated_noise", vi, s, rng)
+    return _held_out("correlated_noise", ir, s, rng, "ir"), _held_out("correlated_noise", vi, s, rng, "vis")
 
 
 def column_fpn(ir, vi, s, rng):
-    return _held_out("column_fpn", ir, s, rng), vi
+    return _held_out("column_fpn", ir, s, rng, "ir"), vi
 
 
 DEGRADATIONS: dict[str, Degradation] = {

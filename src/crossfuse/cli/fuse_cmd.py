@@ -115,8 +115,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def make_fuser(args: argparse.Namespace):
     from crossfuse.infer import DEFAULT_OVERLAP, Fuser
 
-    if getattr(args, "noise_level", None) is not None and getattr(args, "denoise", None) is False:
-        raise ValueError("--noise-level denoises every frame; it cannot be combined with --no-denoise")
     if getattr(args, "threads", 0):
         import torch
 
@@ -319,6 +317,11 @@ def check_options(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise ValueError(f"--ir-window {args.ir_window}: {exc}") from None
     check_tile(args, TILE_ALIGN)
+    if args.noise_level is not None:
+        if not args.noise_level > 0:
+            raise ValueError(f"--noise-level must be > 0 grey levels, got {args.noise_level}")
+        if args.denoise is False:
+            raise ValueError("--noise-level denoises every frame; it cannot be combined with --no-denoise")
     if args.log:
         from crossfuse.io import check_overwrite
         from crossfuse.shard import Shard
