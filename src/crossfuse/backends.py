@@ -1,6 +1,8 @@
 """Inference backends for :class:`crossfuse.infer.Fuser`, side by side behind one interface, :class:`Backend`.
 
-A backend runs the network on ``(H, W)`` float32 NumPy planes in [0, 1] and returns the fused plane. It states its
+A backend runs the network on ``(H, W)`` float32 NumPy planes in [0, 1] and returns the fused plane (a ``(2, H, W)``
+stack of the fused plane and the network's visible restoration share when the model declares a
+``spread_noise_gate``: the Fuser's spread-noise gate reads the share of the same pass). It states its
 ``name`` (``torch`` / ``onnx``) and ``pad_multiple``, its working memory per pixel (``bytes_per_pixel()``, for tile
 planning) and its device budget (``device_budget()``: free GPU bytes, ``None`` in host memory), and it recognises and
 recovers from its own out-of-memory errors (``is_oom(exc)``, ``free_cache()``). :class:`TorchBackend` runs an
@@ -22,6 +24,7 @@ from crossfuse.errors import CheckpointError
 INPUT_NAMES = ("ir", "vis_y")
 DEGRADED_INPUT = "degraded"  # third ONNX input of a network that takes_degraded: (B, 1, 1, 1), 1 = degraded frame
 OUTPUT_NAME = "fused"
+SHARE_OUTPUT = "vis_share"  # second ONNX output of a network with a spread_noise_gate: (B, 1, H, W) visible share
 BACKENDS = ("torch", "onnx")
 
 
@@ -37,6 +40,13 @@ def takes_degraded(model: Any) -> bool:
     """Whether ``model``'s forward takes the per-frame ``degraded`` flag (a rule head with ``rule_alpha_degraded`` or
     ``rule_gain_degraded``): the torch backend passes it, the ONNX export makes it a third input."""
     return any(getattr(model, k, None) is not None for k in ("rule_alpha_degraded", "rule_gain_degraded"))
+
+
+def spread_noise_gate(model: Any) -> float | None:
+    """The visible-share level over which the Fuser denoises a frame's visible plane and fuses it again (H74), when
+    ``model`` declares one (its forward_share gives the share; the ONNX export makes it a second output)."""
+    gate = getattr(model, "spread_noise_gate", None)
+    return None if gate is None else float(gate)
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:
@@ -55,6 +65,7 @@ class Backend(Protocol):
     denoise: bool
 
     takes_degraded: bool  # the network takes forward()'s per-frame ``degraded`` flag (:func:`takes_degraded`)
+    spread_noise_gate: float | None  # :func:`spread_noise_gate`; when set, calls return (2, H, W): fused, share
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray: ...
 
@@ -105,6 +116,7 @@ class TorchBackend:
         for name, value in declared_steps(model).items():  # done by the Fuser, never by forward()
             setattr(self, name, value)
         self.takes_degraded = takes_degraded(model)
+        self.spread_noise_gate = spread_noise_gate(model)
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -124,10 +136,17 @@ class TorchBackend:
         with torch.inference_mode():
             if self._amp_dtype is not None:
                 with torch.autocast(self.device.type, dtype=self._amp_dtype):
-                    out = self.model(a, b, *flag)
+                    out = self._forward(a, b, flag)
             else:
-                out = self.model(a, b, *flag)
-        return out[0, 0].float().cpu().numpy()
+                out = self._forward(a, b, flag)
+        out = out[:, 0] if self.spread_noise_gate is not None else out[0, 0]
+        return out.float().cpu().numpy()
+
+    def _forward(self, a: Any, b: Any, flag: tuple) -> Any:
+        """The network's output: (1, 1, H, W), or (2, 1, H, W) = fused and visible share with a spread-noise gate."""
+        if self.spread_noise_gate is None:
+            return self.model(a, b, *flag)
+        return self.torch.cat(self.model.forward_share(a, b, *flag), dim=0)
 
     def bytes_per_pixel(self) -> float:
         """Working memory of one forward pass per input pixel (see :func:`estimate_bytes_per_pixel`)."""
@@ -258,6 +277,14 @@ class OnnxBackend:
                                   f"(or with {DEGRADED_INPUT!r} last; make it with crossfuse export)")
         self.takes_degraded = DEGRADED_INPUT in names
         meta = self.session.get_modelmeta().custom_metadata_map
+        outputs = [o.name for o in self.session.get_outputs()]
+        gate = meta.get("crossfuse.spread_noise_gate")
+        if outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, SHARE_OUTPUT]) or (len(outputs) == 2) != (gate is not None):
+            raise CheckpointError(f"{where}: ONNX model outputs are {outputs} (spread_noise_gate {gate}), expected "
+                                  f"[{OUTPUT_NAME!r}], or with {SHARE_OUTPUT!r} and the gate in the metadata "
+                                  f"(make it with crossfuse export)")
+        self.spread_noise_gate = None if gate is None else float(gate)
+        self._outputs = outputs
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
         for name, default in INPUT_STEPS.items():  # written by crossfuse.export (absent in older files: off)
@@ -271,7 +298,8 @@ class OnnxBackend:
                 "vis_y": np.ascontiguousarray(vis_y, dtype=np.float32)[None, None]}
         if self.takes_degraded:
             feed[DEGRADED_INPUT] = np.full((1, 1, 1, 1), float(degraded), dtype=np.float32)
-        return self.session.run([OUTPUT_NAME], feed)[0][0, 0]
+        out = self.session.run(self._outputs, feed)
+        return np.stack([o[0, 0] for o in out]) if len(out) == 2 else out[0][0, 0]
 
     def bytes_per_pixel(self) -> float:
         return self._bpp

@@ -2,7 +2,9 @@
 
 The exported graph has inputs ``ir`` and ``vis_y`` and output ``fused``, all ``(B, 1, H, W)`` float32 in [0, 1],
 with dynamic batch, height and width (H and W must be multiples of the network's ``pad_multiple``, stored in the
-model's metadata; :class:`crossfuse.backends.OnnxBackend` runs it and pads and crops like the PyTorch path). The
+model's metadata; :class:`crossfuse.backends.OnnxBackend` runs it and pads and crops like the PyTorch path). A
+network with a ``spread_noise_gate`` has a second output ``vis_share`` (its visible restoration share, which the
+Fuser's spread-noise gate reads) and the gate in the metadata. The
 TorchScript-based exporter is used (``dynamo=False``): the torch.export-based default of torch >= 2.9 needs the
 extra ``onnxscript`` package.
 """
@@ -15,7 +17,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from crossfuse.backends import DEGRADED_INPUT, INPUT_NAMES, OUTPUT_NAME, OnnxBackend, declared_steps, takes_degraded
+from crossfuse.backends import (
+    DEGRADED_INPUT,
+    INPUT_NAMES,
+    OUTPUT_NAME,
+    SHARE_OUTPUT,
+    OnnxBackend,
+    declared_steps,
+    spread_noise_gate,
+    takes_degraded,
+)
 from crossfuse.io import write_bytes_atomic
 
 DEFAULT_OPSET = 17
@@ -32,14 +43,30 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
     x = torch.rand(1, 1, side, side + m, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     names, args = list(INPUT_NAMES), (x, x.flip(-1))
-    dynamic = {n: axes for n in (*INPUT_NAMES, OUTPUT_NAME)}
+    outputs = [OUTPUT_NAME] if spread_noise_gate(model) is None else [OUTPUT_NAME, SHARE_OUTPUT]
+    dynamic = {n: axes for n in (*INPUT_NAMES, *outputs)}
     if takes_degraded(model):  # the per-frame flag becomes a third input
         names, args = [*names, DEGRADED_INPUT], (*args, torch.ones(1, 1, 1, 1))
         dynamic[DEGRADED_INPUT] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
-        torch.onnx.export(model, args, target, dynamo=False, opset_version=opset, input_names=names,
-                          output_names=[OUTPUT_NAME], dynamic_axes=dynamic)
+        torch.onnx.export(_with_share(model) if len(outputs) == 2 else model, args, target, dynamo=False,
+                          opset_version=opset, input_names=names, output_names=outputs, dynamic_axes=dynamic)
+
+
+def _with_share(model: Any) -> Any:
+    """``model`` with ``forward_share`` as its forward (the fused output and the visible share, two outputs)."""
+    import torch
+
+    class Outputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, *args: Any) -> Any:
+            return self.net.forward_share(*args)
+
+    return Outputs().eval()
 
 
 def _add_metadata(data: bytes, model: Any, name: str) -> bytes:
@@ -49,6 +76,8 @@ def _add_metadata(data: bytes, model: Any, name: str) -> bytes:
     meta = {"crossfuse.pad_multiple": str(int(getattr(model, "pad_multiple", 1))), "crossfuse.model": name,
             "crossfuse.config": repr(getattr(model, "config", {})),
             **{f"crossfuse.{k}": repr(v) for k, v in declared_steps(model).items()}}
+    if spread_noise_gate(model) is not None:
+        meta["crossfuse.spread_noise_gate"] = repr(spread_noise_gate(model))
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -110,10 +110,14 @@ MODELS: dict[str, Shipped] = {
                                   "7dfeca1095c2cb8431f5627343eb3841ad43961d2302b07472526539777f67ca"),
     "crossfuse-robust16": Shipped("crossfuse-robust15 with the rule's detail gain 1.0 (not 1.1) on the frames an input "
                                   "step changed; chosen on validation by the three-seed rule (docs/protocol.md H72); "
-                                  "the default",
+                                  "the previous default",
                                   "db358b4d599068d005c686b2a9feec208277d85c4d1a6d7ebe264942e4eaf189"),
+    "crossfuse-robust17": Shipped("crossfuse-robust16 with a spread-noise gate: a frame whose visible restoration "
+                                  "share reads over 0.12 has its visible plane denoised and is fused again; chosen on "
+                                  "validation by the three-seed rule (docs/protocol.md H74); the default",
+                                  "cad28e11c4b4791971fc956f7439cbdcf1ba1c5832139669bddc0c7232cf5302"),
 }
-DEFAULT_MODEL = "crossfuse-robust16"
+DEFAULT_MODEL = "crossfuse-robust17"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists

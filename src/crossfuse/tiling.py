@@ -1,7 +1,8 @@
 """Any-size inference helpers: pad to a multiple and crop back, overlapping tiles with seamless blending.
 
 Everything here works on NumPy ``float32`` planes ``(H, W)`` and a ``run(ir, vis_y) -> fused`` callable on
-``(H, W)`` planes, so the PyTorch and ONNX backends share it.
+``(H, W)`` planes (or returning ``(C, H, W)``: each plane padded, tiled and blended alike), so the PyTorch and
+ONNX backends share it.
 
 Padding follows BasicSR's pad-to-multiple-and-crop inference (reflect padding at the bottom/right, output cropped
 back to the input size exactly). Tiling follows the usual overlap-and-blend scheme: tiles overlap by ``overlap``
@@ -36,7 +37,7 @@ def run_padded(run: PlaneFn, ir: np.ndarray, vis_y: np.ndarray, multiple: int) -
     """Run ``run`` on planes padded to ``multiple`` and crop the result back to the input size."""
     h, w = ir.shape
     out = run(pad_to_multiple(ir, multiple), pad_to_multiple(vis_y, multiple))
-    return out[:h, :w]
+    return out[..., :h, :w]  # (H, W), or (C, H, W) for a run that returns several planes
 
 
 def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
@@ -92,16 +93,18 @@ def run_tiled(run: PlaneFn, ir: np.ndarray, vis_y: np.ndarray, *, tile: int, ove
         return run_padded(run, ir, vis_y, multiple)
     ys, xs = tile_spans(h, tile, overlap, align), tile_spans(w, tile, overlap, align)
     wy, wx = _ramp_weights(ys), _ramp_weights(xs)
-    acc = np.zeros((h, w), dtype=np.float32)
+    acc: np.ndarray | None = None  # (H, W), or (C, H, W) when ``run`` returns several planes
     norm = np.zeros((h, w), dtype=np.float32)
     for (y0, y1), wyi in zip(ys, wy, strict=True):
         for (x0, x1), wxi in zip(xs, wx, strict=True):
             sl = (slice(y0, y1), slice(x0, x1))
             out = run_padded(run, np.ascontiguousarray(ir[sl]), np.ascontiguousarray(vis_y[sl]), multiple)
             wgt = wyi[:, None] * wxi[None, :]
-            acc[sl] += out * wgt
+            if acc is None:
+                acc = np.zeros((*out.shape[:-2], h, w), dtype=np.float32)
+            acc[(..., *sl)] += out * wgt
             norm[sl] += wgt
-    if float(norm.min()) <= 0.0:  # cannot happen with the ramps above; guard against silent black seams
+    if acc is None or float(norm.min()) <= 0.0:  # cannot happen with the ramps above; guard against silent black seams
         raise RuntimeError("tile weights do not cover the image; report this as a bug")
     acc /= norm
     return acc

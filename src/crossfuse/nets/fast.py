@@ -181,6 +181,9 @@ class FastFuse(nn.Module):
             corruption an input step met (docs/training.md H66).
         rule_gain_degraded: the rule's ``gain`` for the same frames (needs ``rule_head``; ``None``: one gain): the
             detail stretch would also stretch what the step left of the corruption (H72).
+        spread_noise_gate: declares the Fuser's spread-noise gate (needs ``restore``; ``None``: none): a frame whose
+            mean visible restoration share exceeds it has its visible plane denoised and is fused again
+            (:class:`crossfuse.infer.Fuser`; H74). :meth:`forward_share` gives the share with the fused output.
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -214,6 +217,7 @@ class FastFuse(nn.Module):
         rule_residual_gate: bool = False,
         rule_alpha_degraded: float | None = None,
         rule_gain_degraded: float | None = None,
+        spread_noise_gate: float | None = None,
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
@@ -268,6 +272,11 @@ class FastFuse(nn.Module):
                 self.config["restore_floor"] = int(restore_floor)
                 if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
                     self.config["restore_floor_gain"] = float(restore_floor_gain)
+        if spread_noise_gate is not None:
+            if not (restore and 0.0 < spread_noise_gate < 1.0):
+                raise ValueError(f"spread_noise_gate needs restore and a share in (0, 1), got {spread_noise_gate}")
+            self.config["spread_noise_gate"] = float(spread_noise_gate)
+        self.spread_noise_gate = None if spread_noise_gate is None else float(spread_noise_gate)
         if not 0.0 <= vis_veil <= 1.0:
             raise ValueError(f"vis_veil must be in [0, 1], got {vis_veil}")
         if vis_veil:  # a whole-frame input step of crossfuse.infer, not of forward(); only stored when set
@@ -431,6 +440,14 @@ class FastFuse(nn.Module):
         ``degraded`` ((B, 1, 1, 1), 1 = an input step changed the frame) only matters with ``rule_alpha_degraded`` or
         ``rule_gain_degraded``."""
         return self._fuse(ir, vis_y, degraded)["fused"]
+
+    def forward_share(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(fused, share)``: :meth:`forward`'s output and the visible restoration share of the same pass, both
+        (B, 1, H, W) (the share map whose frame mean the Fuser's spread-noise gate reads; needs ``restore``)."""
+        if not self.restore:
+            raise ValueError("forward_share needs a network with restore")
+        out = self._fuse(ir, vis_y, degraded)
+        return out["fused"], out["restore_vis"]
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
