@@ -3,9 +3,9 @@
 Every validation pair of docs/protocol.md (RoadScene-val, LLVIP-val, MSRS-val; no test data) with the held-out
 ``correlated_noise`` corruption on both planes at severity 1.5 (seeded as the protocol seeds it), fused by ``--model``
 with the gated step and with each known level of ``--levels``, and by ``--also`` models as they are; the mean of MI,
-SCD, VIF, Qabf and SSIM against the CLEAN sources, and how many planes the step denoised.
+SCD, VIF, Qabf and SSIM against the CLEAN sources, and how many planes the step (or the spread-noise gate) denoised.
 
-Run:  PYTHONPATH=src python benchmarks/bench_noise_level.py [--model crossfuse-robust16] [--levels 4,6,8,12] [--clean]
+Run:  PYTHONPATH=src python benchmarks/bench_noise_level.py [--model crossfuse-robust17] [--levels 4,6,8,12] [--clean]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import robust_protocol as rp  # noqa: E402
 
 from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.metrics import compute_metrics  # noqa: E402
+from crossfuse.models import DEFAULT_MODEL  # noqa: E402
 
 CONDITION = ("correlated_noise", "both")
 
@@ -44,13 +45,13 @@ def score(fuser: Fuser, pairs: list) -> tuple[dict[str, float], int]:
     rows, denoised = [], 0
     for ir, vi, ir_in, vi_in in pairs:
         rows.append(compute_metrics(ir, vi, rp.fused_u8(fuser, ir_in, vi_in), profile="cddfuse", metrics=rp.RANKED))
-        denoised += sum(fuser.last_verdicts.get(k, False) for k in ("denoise_ir", "denoise_vis"))
+        denoised += sum(fuser.last_verdicts.get(k, False) for k in ("denoise_ir", "denoise_vis", "spread_vis"))
     return {m: float(np.mean([r[m] for r in rows])) for m in rp.RANKED}, denoised
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="crossfuse-robust16")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--levels", default="4,6,8,12", help="known noise levels to try (grey levels)")
     ap.add_argument("--also", default="crossfuse-robust2", help="other models, as they are (comma-separated)")
     ap.add_argument("--threads", type=int, default=2)
