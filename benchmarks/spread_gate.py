@@ -1,14 +1,14 @@
-"""The spread-noise gate of a network, by the rule declared in docs/protocol.md H74 (training frames only).
+"""The spread-noise gates of a network, by the rule declared in docs/protocol.md H74 / H75 (training frames only).
 
 For each clean training frame of the protocol (the RoadScene train split, and the LLVIP and MSRS pairs that feed the
 aligned pool, i.e. not held out for validation) the frame goes through ``crossfuse.infer.Fuser``'s input steps as at
-inference; where the denoising step leaves the visible plane alone, the frame mean of the network's visible
-restoration share is read from the pass that fuses it. The gate is the largest of these shares rounded up to 0.01,
-plus 0.01. No validation or test frame is read.
+inference; where the earlier steps leave a plane alone (visible: the denoising step; IR: destriping and denoising),
+the frame mean of the network's restoration share of that plane is read from the pass that fuses it. A plane's gate
+is the largest of its shares rounded up to 0.01, plus 0.01. No validation or test frame is read.
 
 Run:  PYTHONPATH=src python benchmarks/spread_gate.py MODEL [MODEL ...]
-      (crossfuse-robust16 -> 0.12, the gate crossfuse-robust17 ships; export it with
-       crossfuse export --format pt --model M --set spread_noise_gate=G)
+      (crossfuse-robust16 -> visible 0.12, IR 0.14, the gates crossfuse-robust18 ships; export them with
+       crossfuse export --format pt --model M --set spread_noise_gate=V --set spread_noise_gate_ir=I)
 """
 
 from __future__ import annotations
@@ -38,25 +38,28 @@ def training_frames(root: Path) -> list[tuple[str, str]]:
 
 
 def probe_fuser(spec: str) -> Fuser:
-    """``spec``'s network with a gate it cannot reach (1 - 1e-9): the Fuser reads the share of every frame and
-    never denoises for it, so the readings are those of the network as it fuses."""
+    """``spec``'s network with gates it cannot reach (1 - 1e-9): the Fuser reads the shares of every frame and never
+    denoises for them, so the readings are those of the network as it fuses."""
     net = load_model(spec)
     if not getattr(net, "restore", False):
         raise SystemExit(f"{spec}: the network has no restoration share (needs restore)")
-    probe = build("fast", **{**net.config, "spread_noise_gate": 1.0 - 1e-9})
+    probe = build("fast", **{**net.config, "spread_noise_gate": 1.0 - 1e-9, "spread_noise_gate_ir": 1.0 - 1e-9})
     probe.load_state_dict(net.state_dict())
     return Fuser(probe.eval(), device="cpu")
 
 
-def gate_of(spec: str, root: Path) -> tuple[float, np.ndarray, int]:
-    """``(gate, shares, frames)``: the rule's gate, the shares it was read from, the frames seen."""
-    fuser, shares = probe_fuser(spec), []
+def gates_of(spec: str, root: Path) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
+    """``(gates, shares, frames)`` per plane (``"vis"``, ``"ir"``): the rule's gate, the shares it was read from,
+    and the number of frames seen."""
+    fuser, shares = probe_fuser(spec), {"vis": [], "ir": []}
     frames = training_frames(root)
     for dataset, stem in frames:
         fuser.fuse_y(*rp.load_pair(root, dataset, stem))
-        if "spread_share" in fuser.last_levels:  # absent where the denoising step took the visible plane
-            shares.append(fuser.last_levels["spread_share"])
-    return math.ceil(max(shares) * 100) / 100 + 0.01, np.asarray(shares), len(frames)
+        for plane, read in shares.items():  # absent where an earlier step took the plane
+            if f"spread_share_{plane}" in fuser.last_levels:
+                read.append(fuser.last_levels[f"spread_share_{plane}"])
+    gates = {p: math.ceil(max(v) * 100) / 100 + 0.01 for p, v in shares.items()}
+    return gates, {p: np.asarray(v) for p, v in shares.items()}, len(frames)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = rp.data_root()
     for spec in args.models:
-        gate, shares, n = gate_of(spec, root)
-        print(f"{spec}: gate {gate:.2f} (largest clean training share {shares.max():.4f}, 99th percentile "
-              f"{np.percentile(shares, 99):.4f}; {len(shares)} of {n} frames read)", flush=True)
+        gates, shares, n = gates_of(spec, root)
+        for plane, key in (("vis", "spread_noise_gate"), ("ir", "spread_noise_gate_ir")):
+            x = shares[plane]
+            print(f"{spec}: {key} {gates[plane]:.2f} (largest clean training {plane} share {x.max():.4f}, 99th "
+                  f"percentile {np.percentile(x, 99):.4f}; {len(x)} of {n} frames read)", flush=True)
     return 0
 
 

@@ -1,8 +1,8 @@
 """Inference backends for :class:`crossfuse.infer.Fuser`, side by side behind one interface, :class:`Backend`.
 
 A backend runs the network on ``(H, W)`` float32 NumPy planes in [0, 1] and returns the fused plane (a ``(2, H, W)``
-stack of the fused plane and the network's visible restoration share when the model declares a
-``spread_noise_gate``: the Fuser's spread-noise gate reads the share of the same pass). It states its
+stack of the fused plane and the network's IR and visible restoration shares, ``(3, H, W)``, when the model declares a
+spread-noise gate: the Fuser's gates read the shares of the same pass). It states its
 ``name`` (``torch`` / ``onnx``) and ``pad_multiple``, its working memory per pixel (``bytes_per_pixel()``, for tile
 planning) and its device budget (``device_budget()``: free GPU bytes, ``None`` in host memory), and it recognises and
 recovers from its own out-of-memory errors (``is_oom(exc)``, ``free_cache()``). :class:`TorchBackend` runs an
@@ -24,7 +24,8 @@ from crossfuse.errors import CheckpointError
 INPUT_NAMES = ("ir", "vis_y")
 DEGRADED_INPUT = "degraded"  # third ONNX input of a network that takes_degraded: (B, 1, 1, 1), 1 = degraded frame
 OUTPUT_NAME = "fused"
-SHARE_OUTPUT = "vis_share"  # second ONNX output of a network with a spread_noise_gate: (B, 1, H, W) visible share
+SHARE_OUTPUT = "shares"  # second ONNX output of a network with a spread-noise gate: (B, 2, H, W) IR, visible shares
+SPREAD_GATES = ("spread_noise_gate", "spread_noise_gate_ir")  # (visible, IR): network constants, ONNX metadata
 BACKENDS = ("torch", "onnx")
 
 
@@ -42,11 +43,11 @@ def takes_degraded(model: Any) -> bool:
     return any(getattr(model, k, None) is not None for k in ("rule_alpha_degraded", "rule_gain_degraded"))
 
 
-def spread_noise_gate(model: Any) -> float | None:
-    """The visible-share level over which the Fuser denoises a frame's visible plane and fuses it again (H74), when
-    ``model`` declares one (its forward_share gives the share; the ONNX export makes it a second output)."""
-    gate = getattr(model, "spread_noise_gate", None)
-    return None if gate is None else float(gate)
+def spread_noise_gates(model: Any) -> dict[str, float]:
+    """The share levels over which the Fuser denoises a frame's visible (``spread_noise_gate``, H74) or IR
+    (``spread_noise_gate_ir``, H75) plane and fuses it again, those ``model`` declares (its forward_shares gives the
+    shares; the ONNX export makes them a second output); empty: no gate."""
+    return {k: float(getattr(model, k)) for k in SPREAD_GATES if getattr(model, k, None) is not None}
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:
@@ -65,7 +66,7 @@ class Backend(Protocol):
     denoise: bool
 
     takes_degraded: bool  # the network takes forward()'s per-frame ``degraded`` flag (:func:`takes_degraded`)
-    spread_noise_gate: float | None  # :func:`spread_noise_gate`; when set, calls return (2, H, W): fused, share
+    spread_noise_gates: dict[str, float]  # :func:`spread_noise_gates`; when any, calls return (3, H, W)
 
     def __call__(self, ir: np.ndarray, vis_y: np.ndarray, degraded: bool = False) -> np.ndarray: ...
 
@@ -116,7 +117,7 @@ class TorchBackend:
         for name, value in declared_steps(model).items():  # done by the Fuser, never by forward()
             setattr(self, name, value)
         self.takes_degraded = takes_degraded(model)
-        self.spread_noise_gate = spread_noise_gate(model)
+        self.spread_noise_gates = spread_noise_gates(model)
         p = (precision or "auto").lower()
         if p == "auto":
             p = "fp32" if self.device.type == "cpu" else "fp16"
@@ -139,14 +140,13 @@ class TorchBackend:
                     out = self._forward(a, b, flag)
             else:
                 out = self._forward(a, b, flag)
-        out = out[:, 0] if self.spread_noise_gate is not None else out[0, 0]
-        return out.float().cpu().numpy()
+        return out[0].float().cpu().numpy() if self.spread_noise_gates else out[0, 0].float().cpu().numpy()
 
     def _forward(self, a: Any, b: Any, flag: tuple) -> Any:
-        """The network's output: (1, 1, H, W), or (2, 1, H, W) = fused and visible share with a spread-noise gate."""
-        if self.spread_noise_gate is None:
+        """The network's output: (1, 1, H, W), or (1, 3, H, W) = fused and the two shares with a spread-noise gate."""
+        if not self.spread_noise_gates:
             return self.model(a, b, *flag)
-        return self.torch.cat(self.model.forward_share(a, b, *flag), dim=0)
+        return self.torch.cat(self.model.forward_shares(a, b, *flag), dim=1)
 
     def bytes_per_pixel(self) -> float:
         """Working memory of one forward pass per input pixel (see :func:`estimate_bytes_per_pixel`)."""
@@ -278,12 +278,12 @@ class OnnxBackend:
         self.takes_degraded = DEGRADED_INPUT in names
         meta = self.session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in self.session.get_outputs()]
-        gate = meta.get("crossfuse.spread_noise_gate")
-        if outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, SHARE_OUTPUT]) or (len(outputs) == 2) != (gate is not None):
-            raise CheckpointError(f"{where}: ONNX model outputs are {outputs} (spread_noise_gate {gate}), expected "
-                                  f"[{OUTPUT_NAME!r}], or with {SHARE_OUTPUT!r} and the gate in the metadata "
+        gates = {k: float(meta[f"crossfuse.{k}"]) for k in SPREAD_GATES if f"crossfuse.{k}" in meta}
+        if outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, SHARE_OUTPUT]) or (len(outputs) == 2) != bool(gates):
+            raise CheckpointError(f"{where}: ONNX model outputs are {outputs} (spread-noise gates {gates}), expected "
+                                  f"[{OUTPUT_NAME!r}], or with {SHARE_OUTPUT!r} and a gate in the metadata "
                                   f"(make it with crossfuse export)")
-        self.spread_noise_gate = None if gate is None else float(gate)
+        self.spread_noise_gates = gates
         self._outputs = outputs
         self.pad_multiple = int(pad_multiple or meta.get("crossfuse.pad_multiple", 1))
         self.model_name = meta.get("crossfuse.model", "")
@@ -299,7 +299,7 @@ class OnnxBackend:
         if self.takes_degraded:
             feed[DEGRADED_INPUT] = np.full((1, 1, 1, 1), float(degraded), dtype=np.float32)
         out = self.session.run(self._outputs, feed)
-        return np.stack([o[0, 0] for o in out]) if len(out) == 2 else out[0][0, 0]
+        return np.concatenate([o[0] for o in out]) if len(out) == 2 else out[0][0, 0]
 
     def bytes_per_pixel(self) -> float:
         return self._bpp

@@ -3,8 +3,8 @@
 The exported graph has inputs ``ir`` and ``vis_y`` and output ``fused``, all ``(B, 1, H, W)`` float32 in [0, 1],
 with dynamic batch, height and width (H and W must be multiples of the network's ``pad_multiple``, stored in the
 model's metadata; :class:`crossfuse.backends.OnnxBackend` runs it and pads and crops like the PyTorch path). A
-network with a ``spread_noise_gate`` has a second output ``vis_share`` (its visible restoration share, which the
-Fuser's spread-noise gate reads) and the gate in the metadata. The
+network with a spread-noise gate has a second output ``shares``, ``(B, 2, H, W)`` (its IR and visible restoration
+shares, which the Fuser's spread-noise gates read), and the gates in the metadata. The
 TorchScript-based exporter is used (``dynamo=False``): the torch.export-based default of torch >= 2.9 needs the
 extra ``onnxscript`` package.
 """
@@ -24,7 +24,7 @@ from crossfuse.backends import (
     SHARE_OUTPUT,
     OnnxBackend,
     declared_steps,
-    spread_noise_gate,
+    spread_noise_gates,
     takes_degraded,
 )
 from crossfuse.io import write_bytes_atomic
@@ -43,7 +43,7 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
     x = torch.rand(1, 1, side, side + m, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     names, args = list(INPUT_NAMES), (x, x.flip(-1))
-    outputs = [OUTPUT_NAME] if spread_noise_gate(model) is None else [OUTPUT_NAME, SHARE_OUTPUT]
+    outputs = [OUTPUT_NAME, SHARE_OUTPUT] if spread_noise_gates(model) else [OUTPUT_NAME]
     dynamic = {n: axes for n in (*INPUT_NAMES, *outputs)}
     if takes_degraded(model):  # the per-frame flag becomes a third input
         names, args = [*names, DEGRADED_INPUT], (*args, torch.ones(1, 1, 1, 1))
@@ -55,7 +55,7 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
 
 
 def _with_share(model: Any) -> Any:
-    """``model`` with ``forward_share`` as its forward (the fused output and the visible share, two outputs)."""
+    """``model`` with ``forward_shares`` as its forward (the fused output and the shares, two outputs)."""
     import torch
 
     class Outputs(torch.nn.Module):
@@ -64,7 +64,7 @@ def _with_share(model: Any) -> Any:
             self.net = model
 
         def forward(self, *args: Any) -> Any:
-            return self.net.forward_share(*args)
+            return self.net.forward_shares(*args)
 
     return Outputs().eval()
 
@@ -76,8 +76,7 @@ def _add_metadata(data: bytes, model: Any, name: str) -> bytes:
     meta = {"crossfuse.pad_multiple": str(int(getattr(model, "pad_multiple", 1))), "crossfuse.model": name,
             "crossfuse.config": repr(getattr(model, "config", {})),
             **{f"crossfuse.{k}": repr(v) for k, v in declared_steps(model).items()}}
-    if spread_noise_gate(model) is not None:
-        meta["crossfuse.spread_noise_gate"] = repr(spread_noise_gate(model))
+    meta.update({f"crossfuse.{k}": repr(v) for k, v in spread_noise_gates(model).items()})
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

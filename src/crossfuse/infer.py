@@ -19,12 +19,13 @@ optional stretch — are :mod:`crossfuse.pixels`):
   white noise is over 3.5 grey levels is denoised (non-local means): the IR after destriping, the visible Y before the
   veil lift; whole planes, before tiling; for video the first frame decides for the clip. Planes under the gate are
   left bit for bit as they are.
-* **Spread-noise gate** (part of ``denoise``; a model that declares ``spread_noise_gate``, crossfuse-robust17 and
-  later; H74): noise a camera's processing has spread over neighbouring pixels escapes the denoising step's estimate,
-  but not the network's own visible restoration share. When the denoising step left the visible plane alone and the
-  frame mean of that share (read from the same pass) exceeds the gate, the visible plane (after the veil lift) is
-  denoised at the level :func:`crossfuse.denoise.spread_noise_level` reads and the frame is fused again, marked
-  degraded. Frames under the gate cost nothing more and are fused bit for bit as without it.
+* **Spread-noise gates** (part of ``denoise``; a model that declares ``spread_noise_gate`` for the visible plane,
+  crossfuse-robust17 and later, H74, and ``spread_noise_gate_ir`` for the IR, crossfuse-robust18, H75): noise a
+  camera's processing has spread over neighbouring pixels escapes the denoising step's estimate, but not the network's
+  own restoration shares. When the earlier steps left a plane alone and the frame mean of its share (read from the
+  same pass) exceeds its gate, that plane (the visible after the veil lift) is denoised at the level
+  :func:`crossfuse.denoise.spread_noise_level` reads and the frame is fused again, marked degraded. Frames under the
+  gates cost nothing more and are fused bit for bit as without them; for video the first frame decides.
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
   output has the input's size exactly. Large frames are fused in overlapping tiles blended with raised-cosine
   weights (:mod:`crossfuse.tiling`); the tile size comes from the memory budget ``max_memory`` unless ``tile`` is
@@ -130,10 +131,12 @@ class StepReport:
                            ("denoise_vis", "visible denoised")):
             if self.verdicts.get(name):
                 said.append(f"{what} (reading {self.levels[name]:.1f} grey levels)")
-        if self.verdicts.get("spread_vis"):
-            share = self.levels.get("spread_share")
-            read = "" if share is None else f"share {share:.3f}, "
-            said.append(f"visible denoised for spread noise ({read}level {self.levels['spread_vis']:.1f} grey levels)")
+        for plane, what in (("ir", "IR"), ("vis", "visible")):
+            if self.verdicts.get(f"spread_{plane}"):
+                share = self.levels.get(f"spread_share_{plane}")
+                read = "" if share is None else f"share {share:.3f}, "
+                said.append(f"{what} denoised for spread noise ({read}level {self.levels[f'spread_{plane}']:.1f} "
+                            f"grey levels)")
         if self.alignment is not None and self.alignment.verdict() == "no":
             a = self.alignment
             said.append(f"IR registered (dx {a.dx:.1f}, dy {a.dy:.1f} px, {a.rotation_deg:.2f} deg)")
@@ -145,10 +148,11 @@ class StepReport:
         a = self.alignment
         out = {"veil_level": f"{self.veil * 255:.2f}", "jpeg_quality_ir": str(self.quality[0]),
                "jpeg_quality_vis": str(self.quality[1]), "deblocked": str(int(self.deblocked))}
-        for name in ("destripe", "denoise_ir", "denoise_vis", "spread_vis"):
+        for name in ("destripe", "denoise_ir", "denoise_vis", "spread_ir", "spread_vis"):
             out[f"{name}_level"] = f"{self.levels[name]:.2f}" if name in self.levels else ""
             out[name] = str(int(self.verdicts[name])) if name in self.verdicts else ""
-        out["spread_share"] = f"{self.levels['spread_share']:.4f}" if "spread_share" in self.levels else ""
+        for key in ("spread_share_ir", "spread_share_vis"):  # the network's restoration shares the gates read
+            out[key] = f"{self.levels[key]:.4f}" if key in self.levels else ""
         out["degraded"] = str(int(self.degraded))
         out["register"] = "" if a is None else {"no": "warped", "yes": "aligned"}.get(a.verdict(), "unknown")
         out["register_dx_dy_deg"] = "" if a is None else f"{a.dx:.2f} {a.dy:.2f} {a.rotation_deg:.3f}"
@@ -225,8 +229,10 @@ class Fuser:
                 raise ValueError(f"noise_level must be > 0 grey levels, got {noise_level}")
             self.denoise = True
         self.noise_level = None if noise_level is None else float(noise_level)
-        # the spread-noise gate belongs to the denoising step: off with it
-        self.spread_noise_gate = self.runner.spread_noise_gate if self.denoise else None
+        # the spread-noise gates belong to the denoising step: off with it. plane -> gate
+        gates = self.runner.spread_noise_gates if self.denoise else {}
+        self.spread_noise_gates = {plane: gates[key] for plane, key in (("vis", "spread_noise_gate"),
+                                                                        ("ir", "spread_noise_gate_ir")) if key in gates}
 
     @property
     def last_report(self) -> StepReport:
@@ -293,9 +299,9 @@ class Fuser:
         ``backends.takes_degraded``, reads it)."""
         return self._run(ir01, y01, degraded)[0]
 
-    def _run(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool) -> tuple[np.ndarray, float | None]:
-        """:meth:`fuse_planes` and the frame mean of the network's visible restoration share of the same pass (``None``
-        when the model declares no spread-noise gate)."""
+    def _run(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool) -> tuple[np.ndarray, dict[str, float]]:
+        """:meth:`fuse_planes` and the frame means of the network's restoration shares of the same pass (``{"ir":
+        ..., "vis": ...}``; empty when the model declares no spread-noise gate)."""
         if ir01.shape != y01.shape or ir01.ndim != 2:
             raise ValueError(f"IR and visible planes must be equal (H, W) arrays, got {ir01.shape}, {y01.shape}")
         run = self.runner
@@ -311,10 +317,11 @@ class Fuser:
                 else:
                     out = run_tiled(run, ir01, y01, tile=tile, overlap=self.overlap,
                                     multiple=self.pad_multiple, align=self.align)
-                share = None
-                if out.ndim == 3:  # (fused, visible share): a model with a spread-noise gate
-                    out, share = out[0], float(np.mean(out[1], dtype=np.float64))
-                return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), share
+                shares = {}
+                if out.ndim == 3:  # (fused, IR share, visible share): a model with a spread-noise gate
+                    shares = {k: float(np.mean(x, dtype=np.float64)) for k, x in zip(("ir", "vis"), out[1:])}
+                    out = out[0]
+                return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), shares
             except RuntimeError as exc:  # GPU out of memory -> smaller tiles
                 if not self.runner.is_oom(exc):
                     raise
@@ -414,28 +421,40 @@ class Fuser:
                verdicts: dict[str, bool] | None = None) -> np.ndarray:
         """The fused Y in [0, 1] (float32, before stretching/colour): for callers that pick windows themselves."""
         ir01, y01, degraded = self._planes(ir, vis, ir_window, veil, verdicts)
-        return self._spread_gated(ir01, y01, degraded, None if verdicts is None else verdicts.get("spread_vis"))
+        return self._spread_gated(ir01, y01, degraded, verdicts)
 
-    def _spread_gated(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool, forced: bool | None) -> np.ndarray:
-        """Fuse the planes through the spread-noise gate (module docstring): when the visible plane was not denoised
-        and the pass's visible share exceeds the gate (``forced``: a video's first-frame verdict instead), denoise it
-        and fuse again, marked degraded; the verdict, the share and the level go to :attr:`last_report`."""
+    def _spread_gated(self, ir01: np.ndarray, y01: np.ndarray, degraded: bool,
+                      verdicts: dict[str, bool] | None) -> np.ndarray:
+        """Fuse the planes through the spread-noise gates (module docstring): a plane the earlier steps left alone
+        whose share of this pass exceeds its gate (``verdicts``: a video's first-frame decisions instead) is denoised,
+        and the frame fused again, marked degraded; verdicts, shares and levels go to :attr:`last_report`."""
         report = self._local.report
-        if self.spread_noise_gate is None or report.verdicts.get("denoise_vis") or forced is False:
+        touched = {"ir": report.verdicts.get("destripe") or report.verdicts.get("denoise_ir"),
+                   "vis": report.verdicts.get("denoise_vis")}
+        forced = {p: None if verdicts is None else verdicts.get(f"spread_{p}") for p in ("ir", "vis")}
+        gated = [p for p in self.spread_noise_gates if not touched[p]]
+        if not gated:
             return self._run(ir01, y01, degraded)[0]
-        levels, verdicts = dict(report.levels), dict(report.verdicts)
-        if not forced:
-            fused, share = self._run(ir01, y01, degraded)
-            levels["spread_share"] = float(share)  # type: ignore[arg-type]  (a gate implies a share)
-            if share <= self.spread_noise_gate:  # type: ignore[operator]
-                verdicts["spread_vis"] = False
-                self._local.report = dataclasses.replace(report, levels=levels, verdicts=verdicts)
-                return fused
-        y01, levels["spread_vis"] = denoise_spread(y01)
-        verdicts["spread_vis"] = True
-        self._local.report = dataclasses.replace(report, levels=levels, verdicts=verdicts, degraded=True)
-        return self._run(ir01, y01, True)[0]
-
+        levels, said = dict(report.levels), dict(report.verdicts)
+        said.update({f"spread_{p}": False for p in gated if forced[p] is False})
+        open_ = [p for p in gated if forced[p] is not False]
+        if not open_:
+            self._local.report = dataclasses.replace(report, verdicts=said)
+            return self._run(ir01, y01, degraded)[0]
+        fused, shares = self._run(ir01, y01, degraded) if any(forced[p] is None for p in open_) else (None, {})
+        planes = {"ir": ir01, "vis": y01}
+        for p in open_:
+            if forced[p] is None:
+                levels[f"spread_share_{p}"] = shares[p]
+            said[f"spread_{p}"] = bool(forced[p]) or shares[p] > self.spread_noise_gates[p]
+            if said[f"spread_{p}"]:
+                planes[p], levels[f"spread_{p}"] = denoise_spread(planes[p])
+        fired = any(said[f"spread_{p}"] for p in open_)
+        self._local.report = dataclasses.replace(report, levels=levels, verdicts=said,
+                                                 degraded=report.degraded or fired)
+        if not fired:
+            return fused  # type: ignore[return-value]  (nothing forced on: this pass read the shares)
+        return self._run(planes["ir"], planes["vis"], True)[0]
 
 def _gated(name: str, step: Any, plane: np.ndarray, gate: float, verdicts: dict[str, bool] | None,
            levels: dict[str, float], done: dict[str, bool]) -> np.ndarray:

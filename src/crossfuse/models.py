@@ -114,10 +114,14 @@ MODELS: dict[str, Shipped] = {
                                   "db358b4d599068d005c686b2a9feec208277d85c4d1a6d7ebe264942e4eaf189"),
     "crossfuse-robust17": Shipped("crossfuse-robust16 with a spread-noise gate: a frame whose visible restoration "
                                   "share reads over 0.12 has its visible plane denoised and is fused again; chosen on "
-                                  "validation by the three-seed rule (docs/protocol.md H74); the default",
+                                  "validation by the three-seed rule (docs/protocol.md H74); the previous default",
                                   "cad28e11c4b4791971fc956f7439cbdcf1ba1c5832139669bddc0c7232cf5302"),
+    "crossfuse-robust18": Shipped("crossfuse-robust17 with the spread-noise gate on the IR plane too (its restoration "
+                                  "share over 0.14); chosen on validation by the three-seed rule (docs/protocol.md "
+                                  "H75); the default",
+                                  "09103409fb9f5a5f2570fb2937e429df1e67ae064a54d3ef354a6edaff2d3b63"),
 }
-DEFAULT_MODEL = "crossfuse-robust17"
+DEFAULT_MODEL = "crossfuse-robust18"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists

@@ -181,9 +181,10 @@ class FastFuse(nn.Module):
             corruption an input step met (docs/training.md H66).
         rule_gain_degraded: the rule's ``gain`` for the same frames (needs ``rule_head``; ``None``: one gain): the
             detail stretch would also stretch what the step left of the corruption (H72).
-        spread_noise_gate: declares the Fuser's spread-noise gate (needs ``restore``; ``None``: none): a frame whose
-            mean visible restoration share exceeds it has its visible plane denoised and is fused again
-            (:class:`crossfuse.infer.Fuser`; H74). :meth:`forward_share` gives the share with the fused output.
+        spread_noise_gate: declares the Fuser's spread-noise gate on the visible plane (needs ``restore``; ``None``:
+            none): a frame whose mean visible restoration share exceeds it has its visible plane denoised and is fused
+            again (:class:`crossfuse.infer.Fuser`; H74). :meth:`forward_shares` gives the shares with the output.
+        spread_noise_gate_ir: the same gate on the IR plane and its restoration share (H75; ``None``: none).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -218,6 +219,7 @@ class FastFuse(nn.Module):
         rule_alpha_degraded: float | None = None,
         rule_gain_degraded: float | None = None,
         spread_noise_gate: float | None = None,
+        spread_noise_gate_ir: float | None = None,
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
@@ -272,11 +274,12 @@ class FastFuse(nn.Module):
                 self.config["restore_floor"] = int(restore_floor)
                 if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
                     self.config["restore_floor_gain"] = float(restore_floor_gain)
-        if spread_noise_gate is not None:
-            if not (restore and 0.0 < spread_noise_gate < 1.0):
-                raise ValueError(f"spread_noise_gate needs restore and a share in (0, 1), got {spread_noise_gate}")
-            self.config["spread_noise_gate"] = float(spread_noise_gate)
-        self.spread_noise_gate = None if spread_noise_gate is None else float(spread_noise_gate)
+        for key, gate in (("spread_noise_gate", spread_noise_gate), ("spread_noise_gate_ir", spread_noise_gate_ir)):
+            if gate is not None:  # only stored when set
+                if not (restore and 0.0 < gate < 1.0):
+                    raise ValueError(f"{key} needs restore and a share in (0, 1), got {gate}")
+                self.config[key] = float(gate)
+            setattr(self, key, None if gate is None else float(gate))
         if not 0.0 <= vis_veil <= 1.0:
             raise ValueError(f"vis_veil must be in [0, 1], got {vis_veil}")
         if vis_veil:  # a whole-frame input step of crossfuse.infer, not of forward(); only stored when set
@@ -441,13 +444,13 @@ class FastFuse(nn.Module):
         ``rule_gain_degraded``."""
         return self._fuse(ir, vis_y, degraded)["fused"]
 
-    def forward_share(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(fused, share)``: :meth:`forward`'s output and the visible restoration share of the same pass, both
-        (B, 1, H, W) (the share map whose frame mean the Fuser's spread-noise gate reads; needs ``restore``)."""
+    def forward_shares(self, ir: Tensor, vis_y: Tensor, degraded: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(fused, shares)``: :meth:`forward`'s (B, 1, H, W) output and the IR and visible restoration shares of the
+        same pass, (B, 2, H, W) (the maps whose frame means the Fuser's spread-noise gates read; needs ``restore``)."""
         if not self.restore:
-            raise ValueError("forward_share needs a network with restore")
+            raise ValueError("forward_shares needs a network with restore")
         out = self._fuse(ir, vis_y, degraded)
-        return out["fused"], out["restore_vis"]
+        return out["fused"], torch.cat([out["restore_ir"], out["restore_vis"]], dim=1)
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
         """Training hook, phase 2 only: ``{"fused", "raw", "weight", "residual"}`` (the unclamped output, weight
