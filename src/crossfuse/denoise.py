@@ -27,17 +27,24 @@ STRENGTH = 1.0  # non-local means filter strength h, in units of the estimated n
 PATCH, SEARCH = 7, 11  # non-local means patch and search window (px); 11 is ~3x faster than 21 and ranked better (H62)
 
 
-def noise_sigma(plane_u8: np.ndarray) -> float:
-    """The white-noise level (grey levels) of an 8-bit (H, W) plane: the MAD of its finest diagonal Haar band."""
+def _cropped(plane_u8: np.ndarray, multiple: int) -> np.ndarray | None:
+    """An (H, W) plane as float64, cropped to multiples of ``multiple`` (``None`` when nothing is left)."""
     x = np.asarray(plane_u8)
     if x.ndim != 2:
         raise ValueError(f"expected an (H, W) plane, got shape {x.shape}")
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    if h == 0 or w == 0:
-        return 0.0
-    x = x[:h, :w].astype(np.int16)
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
-    return float(np.median(np.abs(hh)) / 0.6745)
+    h, w = x.shape[0] // multiple * multiple, x.shape[1] // multiple * multiple
+    return None if h == 0 or w == 0 else x[:h, :w].astype(np.float64)
+
+
+def _diagonal_band(x: np.ndarray) -> np.ndarray:
+    """The diagonal Haar band of an even-sized plane: ``(a - b - c + d) / 2`` per 2x2 block."""
+    return (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
+
+
+def noise_sigma(plane_u8: np.ndarray) -> float:
+    """The white-noise level (grey levels) of an 8-bit (H, W) plane: the MAD of its finest diagonal Haar band."""
+    x = _cropped(plane_u8, 2)
+    return 0.0 if x is None else float(np.median(np.abs(_diagonal_band(x))) / 0.6745)
 
 
 def spread_noise_level(plane_u8: np.ndarray, cell: int = 8, percentile: float = 10.0) -> float:
@@ -46,15 +53,10 @@ def spread_noise_level(plane_u8: np.ndarray, cell: int = 8, percentile: float = 
     plane's 2x2 means, times 2 (white noise of std s gives that band std s / 2). The low percentile reads the
     flattest cells, where little texture leaks into this coarser band. Meant for a plane already judged noisy: on
     clean textured planes it reads up to ~12 (RoadScene-train)."""
-    x = np.asarray(plane_u8)
-    if x.ndim != 2:
-        raise ValueError(f"expected an (H, W) plane, got shape {x.shape}")
-    h, w = x.shape[0] // 4 * 4, x.shape[1] // 4 * 4
-    if h == 0 or w == 0:
+    x = _cropped(plane_u8, 4)
+    if x is None:
         return 0.0
-    x = x[:h, :w].astype(np.float64)
-    ll = (x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 4.0
-    hh = (ll[0::2, 0::2] - ll[0::2, 1::2] - ll[1::2, 0::2] + ll[1::2, 1::2]) / 2.0
+    hh = _diagonal_band((x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 4.0)
     bh, bw = max(hh.shape[0] // cell, 1), max(hh.shape[1] // cell, 1)
     ch, cw = min(cell, hh.shape[0]), min(cell, hh.shape[1])
     cells = hh[:bh * ch, :bw * cw].reshape(bh, ch, bw, cw).std(axis=(1, 3))
