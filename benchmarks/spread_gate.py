@@ -6,7 +6,7 @@ inference; where the earlier steps leave a plane alone (visible: the denoising s
 the frame mean of the network's restoration share of that plane is read from the pass that fuses it. A plane's gate
 is the largest of its shares rounded up to 0.01, plus 0.01. No validation or test frame is read.
 
-Run:  PYTHONPATH=src python benchmarks/spread_gate.py MODEL [MODEL ...]
+Run:  PYTHONPATH=src python benchmarks/spread_gate.py MODEL [MODEL ...] [--steps-of SHIPPED]
       (crossfuse-robust16 -> visible 0.12, IR 0.14, the gates crossfuse-robust18 ships; export them with
        crossfuse export --format pt --model M --set spread_noise_gate=V --set spread_noise_gate_ir=I)
 """
@@ -37,21 +37,25 @@ def training_frames(root: Path) -> list[tuple[str, str]]:
     return frames
 
 
-def probe_fuser(spec: str) -> Fuser:
+def probe_fuser(spec: str, steps: dict | None = None) -> Fuser:
     """``spec``'s network with gates it cannot reach (1 - 1e-9): the Fuser reads the shares of every frame and never
-    denoises for them, so the readings are those of the network as it fuses."""
+    denoises for them, so the readings are those of the network as it fuses. ``steps``: the input steps to run it
+    with instead of those it declares (the gates belong to the denoising step: it must be on)."""
     net = load_model(spec)
     if not getattr(net, "restore", False):
         raise SystemExit(f"{spec}: the network has no restoration share (needs restore)")
     probe = build("fast", **{**net.config, "spread_noise_gate": 1.0 - 1e-9, "spread_noise_gate_ir": 1.0 - 1e-9})
     probe.load_state_dict(net.state_dict())
-    return Fuser(probe.eval(), device="cpu")
+    return Fuser(probe.eval(), device="cpu", **(steps or {}))
 
 
-def gates_of(spec: str, root: Path) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
+def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
     """``(gates, shares, frames)`` per plane (``"vis"``, ``"ir"``): the rule's gate, the shares it was read from,
-    and the number of frames seen."""
-    fuser, shares = probe_fuser(spec), {"vis": [], "ir": []}
+    and the number of frames seen (``steps``: as :func:`probe_fuser`)."""
+    fuser, shares = probe_fuser(spec, steps), {"vis": [], "ir": []}
+    if not fuser.denoise:
+        raise SystemExit(f"{spec}: the model does not declare the denoising step, which the gates belong to "
+                         f"(run it with --steps-of a model that does, e.g. crossfuse-robust18)")
     frames = training_frames(root)
     for dataset, stem in frames:
         fuser.fuse_y(*rp.load_pair(root, dataset, stem))
@@ -65,10 +69,17 @@ def gates_of(spec: str, root: Path) -> tuple[dict[str, float], dict[str, np.ndar
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="model specs (name, weights .pt, checkpoint or run folder)")
+    ap.add_argument("--steps-of", metavar="MODEL",
+                    help="read the frames through the input steps MODEL declares (as ablation_seeds.py --steps-of)")
     args = ap.parse_args(argv)
     root = rp.data_root()
+    steps = None
+    if args.steps_of:
+        from ablation_seeds import steps_declared_by
+
+        steps = steps_declared_by(args.steps_of)
     for spec in args.models:
-        gates, shares, n = gates_of(spec, root)
+        gates, shares, n = gates_of(spec, root, steps)
         for plane, key in (("vis", "spread_noise_gate"), ("ir", "spread_noise_gate_ir")):
             x = shares[plane]
             print(f"{spec}: {key} {gates[plane]:.2f} (largest clean training {plane} share {x.max():.4f}, 99th "

@@ -154,6 +154,9 @@ def test_the_gate_rule_reads_training_frames_only_and_rounds_up(monkeypatch):
     test = set((root / "RoadScene" / "cddfuse_test50.txt").read_text().split())
     assert len(frames) == 196 and not {s for _, s in frames} & (val | test)
     monkeypatch.setattr(sg, "training_frames", lambda _root: frames[:3])
+    with pytest.raises(SystemExit, match="does not declare the denoising step"):
+        sg.gates_of("crossfuse-robust11", root)  # restoration shares, but no denoising step: no gate to set
+    assert sg.gates_of("crossfuse-robust11", root, {"denoise": True})[2] == 3
     gates, shares, n = sg.gates_of("crossfuse-robust16", root)
     assert n == 3 and all(len(v) == 3 for v in shares.values())
     for plane, gate in gates.items():
