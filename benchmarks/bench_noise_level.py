@@ -41,11 +41,14 @@ def cases(root: Path, clean: bool = False) -> list[tuple[np.ndarray, np.ndarray,
     return out
 
 
+DENOISED = ("denoise_ir", "denoise_vis", "spread_ir", "spread_vis")  # the verdicts that mean a plane was denoised
+
+
 def score(fuser: Fuser, pairs: list) -> tuple[dict[str, float], int]:
     rows, denoised = [], 0
     for ir, vi, ir_in, vi_in in pairs:
         rows.append(compute_metrics(ir, vi, rp.fused_u8(fuser, ir_in, vi_in), profile="cddfuse", metrics=rp.RANKED))
-        denoised += sum(fuser.last_verdicts.get(k, False) for k in ("denoise_ir", "denoise_vis", "spread_vis"))
+        denoised += sum(fuser.last_verdicts.get(k, False) for k in DENOISED)
     return {m: float(np.mean([r[m] for r in rows])) for m in rp.RANKED}, denoised
 
 
