@@ -456,6 +456,7 @@ class Fuser:
             return fused  # type: ignore[return-value]  (nothing forced on: this pass read the shares)
         return self._run(planes["ir"], planes["vis"], True)[0]
 
+
 def _gated(name: str, step: Any, plane: np.ndarray, gate: float, verdicts: dict[str, bool] | None,
            levels: dict[str, float], done: dict[str, bool]) -> np.ndarray:
     """``step(plane, gate) -> (plane', reading)`` by its own gate, or forced on / skipped by ``verdicts[name]``; the
