@@ -50,11 +50,11 @@ def _export(model: Any, target: Any, opset: int, probe: int) -> None:
         dynamic[DEGRADED_INPUT] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
-        torch.onnx.export(_with_share(model) if len(outputs) == 2 else model, args, target, dynamo=False,
+        torch.onnx.export(_with_shares(model) if len(outputs) == 2 else model, args, target, dynamo=False,
                           opset_version=opset, input_names=names, output_names=outputs, dynamic_axes=dynamic)
 
 
-def _with_share(model: Any) -> Any:
+def _with_shares(model: Any) -> Any:
     """``model`` with ``forward_shares`` as its forward (the fused output and the shares, two outputs)."""
     import torch
 
