@@ -162,3 +162,26 @@ def test_the_gate_rule_reads_training_frames_only_and_rounds_up(monkeypatch):
     for plane, gate in gates.items():
         assert gate == pytest.approx(np.ceil(shares[plane].max() * 100) / 100 + 0.01)
         assert 0.01 < gate - shares[plane].max() <= 0.02 + 1e-9
+
+
+def test_the_gates_can_be_turned_off_alone_from_python_and_the_cli(msrs, tmp_path, capsys):
+    from conftest import cli_pairs
+
+    from crossfuse import cli
+
+    ir, vis, noisy_ir, noisy_vis = msrs
+    off = Fuser("crossfuse-robust18", device="cpu", spread_gate=False)
+    assert off.spread_noise_gates == {} and off.denoise  # the denoising step kept
+    np.testing.assert_array_equal(off.fuse_y(noisy_ir, noisy_vis),
+                                  Fuser("crossfuse-robust16", device="cpu").fuse_y(noisy_ir, noisy_vis))
+    with pytest.raises(ValueError, match="spread_gate=True needs a model that declares"):
+        Fuser("crossfuse-robust16", device="cpu", spread_gate=True)
+    with pytest.raises(ValueError, match="spread_gate=True needs"):
+        Fuser("crossfuse-robust18", device="cpu", spread_gate=True, denoise=False)
+    fuse = cli_pairs(tmp_path, {"ir": noisy_ir, "vi": noisy_vis})
+    np.testing.assert_array_equal(fuse("ir", "--no-spread-gate"), fuse("ir", "--model", "crossfuse-robust16"))
+    assert np.abs(fuse("ir").astype(float) - fuse("ir", "--no-spread-gate")).mean() > 0.5
+    capsys.readouterr()
+    code = cli.main(["fuse", "--ir", str(tmp_path / "ir.png"), "--vi", str(tmp_path / "vi.png"),
+                     "--out", str(tmp_path / "x.png"), "--spread-gate", "--no-denoise"])
+    assert code != 0 and "--spread-gate belongs to the denoising step" in capsys.readouterr().err

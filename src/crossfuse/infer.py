@@ -191,6 +191,8 @@ class Fuser:
             denoised with it as the filter strength on every frame, whatever the estimate (which cannot see noise a
             camera's processing has spread over neighbouring pixels); it turns the denoising step on. ``None``
             (default): the gated step.
+        spread_gate: the spread-noise gates the model declares (module docstring; part of the denoising step):
+            ``None`` (default) or ``True``: on when denoising is; ``False``: off, the denoising step kept.
     """
 
     def __init__(self, model: Any = None, *, device: str = "auto", precision: str = "auto",
@@ -198,7 +200,8 @@ class Fuser:
                  max_memory: str | int = DEFAULT_MAX_MEMORY, ir_window: Any = "auto", stretch: bool = False,
                  threads: int = 0, register: bool = False, vis_veil: float | None = None,
                  deblock: bool | None = None, destripe: bool | None = None,
-                 denoise: bool | None = None, noise_level: float | None = None) -> None:
+                 denoise: bool | None = None, noise_level: float | None = None,
+                 spread_gate: bool | None = None) -> None:
         from crossfuse.models import resolve
 
         resolved = resolve(model, device=None)  # the backend moves the network to its device
@@ -229,8 +232,12 @@ class Fuser:
                 raise ValueError(f"noise_level must be > 0 grey levels, got {noise_level}")
             self.denoise = True
         self.noise_level = None if noise_level is None else float(noise_level)
-        # the spread-noise gates belong to the denoising step: off with it. plane -> gate
-        gates = self.runner.spread_noise_gates if self.denoise else {}
+        gates = self.runner.spread_noise_gates
+        if spread_gate and not (gates and self.denoise):
+            raise ValueError("spread_gate=True needs a model that declares a spread-noise gate and the denoising step "
+                             f"on ({self.model_name}: gates {sorted(gates) or 'none'}, denoise {self.denoise})")
+        # the gates belong to the denoising step: off with it, or on their own. plane -> gate
+        gates = gates if self.denoise and spread_gate is not False else {}
         self.spread_noise_gates = {plane: gates[key] for plane, key in (("vis", "spread_noise_gate"),
                                                                         ("ir", "spread_noise_gate_ir")) if key in gates}
 

@@ -90,6 +90,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the sources' noise level in grey levels, if you know it: denoise both planes of every frame "
                         "with it as the filter strength, whatever the estimate (which cannot see noise a camera's "
                         "processing has spread over neighbouring pixels); turns denoising on")
+    p.add_argument("--spread-gate", action=argparse.BooleanOptionalAction, default=None,
+                   help="denoise a frame's plane when the network's own restoration share reads it as noisy (noise "
+                        "spread over neighbouring pixels, which the estimate above cannot see) and fuse it again "
+                        "(default: what the model declares, on for crossfuse-robust17 and later, with --denoise)")
     p.add_argument("--stretch", action="store_true",
                    help="min-max stretch the fused result (off by default; inflates SD/EN/SF; for video the "
                         "window of the first frame is kept)")
@@ -124,7 +128,7 @@ def make_fuser(args: argparse.Namespace):
                  ir_window=args.ir_window, stretch=args.stretch, register=getattr(args, "register", False),
                  vis_veil=getattr(args, "vis_veil", None), deblock=getattr(args, "deblock", None),
                  destripe=getattr(args, "destripe", None), denoise=getattr(args, "denoise", None),
-                 noise_level=getattr(args, "noise_level", None))
+                 noise_level=getattr(args, "noise_level", None), spread_gate=getattr(args, "spread_gate", None))
 
 
 def _image_target(ir: Path, out: Path, ext: str) -> Path:
@@ -322,6 +326,8 @@ def check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"--noise-level must be > 0 grey levels, got {args.noise_level}")
         if args.denoise is False:
             raise ValueError("--noise-level denoises every frame; it cannot be combined with --no-denoise")
+    if getattr(args, "spread_gate", None) and args.denoise is False:
+        raise ValueError("--spread-gate belongs to the denoising step; it cannot be combined with --no-denoise")
     if args.log:
         from crossfuse.io import check_overwrite
         from crossfuse.shard import Shard
