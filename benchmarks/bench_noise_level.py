@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ def cases(root: Path, clean: bool = False) -> list[tuple[np.ndarray, np.ndarray,
     for subset, stems in rp.validation_stems(root).items():
         for stem in stems:
             ir, vi = rp.load_pair(root, subset, stem)
-            seed = zlib.crc32(f"{subset}/{stem}/{CONDITION[0]}".encode())
+            seed = rp.case_seed(subset, stem, CONDITION[0])
             out.append((ir, vi, ir, vi) if clean else (ir, vi, *rp.corrupt_pair(ir, vi, CONDITION, seed)))
     return out
 

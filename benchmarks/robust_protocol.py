@@ -56,9 +56,20 @@ def roadscene_split(root: Path):
     return make_split(root / "RoadScene", root / "RoadScene/cddfuse_test50.txt", 10, 0)
 
 
+def external_split(root: Path, name: str):
+    """An external dataset's split: ``.val`` held out for validation, ``.train`` the pairs that feed the aligned pool
+    (same seeded draw as RoadScene's validation)."""
+    return make_split(root / name, None, HOLDOUT[name], 0)
+
+
 def holdout(root: Path, name: str) -> list[str]:
-    """The held-out validation stems of an external dataset (same seeded draw as RoadScene's validation)."""
-    return make_split(root / name, None, HOLDOUT[name], 0).val
+    """The held-out validation stems of an external dataset."""
+    return external_split(root, name).val
+
+
+def case_seed(subset: str, stem: str, condition: str) -> int:
+    """The seed of one corrupted validation case (a fixed function of subset, stem and condition)."""
+    return zlib.crc32(f"{subset}/{stem}/{condition}".encode())
 
 
 def validation_stems(root: Path) -> dict[str, list[str]]:
@@ -125,8 +136,7 @@ def validation_cases(root: Path):
             yield subset, stem, None, ir, vi, ir, vi
             cycled = [CONDITIONS[i % len(CONDITIONS)], CONDITIONS[(i + 3) % len(CONDITIONS)]]
             for cond in cycled + EVERY_PAIR_CONDITIONS:
-                seed = zlib.crc32(f"{subset}/{stem}/{cond[0]}".encode())
-                yield (subset, stem, cond[0], ir, vi, *corrupt_pair(ir, vi, cond, seed))
+                yield (subset, stem, cond[0], ir, vi, *corrupt_pair(ir, vi, cond, case_seed(subset, stem, cond[0])))
             i += 1
 
 

@@ -23,7 +23,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import robust_protocol as rp  # noqa: E402
 
-from crossfuse.data import make_split  # noqa: E402
 from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.models import load_model  # noqa: E402
 from crossfuse.nets import build  # noqa: E402
@@ -32,8 +31,8 @@ from crossfuse.nets import build  # noqa: E402
 def training_frames(root: Path) -> list[tuple[str, str]]:
     """(dataset, stem) of every clean training frame: RoadScene train + the external pool pairs."""
     frames = [("RoadScene", s) for s in rp.roadscene_split(root).train]
-    for name, held in rp.HOLDOUT.items():
-        frames += [(name, s) for s in make_split(root / name, None, held, 0).train]
+    for name in rp.HOLDOUT:
+        frames += [(name, s) for s in rp.external_split(root, name).train]
     return frames
 
 

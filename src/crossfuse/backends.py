@@ -25,7 +25,9 @@ INPUT_NAMES = ("ir", "vis_y")
 DEGRADED_INPUT = "degraded"  # third ONNX input of a network that takes_degraded: (B, 1, 1, 1), 1 = degraded frame
 OUTPUT_NAME = "fused"
 SHARE_OUTPUT = "shares"  # second ONNX output of a network with a spread-noise gate: (B, 2, H, W) IR, visible shares
-SPREAD_GATES = ("spread_noise_gate", "spread_noise_gate_ir")  # (visible, IR): network constants, ONNX metadata
+# the gate of each plane's spread-noise step: network constant and ONNX metadata key
+SPREAD_GATES = {"vis": "spread_noise_gate", "ir": "spread_noise_gate_ir"}
+SHARE_PLANES = ("ir", "vis")  # the order of the restoration shares after the fused plane (forward_shares, ONNX shares)
 BACKENDS = ("torch", "onnx")
 
 
@@ -47,7 +49,7 @@ def spread_noise_gates(model: Any) -> dict[str, float]:
     """The share levels over which the Fuser denoises a frame's visible (``spread_noise_gate``, H74) or IR
     (``spread_noise_gate_ir``, H75) plane and fuses it again, those ``model`` declares (its forward_shares gives the
     shares; the ONNX export makes them a second output); empty: no gate."""
-    return {k: float(getattr(model, k)) for k in SPREAD_GATES if getattr(model, k, None) is not None}
+    return {k: float(getattr(model, k)) for k in SPREAD_GATES.values() if getattr(model, k, None) is not None}
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:
@@ -278,7 +280,7 @@ class OnnxBackend:
         self.takes_degraded = DEGRADED_INPUT in names
         meta = self.session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in self.session.get_outputs()]
-        gates = {k: float(meta[f"crossfuse.{k}"]) for k in SPREAD_GATES if f"crossfuse.{k}" in meta}
+        gates = {k: float(meta[f"crossfuse.{k}"]) for k in SPREAD_GATES.values() if f"crossfuse.{k}" in meta}
         if outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, SHARE_OUTPUT]) or (len(outputs) == 2) != bool(gates):
             raise CheckpointError(f"{where}: ONNX model outputs are {outputs} (spread-noise gates {gates}), expected "
                                   f"[{OUTPUT_NAME!r}], or with {SHARE_OUTPUT!r} and a gate in the metadata "

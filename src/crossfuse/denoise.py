@@ -63,12 +63,19 @@ def spread_noise_level(plane_u8: np.ndarray, cell: int = 8, percentile: float = 
     return 2.0 * float(np.percentile(cells, percentile))
 
 
+def _nlm(plane_u8: np.ndarray, level: float) -> np.ndarray:
+    """Non-local means on an 8-bit plane with ``h = STRENGTH * level`` (at least 1 grey level), float32 in [0, 1]."""
+    h = float(STRENGTH * max(level, 1.0))
+    out = cv2.fastNlMeansDenoising(plane_u8, None, h=h, templateWindowSize=PATCH, searchWindowSize=SEARCH)
+    return out.astype(np.float32) / np.float32(255.0)
+
+
 def denoise_spread(plane: np.ndarray) -> tuple[np.ndarray, float]:
     """``(plane', level)``: an (H, W) plane in [0, 1] judged to carry spread noise, denoised as :func:`denoise` does
     with ``level`` = the larger of :func:`noise_sigma` and :func:`spread_noise_level` of its 8-bit version."""
     u8 = quantize(np.asarray(plane) * 255.0)
     level = max(noise_sigma(u8), spread_noise_level(u8))
-    return denoise(plane, level=max(level, 1e-3))[0], level
+    return _nlm(u8, level), level
 
 
 def denoise(plane: np.ndarray, gate: float = GATE, level: float | None = None) -> tuple[np.ndarray, float]:
@@ -83,6 +90,4 @@ def denoise(plane: np.ndarray, gate: float = GATE, level: float | None = None) -
     sigma = noise_sigma(u8)
     if level is None and sigma <= gate:
         return plane, sigma
-    h = float(STRENGTH * max(sigma if level is None else level, 1.0))
-    out = cv2.fastNlMeansDenoising(u8, None, h=h, templateWindowSize=PATCH, searchWindowSize=SEARCH)
-    return out.astype(np.float32) / np.float32(255.0), sigma
+    return _nlm(u8, sigma if level is None else level), sigma

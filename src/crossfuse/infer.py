@@ -48,6 +48,8 @@ import numpy as np
 from crossfuse import io as cio
 from crossfuse.backends import (
     INPUT_STEPS,
+    SHARE_PLANES,
+    SPREAD_GATES,
     Backend,
     TorchBackend,
     declared_steps,
@@ -103,7 +105,6 @@ def parse_memory(spec: str | int | float) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- Fuser
-
 
 
 class Fuser:
@@ -186,8 +187,7 @@ class Fuser:
                              f"on ({self.model_name}: gates {sorted(gates) or 'none'}, denoise {self.denoise})")
         # the gates belong to the denoising step: off with it, or on their own. plane -> gate
         gates = gates if self.denoise and spread_gate is not False else {}
-        self.spread_noise_gates = {plane: gates[key] for plane, key in (("vis", "spread_noise_gate"),
-                                                                        ("ir", "spread_noise_gate_ir")) if key in gates}
+        self.spread_noise_gates = {plane: gates[key] for plane, key in SPREAD_GATES.items() if key in gates}
 
     @property
     def last_report(self) -> StepReport:
@@ -273,8 +273,9 @@ class Fuser:
                     out = run_tiled(run, ir01, y01, tile=tile, overlap=self.overlap,
                                     multiple=self.pad_multiple, align=self.align)
                 shares = {}
-                if out.ndim == 3:  # (fused, IR share, visible share): a model with a spread-noise gate
-                    shares = {k: float(np.mean(x, dtype=np.float64)) for k, x in zip(("ir", "vis"), out[1:])}
+                if out.ndim == 3:  # (fused, *shares in SHARE_PLANES order): a model with a spread-noise gate
+                    shares = {k: float(np.mean(x, dtype=np.float64)) for k, x in zip(SHARE_PLANES, out[1:],
+                                                                                      strict=True)}
                     out = out[0]
                 return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), shares
             except RuntimeError as exc:  # GPU out of memory -> smaller tiles

@@ -450,6 +450,7 @@ class FastFuse(nn.Module):
         if not self.restore:
             raise ValueError("forward_shares needs a network with restore")
         out = self._fuse(ir, vis_y, degraded)
+        # the order is backends.SHARE_PLANES, which the Fuser and the ONNX output follow
         return out["fused"], torch.cat([out["restore_ir"], out["restore_vis"]], dim=1)
 
     def forward_train(self, ir: Tensor, vis_y: Tensor, phase: int = 2) -> dict[str, Tensor]:
