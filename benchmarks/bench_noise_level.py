@@ -1,11 +1,13 @@
 """``Fuser(noise_level=N)`` / ``crossfuse fuse --noise-level N`` on noise the denoising step's estimate cannot see.
 
 Every validation pair of docs/protocol.md (RoadScene-val, LLVIP-val, MSRS-val; no test data) with the held-out
-``correlated_noise`` corruption on both planes at severity 1.5 (seeded as the protocol seeds it), fused by ``--model``
+``correlated_noise`` corruption on both planes (``--visible-only``: on the visible alone, the protocol's tenth
+condition) at severity 1.5 (seeded as the protocol seeds it), fused by ``--model``
 with the gated step and with each known level of ``--levels``, and by ``--also`` models as they are; the mean of MI,
 SCD, VIF, Qabf and SSIM against the CLEAN sources, and how many planes the step (or the spread-noise gate) denoised.
 
-Run:  PYTHONPATH=src python benchmarks/bench_noise_level.py [--model crossfuse-robust17] [--levels 4,6,8,12] [--clean]
+Run:  PYTHONPATH=src python benchmarks/bench_noise_level.py [--model crossfuse-robust19] [--levels 4,6,8,12] [--clean]
+      [--visible-only]
 """
 
 from __future__ import annotations
@@ -26,17 +28,19 @@ from crossfuse.metrics import compute_metrics  # noqa: E402
 from crossfuse.models import DEFAULT_MODEL  # noqa: E402
 
 CONDITION = ("correlated_noise", "both")
+VISIBLE_ONLY = ("correlated_noise_vis", "vis")  # the protocol's tenth condition (session 18): the visible alone
 
 
-def cases(root: Path, clean: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """(clean IR, clean visible, input IR, input visible) of every validation pair; the input is corrupted unless
-    ``clean``."""
+def cases(root: Path, clean: bool = False, condition: tuple[str, str] = CONDITION
+          ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(clean IR, clean visible, input IR, input visible) of every validation pair; the input is corrupted by the
+    protocol's ``condition`` (seeded as the protocol seeds it) unless ``clean``."""
     out = []
     for subset, stems in rp.validation_stems(root).items():
         for stem in stems:
             ir, vi = rp.load_pair(root, subset, stem)
-            seed = rp.case_seed(subset, stem, CONDITION[0])
-            out.append((ir, vi, ir, vi) if clean else (ir, vi, *rp.corrupt_pair(ir, vi, CONDITION, seed)))
+            seed = rp.case_seed(subset, stem, condition[0])
+            out.append((ir, vi, ir, vi) if clean else (ir, vi, *rp.corrupt_pair(ir, vi, condition, seed)))
     return out
 
 
@@ -58,14 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--also", default="crossfuse-robust2", help="other models, as they are (comma-separated)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clean", action="store_true", help="the clean pairs instead (what a known level costs there)")
+    ap.add_argument("--visible-only", action="store_true",
+                    help="the noise on the visible plane alone (the protocol's correlated_noise_vis condition)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    pairs = cases(rp.data_root(), args.clean)
+    condition = VISIBLE_ONLY if args.visible_only else CONDITION
+    pairs = cases(rp.data_root(), args.clean, condition)
     rows = [(f"{args.model} (gated step)", Fuser(args.model, device="cpu"))]
     rows += [(f"{args.model} --noise-level {v:g}", Fuser(args.model, device="cpu", noise_level=v))
              for v in (float(x) for x in args.levels.split(","))]
     rows += [(m, Fuser(m, device="cpu")) for m in args.also.split(",") if m]
-    what = "clean" if args.clean else f"{CONDITION[0]} @ {rp.SEVERITY} on both planes"
+    planes = "the visible plane only" if args.visible_only else "both planes"
+    what = "clean" if args.clean else f"{rp.CORRUPTION_OF.get(condition[0], condition[0])} @ {rp.SEVERITY} on {planes}"
     print(f"{len(pairs)} validation pairs, {what}, scored against the clean sources\n")
     print("| fusion | " + " | ".join(rp.RANKED) + " | planes denoised |")
     print("|---|" + "---|" * (len(rp.RANKED) + 1))

@@ -1,10 +1,10 @@
 """Cost of the spread-noise gates (docs/fuse.md "Spread noise"): one ``Fuser.fuse_y`` call, median of ``--repeats``,
 on the first MSRS (640×480) and LLVIP (1280×1024) pairs, clean and with the corruption suite's ``correlated_noise``
-on both planes (severity 1.5), for ``--model`` and for ``--against`` (the same network without gates), and which
-gates fired. A clean frame pays nothing (the shares come from the pass that fuses it); a flagged one pays a
-non-local-means pass per flagged plane and a second network pass.
+on both planes and on the visible alone (severity 1.5), for ``--model`` and for ``--against`` (the same network
+without gates), and which gates fired. A clean frame pays nothing (the shares come from the pass that fuses it); a
+flagged one pays a non-local-means pass per flagged plane and a second network pass.
 
-Run:  PYTHONPATH=src python benchmarks/bench_spread_gate.py [--model crossfuse-robust18] [--threads 2]
+Run:  PYTHONPATH=src python benchmarks/bench_spread_gate.py [--model crossfuse-robust19] [--threads 2]
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     for dataset in ("MSRS", "LLVIP"):
         ir, vi = first_pair(root, dataset)
-        noisy = rp.corrupt_pair(ir, vi, ("correlated_noise", "both"), seed=1)
-        for frame, (a, b) in (("clean", (ir, vi)), ("spread noise", noisy)):
+        frames = {"clean": (ir, vi), "spread noise": rp.corrupt_pair(ir, vi, ("correlated_noise", "both"), seed=1),
+                  "spread noise, visible only": rp.corrupt_pair(ir, vi, ("correlated_noise", "vis"), seed=1)}
+        for frame, (a, b) in frames.items():
             for name, fuser in fusers.items():
                 ms = median_ms(fuser, a, b, args.repeats)
                 fired = [p for p in ("vis", "ir") if fuser.last_verdicts.get(f"spread_{p}")]

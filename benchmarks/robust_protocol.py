@@ -39,8 +39,12 @@ CONDITIONS = [("gaussian_noise", "both"), ("low_light", "vis"), ("haze", "both")
               ("stripe_noise", "ir"), ("jpeg", "both")]
 # scored on every validation pair (not cycled): since session 15 a rigid IR misregistration, since session 16 the
 # two corruptions held out of every training pool (crossfuse.corruptions.HELD_OUT; docs/protocol.md).
-# --seven-conditions leaves out the held-out two (session 15's tables), --six-conditions all three (earlier cards').
-EVERY_PAIR_CONDITIONS = [("misregistration", "ir"), ("correlated_noise", "both"), ("column_fpn", "ir")]
+# since session 18 (H77's amendment) the held-out correlated noise on the visible plane alone, under its own label.
+# --every-pair K keeps the first K (0: the six cycled conditions of the earlier cards, 1: session 15's seven, 3: the
+# nine of sessions 16-17; --six-conditions / --seven-conditions are K = 0 / 1).
+EVERY_PAIR_CONDITIONS = [("misregistration", "ir"), ("correlated_noise", "both"), ("column_fpn", "ir"),
+                         ("correlated_noise_vis", "vis")]
+CORRUPTION_OF = {"correlated_noise_vis": "correlated_noise"}  # a condition label -> the suite's corruption
 SEVERITY = 1.5
 DARK_MARGIN = 10  # grey levels
 # the rank score's fixed reference panel (docs/protocol.md "Rank score (v2)"), declared before any pilot it scores
@@ -105,10 +109,12 @@ def _to_u8(t: torch.Tensor) -> np.ndarray:
 
 
 def corrupt_pair(ir: np.ndarray, vi: np.ndarray, cond: tuple[str, str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pair with ``cond = (name, modality)`` applied at :data:`SEVERITY` (deterministic for ``seed``)."""
+    """The pair with ``cond = (label, modality)`` applied at :data:`SEVERITY` (deterministic for ``seed``); the
+    corruption is the label's (:data:`CORRUPTION_OF`, else the label itself)."""
     from crossfuse.corruptions import corrupt
 
-    name, mod = cond
+    label, mod = cond
+    name = CORRUPTION_OF.get(label, label)
     g = torch.Generator().manual_seed(seed)
     if mod in ("ir", "both"):
         ir = _to_u8(corrupt(name, _to_tensor(ir), SEVERITY, g, "ir"))
@@ -311,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--together", action="store_true", help="--rank: all models in one table with the panel")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--six-conditions", action="store_true",
-                    help="only the six cycled conditions (the protocol before session 15)")
-    ap.add_argument("--seven-conditions", action="store_true",
-                    help="leave out the two held-out corruptions (the protocol of session 15)")
+    ap.add_argument("--every-pair", type=int, metavar="K", choices=range(len(EVERY_PAIR_CONDITIONS) + 1),
+                    help="keep the first K every-pair conditions (earlier protocols' tables: 0 before session 15, "
+                         "1 session 15, 3 sessions 16-17; default: all)")
+    ap.add_argument("--six-conditions", action="store_const", const=0, dest="every_pair", help="= --every-pair 0")
+    ap.add_argument("--seven-conditions", action="store_const", const=1, dest="every_pair", help="= --every-pair 1")
     args = ap.parse_args(argv)
-    if args.six_conditions or args.seven_conditions:
-        EVERY_PAIR_CONDITIONS[:] = [] if args.six_conditions else EVERY_PAIR_CONDITIONS[:1]
+    if args.every_pair is not None:  # this process's protocol: the earlier conditions only
+        EVERY_PAIR_CONDITIONS[:] = EVERY_PAIR_CONDITIONS[:args.every_pair]
     torch.set_num_threads(args.threads)
     root = data_root()
     result: dict = {}

@@ -4,11 +4,13 @@ For each clean training frame of the protocol (the RoadScene train split, and th
 aligned pool, i.e. not held out for validation) the frame goes through ``crossfuse.infer.Fuser``'s input steps as at
 inference; where the earlier steps leave a plane alone (visible: the denoising step; IR: destriping and denoising),
 the frame mean of the network's restoration share of that plane is read from the pass that fuses it. A plane's gate
-is the largest of its shares rounded up to 0.01, plus 0.01. No validation or test frame is read.
+is the largest of its shares rounded up to 0.01, plus 0.01; the excess gate (H77) the same of the visible share
+minus the IR share, over the frames where both planes were left alone. No validation or test frame is read.
 
 Run:  PYTHONPATH=src python benchmarks/spread_gate.py MODEL [MODEL ...] [--steps-of SHIPPED]
-      (crossfuse-robust16 -> visible 0.12, IR 0.14, the gates crossfuse-robust18 ships; export them with
-       crossfuse export --format pt --model M --set spread_noise_gate=V --set spread_noise_gate_ir=I)
+      (crossfuse-robust16 -> visible 0.12, IR 0.14, excess 0.02, the gates crossfuse-robust19 ships; export them
+       with crossfuse export --format pt --model M --set spread_noise_gate=V --set spread_noise_gate_ir=I
+       --set spread_noise_gate_excess=X)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import robust_protocol as rp  # noqa: E402
 from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.models import load_model  # noqa: E402
 from crossfuse.nets import build  # noqa: E402
+
+READINGS = {"vis": "vis share", "ir": "ir share", "excess": "vis share - ir share"}
 
 
 def training_frames(root: Path) -> list[tuple[str, str]]:
@@ -49,9 +53,10 @@ def probe_fuser(spec: str, steps: dict | None = None) -> Fuser:
 
 
 def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
-    """``(gates, shares, frames)`` per plane (``"vis"``, ``"ir"``): the rule's gate, the shares it was read from,
-    and the number of frames seen (``steps``: as :func:`probe_fuser`)."""
-    fuser, shares = probe_fuser(spec, steps), {"vis": [], "ir": []}
+    """``(gates, shares, frames)`` per plane (``"vis"``, ``"ir"``) and for the visible share's excess over the IR
+    share on frames where both planes came through the steps as they were (``"excess"``): the rule's gate, the
+    readings it was read from, and the number of frames seen (``steps``: as :func:`probe_fuser`)."""
+    fuser, shares, excess = probe_fuser(spec, steps), {"vis": [], "ir": []}, []
     if not fuser.denoise:
         raise SystemExit(f"{spec}: the model does not declare the denoising step, which the gates belong to "
                          f"(run it with --steps-of a model that does, e.g. crossfuse-robust18)")
@@ -61,7 +66,11 @@ def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str
         for plane, read in shares.items():  # absent where an earlier step took the plane
             if f"spread_share_{plane}" in fuser.last_levels:
                 read.append(fuser.last_levels[f"spread_share_{plane}"])
-    gates = {p: math.ceil(max(v) * 100) / 100 + 0.01 for p, v in shares.items()}
+        if all(f"spread_share_{p}" in fuser.last_levels for p in ("vis", "ir")):  # both planes as they came
+            excess.append(fuser.last_levels["spread_share_vis"] - fuser.last_levels["spread_share_ir"])
+    shares["excess"] = excess
+    # the rule (H74, H75, H77): the largest reading rounded up to 0.01, plus 0.01 (at least 0.01: a gate is > 0)
+    gates = {p: max(math.ceil(max(v) * 100) / 100, 0.0) + 0.01 for p, v in shares.items()}
     return gates, {p: np.asarray(v) for p, v in shares.items()}, len(frames)
 
 
@@ -79,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         steps = steps_declared_by(args.steps_of)
     for spec in args.models:
         gates, shares, n = gates_of(spec, root, steps)
-        for plane, key in (("vis", "spread_noise_gate"), ("ir", "spread_noise_gate_ir")):
+        for plane, key in (("vis", "spread_noise_gate"), ("ir", "spread_noise_gate_ir"),
+                           ("excess", "spread_noise_gate_excess")):
             x = shares[plane]
-            print(f"{spec}: {key} {gates[plane]:.2f} (largest clean training {plane} share {x.max():.4f}, 99th "
+            print(f"{spec}: {key} {gates[plane]:.2f} (largest clean training {READINGS[plane]} {x.max():.4f}, 99th "
                   f"percentile {np.percentile(x, 99):.4f}; {len(x)} of {n} frames read)", flush=True)
     return 0
 

@@ -81,29 +81,39 @@ def test_rank_table_ranks_clean_on_eight_metrics_and_corrupted_per_condition():
     assert t["max"]["ratio_score"] == 1.0
 
 
-def test_every_validation_pair_also_gets_the_ir_misregistration_condition():
-    """Session 15's seventh condition: all 19 pairs, IR only, on top of the two cycled conditions (unchanged)."""
+def test_every_validation_pair_also_gets_the_every_pair_conditions():
+    """On top of the two cycled conditions (unchanged), every pair gets session 15's IR misregistration, session 16's
+    held-out correlated noise (both planes) and column FPN (IR), and session 18's correlated noise on the visible
+    plane alone (its own label, its own seeds)."""
     root = require_data()
     cases = [(subset, stem, cond, ir, ir_in, vi, vi_in)
              for subset, stem, cond, ir, vi, ir_in, vi_in in rp.validation_cases(root)]
     conds = [c[2] for c in cases]
-    assert len(cases) == 19 * 6 and conds.count(None) == 19
-    assert conds.count("misregistration") == conds.count("correlated_noise") == conds.count("column_fpn") == 19
+    assert len(cases) == 19 * 7 and conds.count(None) == 19
+    assert all(conds.count(c) == 19 for c in ("misregistration", "correlated_noise", "column_fpn",
+                                              "correlated_noise_vis"))
     assert sorted(conds.count(c) for c, _ in rp.CONDITIONS) == [6, 6, 6, 6, 7, 7]
     for subset, stem, cond, ir, ir_in, vi, vi_in in cases:
         if cond in ("misregistration", "column_fpn"):  # IR only
             assert not np.array_equal(ir_in, ir) and np.array_equal(vi_in, vi), stem
         if cond == "correlated_noise":  # both planes
             assert not np.array_equal(ir_in, ir) and not np.array_equal(vi_in, vi), stem
+        if cond == "correlated_noise_vis":  # the visible alone, the same corruption at other seeds
+            assert np.array_equal(ir_in, ir) and not np.array_equal(vi_in, vi), stem
+            both = next(c for c in cases if c[:3] == (subset, stem, "correlated_noise"))
+            assert not np.array_equal(vi_in, both[6]), stem
     t = rp.rank_table({k: [{**dict.fromkeys(rp.TEXTURE + rp.RANKED, v), "subset": "A", "condition": c, "dark": 0.0}
                            for c in (None, "jpeg", "misregistration")] for k, v in (("a", 1.0), ("b", 2.0))})
     assert list(t["a"]["corrupted_rank_per_condition"]) == ["jpeg", "misregistration"]
     saved = list(rp.EVERY_PAIR_CONDITIONS)
     try:
+        rp.EVERY_PAIR_CONDITIONS[:] = saved[:3]  # what --every-pair 3 does: sessions 16-17's nine conditions
+        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c != "correlated_noise_vis"]
         rp.EVERY_PAIR_CONDITIONS[:] = saved[:1]  # what --seven-conditions does: session 15's cases
-        assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c not in C.HELD_OUT]
-        rp.EVERY_PAIR_CONDITIONS.clear()  # what --six-conditions does: the earlier protocol's cases
         assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds
-                                                             if c not in (*C.HELD_OUT, "misregistration")]
+                                                             if rp.CORRUPTION_OF.get(c, c) not in C.HELD_OUT]
+        rp.EVERY_PAIR_CONDITIONS.clear()  # what --six-conditions does: the earlier protocol's cases
+        assert [c[2] for c in rp.validation_cases(root)] == [
+            c for c in conds if rp.CORRUPTION_OF.get(c, c) not in (*C.HELD_OUT, "misregistration")]
     finally:
         rp.EVERY_PAIR_CONDITIONS[:] = saved

@@ -1,7 +1,8 @@
 """The spread-noise gate (H74, crossfuse-robust17): the network's visible restoration share finds noise a camera
 has spread over neighbouring pixels, which the denoising step's white-noise estimate cannot see; the Fuser denoises
 the visible plane and fuses again. Real pairs, scored against the clean sources; both backends; tiles; video
-verdicts; the level estimate; the rule that sets the gates."""
+verdicts; the level estimate; the rule that sets the gates. crossfuse-robust19's excess gate (H77): noise on the
+visible plane alone, which stays under the absolute gate on dark frames."""
 
 from __future__ import annotations
 
@@ -159,9 +160,10 @@ def test_the_gate_rule_reads_training_frames_only_and_rounds_up(monkeypatch):
     assert sg.gates_of("crossfuse-robust11", root, {"denoise": True})[2] == 3
     gates, shares, n = sg.gates_of("crossfuse-robust16", root)
     assert n == 3 and all(len(v) == 3 for v in shares.values())
-    for plane, gate in gates.items():
-        assert gate == pytest.approx(np.ceil(shares[plane].max() * 100) / 100 + 0.01)
-        assert 0.01 < gate - shares[plane].max() <= 0.02 + 1e-9
+    assert set(gates) == {"vis", "ir", "excess"}
+    for plane, gate in gates.items():  # (the excess may be negative: a gate is at least 0.01)
+        assert gate == pytest.approx(max(np.ceil(shares[plane].max() * 100) / 100, 0.0) + 0.01)
+        assert 0.01 <= gate - max(shares[plane].max(), 0.0) <= 0.02 + 1e-9
 
 
 def test_the_gates_can_be_turned_off_alone_from_python_and_the_cli(msrs, tmp_path, capsys):
@@ -185,3 +187,60 @@ def test_the_gates_can_be_turned_off_alone_from_python_and_the_cli(msrs, tmp_pat
     code = cli.main(["fuse", "--ir", str(tmp_path / "ir.png"), "--vi", str(tmp_path / "vi.png"),
                      "--out", str(tmp_path / "x.png"), "--spread-gate", "--no-denoise"])
     assert code != 0 and "--spread-gate belongs to the denoising step" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["LLVIP", "MSRS"])
+def test_the_excess_gate_finds_noise_on_the_visible_plane_alone(dataset):
+    """Night pairs with the suite's correlated noise on the visible only: crossfuse-robust18's absolute gates miss it
+    (the visible share stays under 0.12), crossfuse-robust19 reads the visible share's excess over the IR share,
+    denoises the visible plane and does better against the clean sources; the clean pair is fused bit for bit as
+    before."""
+    from crossfuse.metrics import compute_metrics
+
+    ir, vis = first_pair_u8(dataset)
+    noisy_vis = _suite("correlated_noise", vis, 2)
+    r18, r19 = Fuser("crossfuse-robust18", device="cpu"), Fuser("crossfuse-robust19", device="cpu")
+    assert r19.spread_excess_gate == pytest.approx(0.02) and r18.spread_excess_gate is None
+    np.testing.assert_array_equal(r19.fuse_y(ir, vis), r18.fuse_y(ir, vis))
+    assert not r19.last_verdicts.get("spread_vis") and not r19.last_degraded
+    fused = [f.fuse_y(ir, noisy_vis) for f in (r18, r19)]
+    assert not r18.last_verdicts["spread_vis"] and not r18.last_degraded
+    levels = r19.last_levels
+    assert levels["spread_share_vis"] < 0.12 and levels["spread_share_vis"] - levels["spread_share_ir"] > 0.02
+    assert r19.last_verdicts["spread_vis"] and not r19.last_verdicts["spread_ir"] and r19.last_degraded
+    assert 3.0 < levels["spread_vis"] < 15.0  # the suite's level at severity 1.5
+    before, after = (compute_metrics(ir, vis, _u8(f), profile="cddfuse", metrics=["MI", "VIF", "SSIM"]) for f in fused)
+    for m in ("MI", "VIF", "SSIM"):
+        assert after[m] > before[m] + 0.03, (m, before, after)
+
+
+def test_the_excess_gate_reads_the_ir_share_only_when_the_ir_came_as_it_was():
+    """An IR plane an earlier step changed (destriped, denoised) has a smaller share for that reason alone: the
+    excess gate does not read it then; the absolute gate still does."""
+    r19 = Fuser("crossfuse-robust19", device="cpu")
+    as_came, changed = {"ir": False, "vis": False}, {"ir": True, "vis": False}
+    assert r19._spread_noisy("vis", {"vis": 0.05, "ir": 0.01}, as_came)
+    assert not r19._spread_noisy("vis", {"vis": 0.05, "ir": 0.01}, changed)
+    assert not r19._spread_noisy("vis", {"vis": 0.05, "ir": 0.035}, as_came)  # excess 0.015 <= 0.02
+    assert r19._spread_noisy("vis", {"vis": 0.13, "ir": 0.2}, changed)  # over the absolute gate 0.12
+    assert not r19._spread_noisy("ir", {"vis": 0.05, "ir": 0.01}, as_came)  # the excess is the visible's alone
+    assert not Fuser("crossfuse-robust18", device="cpu")._spread_noisy("vis", {"vis": 0.05, "ir": 0.01}, as_came)
+
+
+def test_the_excess_gate_travels_with_the_onnx_export_and_needs_the_visible_gate(tmp_path):
+    from crossfuse.backends import OnnxBackend
+    from crossfuse.export import export_onnx
+    from crossfuse.models import load_model
+    from crossfuse.nets import build
+
+    with pytest.raises(ValueError, match="spread_noise_gate_excess .* needs spread_noise_gate"):
+        build("fast", restore=True, spread_noise_gate_ir=0.1, spread_noise_gate_excess=0.02)
+    path = export_onnx(load_model("crossfuse-robust19"), tmp_path / "m.onnx", name="crossfuse-robust19")
+    assert OnnxBackend(path).spread_noise_gates == {"spread_noise_gate": 0.12, "spread_noise_gate_ir": 0.14,
+                                                    "spread_noise_gate_excess": 0.02}
+    ir, vis = first_pair_u8("LLVIP")
+    noisy_vis = _suite("correlated_noise", vis, 2)
+    torch_f, onnx_f = Fuser("crossfuse-robust19", device="cpu"), Fuser(str(path), device="cpu")
+    want, got = torch_f.fuse_y(ir, noisy_vis), onnx_f.fuse_y(ir, noisy_vis)
+    assert onnx_f.last_verdicts["spread_vis"] and torch_f.last_verdicts["spread_vis"]
+    assert np.abs(got - want).max() < 1e-3

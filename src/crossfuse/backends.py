@@ -27,6 +27,9 @@ OUTPUT_NAME = "fused"
 SHARE_OUTPUT = "shares"  # second ONNX output of a network with a spread-noise gate: (B, 2, H, W) IR, visible shares
 # the gate of each plane's spread-noise step: network constant and ONNX metadata key
 SPREAD_GATES = {"vis": "spread_noise_gate", "ir": "spread_noise_gate_ir"}
+# a second visible-plane gate on the visible share's excess over the IR share (H77); needs the visible gate
+SPREAD_EXCESS_GATE = "spread_noise_gate_excess"
+SPREAD_GATE_KEYS = (*SPREAD_GATES.values(), SPREAD_EXCESS_GATE)
 SHARE_PLANES = ("ir", "vis")  # the order of the restoration shares after the fused plane (forward_shares, ONNX shares)
 BACKENDS = ("torch", "onnx")
 
@@ -47,9 +50,10 @@ def takes_degraded(model: Any) -> bool:
 
 def spread_noise_gates(model: Any) -> dict[str, float]:
     """The share levels over which the Fuser denoises a frame's visible (``spread_noise_gate``, H74) or IR
-    (``spread_noise_gate_ir``, H75) plane and fuses it again, those ``model`` declares (its forward_shares gives the
-    shares; the ONNX export makes them a second output); empty: no gate."""
-    return {k: float(getattr(model, k)) for k in SPREAD_GATES.values() if getattr(model, k, None) is not None}
+    (``spread_noise_gate_ir``, H75) plane and fuses it again, and the visible share's excess over the IR share over
+    which it does the same to the visible (``spread_noise_gate_excess``, H77): those ``model`` declares (its
+    forward_shares gives the shares; the ONNX export makes them a second output); empty: no gate."""
+    return {k: float(getattr(model, k)) for k in SPREAD_GATE_KEYS if getattr(model, k, None) is not None}
 
 
 def declared_steps(model: Any) -> dict[str, float | bool]:
@@ -280,7 +284,7 @@ class OnnxBackend:
         self.takes_degraded = DEGRADED_INPUT in names
         meta = self.session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in self.session.get_outputs()]
-        gates = {k: float(meta[f"crossfuse.{k}"]) for k in SPREAD_GATES.values() if f"crossfuse.{k}" in meta}
+        gates = {k: float(meta[f"crossfuse.{k}"]) for k in SPREAD_GATE_KEYS if f"crossfuse.{k}" in meta}
         if outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, SHARE_OUTPUT]) or (len(outputs) == 2) != bool(gates):
             raise CheckpointError(f"{where}: ONNX model outputs are {outputs} (spread-noise gates {gates}), expected "
                                   f"[{OUTPUT_NAME!r}], or with {SHARE_OUTPUT!r} and a gate in the metadata "

@@ -24,8 +24,11 @@ optional stretch — are :mod:`crossfuse.pixels`):
   camera's processing has spread over neighbouring pixels escapes the denoising step's estimate, but not the network's
   own restoration shares. When the earlier steps left a plane alone and the frame mean of its share (read from the
   same pass) exceeds its gate, that plane (the visible after the veil lift) is denoised at the level
-  :func:`crossfuse.denoise.spread_noise_level` reads and the frame is fused again, marked degraded. Frames under the
-  gates cost nothing more and are fused bit for bit as without them; for video the first frame decides.
+  :func:`crossfuse.denoise.spread_noise_level` reads and the frame is fused again, marked degraded. A model may also
+  declare ``spread_noise_gate_excess`` (crossfuse-robust19, H77): the visible plane is treated so as well when, both
+  planes untouched by the earlier steps, its share exceeds the IR share by more than that (noise on the visible
+  sensor alone, which stays under the absolute gate on dark frames). Frames under the gates cost nothing more and
+  are fused bit for bit as without them; for video the first frame decides.
 * **Any size.** Inputs are padded (reflect) to the network's ``pad_multiple`` and the result is cropped back, so the
   output has the input's size exactly. Large frames are fused in overlapping tiles blended with raised-cosine
   weights (:mod:`crossfuse.tiling`); the tile size comes from the memory budget ``max_memory`` unless ``tile`` is
@@ -49,6 +52,7 @@ from crossfuse import io as cio
 from crossfuse.backends import (
     INPUT_STEPS,
     SHARE_PLANES,
+    SPREAD_EXCESS_GATE,
     SPREAD_GATES,
     Backend,
     TorchBackend,
@@ -188,6 +192,7 @@ class Fuser:
         # the gates belong to the denoising step: off with it, or on their own. plane -> gate
         gates = gates if self.denoise and spread_gate is not False else {}
         self.spread_noise_gates = {plane: gates[key] for plane, key in SPREAD_GATES.items() if key in gates}
+        self.spread_excess_gate = gates.get(SPREAD_EXCESS_GATE)  # visible share minus IR share (H77); None: none
 
     @property
     def last_report(self) -> StepReport:
@@ -402,7 +407,7 @@ class Fuser:
         for p in open_:
             if forced[p] is None:
                 levels[f"spread_share_{p}"] = shares[p]
-            said[f"spread_{p}"] = bool(forced[p]) or shares[p] > self.spread_noise_gates[p]
+            said[f"spread_{p}"] = bool(forced[p]) or self._spread_noisy(p, shares, touched)
             if said[f"spread_{p}"]:
                 planes[p], levels[f"spread_{p}"] = denoise_spread(planes[p])
         fired = any(said[f"spread_{p}"] for p in open_)
@@ -411,6 +416,15 @@ class Fuser:
         if not fired:
             return fused  # type: ignore[return-value]  (nothing forced on: this pass read the shares)
         return self._run(planes["ir"], planes["vis"], True)[0]
+
+
+    def _spread_noisy(self, plane: str, shares: dict[str, float], touched: dict[str, Any]) -> bool:
+        """Whether ``plane``'s share of this pass says spread noise: over its gate, or (the visible, H77) over the IR
+        share by more than the excess gate while the IR came through the earlier steps as it was."""
+        if shares[plane] > self.spread_noise_gates[plane]:
+            return True
+        x = self.spread_excess_gate
+        return plane == "vis" and x is not None and not touched["ir"] and shares["vis"] - shares["ir"] > x
 
 
 def _gated(name: str, step: Any, plane: np.ndarray, gate: float, verdicts: dict[str, bool] | None,

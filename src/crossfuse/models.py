@@ -118,10 +118,15 @@ MODELS: dict[str, Shipped] = {
                                   "cad28e11c4b4791971fc956f7439cbdcf1ba1c5832139669bddc0c7232cf5302"),
     "crossfuse-robust18": Shipped("crossfuse-robust17 with the spread-noise gate on the IR plane too (its restoration "
                                   "share over 0.14); chosen on validation by the three-seed rule (docs/protocol.md "
-                                  "H75); the default",
+                                  "H75); the previous default",
                                   "09103409fb9f5a5f2570fb2937e429df1e67ae064a54d3ef354a6edaff2d3b63"),
+    "crossfuse-robust19": Shipped("crossfuse-robust18 with a second visible gate: a frame whose visible restoration "
+                                  "share exceeds its IR share by over 0.02 (both planes untouched) has its visible "
+                                  "plane denoised too; chosen on validation by the three-seed rule (docs/protocol.md "
+                                  "H77); the default",
+                                  "de6daf1763c603f4470b0c6363d07e12cf475b72df3f676c916eac4d87e5ccf0"),
 }
-DEFAULT_MODEL = "crossfuse-robust18"
+DEFAULT_MODEL = "crossfuse-robust19"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists

@@ -185,6 +185,9 @@ class FastFuse(nn.Module):
             none): a frame whose mean visible restoration share exceeds it has its visible plane denoised and is fused
             again (:class:`crossfuse.infer.Fuser`; H74). :meth:`forward_shares` gives the shares with the output.
         spread_noise_gate_ir: the same gate on the IR plane and its restoration share (H75; ``None``: none).
+        spread_noise_gate_excess: a second gate on the visible plane (needs ``spread_noise_gate``; ``None``: none):
+            the visible share's excess over the IR share, read when both planes came through the earlier steps
+            untouched (H77: noise on the visible sensor alone, which the absolute gate misses on dark frames).
 
     Attributes: ``pad_multiple = 2`` (H and W must be even; callers pad with reflect and crop back),
     ``supports_phase1 = False`` (no reconstruction phase), ``config`` (constructor kwargs as plain lists, so
@@ -220,6 +223,7 @@ class FastFuse(nn.Module):
         rule_gain_degraded: float | None = None,
         spread_noise_gate: float | None = None,
         spread_noise_gate_ir: float | None = None,
+        spread_noise_gate_excess: float | None = None,
         vis_veil: float = 0.0,
         deblock: bool = False,
         destripe: bool = False,
@@ -274,7 +278,11 @@ class FastFuse(nn.Module):
                 self.config["restore_floor"] = int(restore_floor)
                 if float(restore_floor_gain) != 2.0:  # only stored when changed: earlier configs unchanged
                     self.config["restore_floor_gain"] = float(restore_floor_gain)
-        for key, gate in (("spread_noise_gate", spread_noise_gate), ("spread_noise_gate_ir", spread_noise_gate_ir)):
+        if spread_noise_gate_excess is not None and spread_noise_gate is None:
+            raise ValueError("spread_noise_gate_excess is a second gate on the visible plane: it needs "
+                             "spread_noise_gate")
+        for key, gate in (("spread_noise_gate", spread_noise_gate), ("spread_noise_gate_ir", spread_noise_gate_ir),
+                          ("spread_noise_gate_excess", spread_noise_gate_excess)):
             if gate is not None:  # only stored when set
                 if not (restore and 0.0 < gate < 1.0):
                     raise ValueError(f"{key} needs restore and a share in (0, 1), got {gate}")
