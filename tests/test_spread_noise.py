@@ -209,6 +209,8 @@ def test_the_excess_gate_finds_noise_on_the_visible_plane_alone(dataset):
     assert levels["spread_share_vis"] < 0.12 and levels["spread_share_vis"] - levels["spread_share_ir"] > 0.02
     assert r19.last_verdicts["spread_vis"] and not r19.last_verdicts["spread_ir"] and r19.last_degraded
     assert 3.0 < levels["spread_vis"] < 15.0  # the suite's level at severity 1.5
+    said = r19.last_report.summary()  # both shares named: the visible one alone is under its gate
+    assert f"share {levels['spread_share_vis']:.3f}, IR share {levels['spread_share_ir']:.3f}" in said, said
     before, after = (compute_metrics(ir, vis, _u8(f), profile="cddfuse", metrics=["MI", "VIF", "SSIM"]) for f in fused)
     for m in ("MI", "VIF", "SSIM"):
         assert after[m] > before[m] + 0.03, (m, before, after)

@@ -33,8 +33,10 @@ class StepReport:
                 said.append(f"{what} (reading {self.levels[name]:.1f} grey levels)")
         for plane, what in (("ir", "IR"), ("vis", "visible")):
             if self.verdicts.get(f"spread_{plane}"):
-                share = self.levels.get(f"spread_share_{plane}")
+                share, other = self.levels.get(f"spread_share_{plane}"), self.levels.get("spread_share_ir")
                 read = "" if share is None else f"share {share:.3f}, "
+                if plane == "vis" and share is not None and other is not None:  # the excess gate reads both (H77)
+                    read += f"IR share {other:.3f}, "
                 said.append(f"{what} denoised for spread noise ({read}level {self.levels[f'spread_{plane}']:.1f} "
                             f"grey levels)")
         if self.alignment is not None and self.alignment.verdict() == "no":
