@@ -417,7 +417,6 @@ class Fuser:
             return fused  # type: ignore[return-value]  (nothing forced on: this pass read the shares)
         return self._run(planes["ir"], planes["vis"], True)[0]
 
-
     def _spread_noisy(self, plane: str, shares: dict[str, float], touched: dict[str, Any]) -> bool:
         """Whether ``plane``'s share of this pass says spread noise: over its gate, or (the visible, H77) over the IR
         share by more than the excess gate while the IR came through the earlier steps as it was."""
