@@ -93,6 +93,27 @@ def test_checkpoint_round_trip_and_exact_resume(run_a, tmp_path):
     assert torch.equal(net.eval()(x, x), net2.eval()(x, x))
 
 
+def test_a_wall_time_budget_stops_after_an_epoch_and_the_cli_resumes_exactly(run_a, tmp_path, capsys):
+    """``crossfuse train --max-minutes M``: the first epoch that ends past M minutes is the last of the call (its
+    checkpoint written, the way to go on printed); ``--resume`` then ends where an uninterrupted run does."""
+    from crossfuse import cli
+
+    args = ["train", "tiny", "--out", str(tmp_path), "--no-progress", "--set", f'data.root="{SHARED_DATA}"',
+            "--set", "data.patches_per_epoch=48"]
+    assert cli.main([*args, "--max-minutes", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "stopped after epoch 1 of 2" in said and f"--resume {tmp_path / 'last.pt'}" in said, said
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+    assert cli.main([*args, "--resume", str(tmp_path / "last.pt"), "--max-minutes", "60"]) == 0
+    a, b = (torch.load(d / "last.pt", weights_only=True) for d in (run_a, tmp_path))
+    assert a["epoch"] == b["epoch"] == 2 and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert "stopped after" not in capsys.readouterr().out  # the budget was not reached: the schedule ended
+    assert cli.main(["train", "tiny", "--out", str(tmp_path / "x"), "--max-epochs", "0"]) != 0
+    assert "--max-epochs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="max_minutes must be >= 0"):
+        train(_cfg(), tmp_path / "y", max_minutes=-1)
+
+
 def test_weight_average_leaves_the_trajectory_alone_and_resumes_exactly(run_a, tmp_path):
     """``schedule.ema``: the weights Adam trains are exactly those of the run without it (``train_model``); ``model``
     (what is validated, exported and fused with) is their moving average, different from them and restored on

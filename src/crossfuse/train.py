@@ -435,15 +435,19 @@ def _log_epoch(run: Run, state: State, row: dict[str, Any], improved: bool) -> N
 
 
 def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-          progress: bool = True, max_epochs: int | None = None) -> Path:
+          progress: bool = True, max_epochs: int | None = None, max_minutes: float | None = None) -> Path:
     """Run the training the resolved config ``cfg`` describes; returns the output folder.
 
-    ``max_epochs`` stops this call after that many epochs (the schedule is unchanged; continue later with
-    ``resume=out/last.pt``) - for time-sliced jobs and the resume test. Nothing is written before the data, the
-    network and the checkpoint to resume from have been read, so a bad config or file leaves no run folder."""
+    ``max_epochs`` stops this call after that many epochs, ``max_minutes`` after the first epoch that ends past that
+    much wall time (rank 0's clock decides for every rank); the schedule is unchanged and each epoch's checkpoint is
+    written, so ``resume=out/last.pt`` continues exactly - for time-sliced jobs (a lent GPU's window, a CI box) and
+    the resume test. Nothing is written before the data, the network and the checkpoint to resume from have been
+    read, so a bad config or file leaves no run folder."""
+    if max_minutes is not None and not float(max_minutes) >= 0:
+        raise ValueError(f"max_minutes must be >= 0, got {max_minutes}")
     rank, world, device, owns_group = _setup_dist(cfg)
     try:
-        return _train(cfg, rank, world, device, out_dir, resume, progress, max_epochs)
+        return _train(cfg, rank, world, device, out_dir, resume, progress, max_epochs, max_minutes)
     finally:
         if owns_group and dist.is_initialized():
             # left here rather than to interpreter exit, where gloo's worker threads can still hold work whose
@@ -451,8 +455,19 @@ def train(cfg: dict, out_dir: str | os.PathLike | None = None, resume: str | os.
             dist.destroy_process_group()
 
 
+def _out_of_time(run: Run, t_start: float, max_minutes: float | None) -> bool:
+    """Whether the wall-time budget is spent, as rank 0 sees it (every rank gets its answer, so all stop together)."""
+    if max_minutes is None:
+        return False
+    spent = torch.tensor([float(time.time() - t_start >= 60.0 * float(max_minutes))], device=run.device)
+    if run.world > 1:
+        dist.broadcast(spent, src=0)
+    return bool(spent.item())
+
+
 def _train(cfg: dict, rank: int, world: int, device: torch.device, out_dir: str | os.PathLike | None,
-           resume: str | os.PathLike | None, progress: bool, max_epochs: int | None) -> Path:
+           resume: str | os.PathLike | None, progress: bool, max_epochs: int | None,
+           max_minutes: float | None = None) -> Path:
     out = _out_folder(cfg, out_dir, resume)
     data = _load_data(cfg, world, rank)
     net, model, opt, sched = _build_model(cfg, device, world)
@@ -468,13 +483,17 @@ def _train(cfg: dict, rank: int, world: int, device: torch.device, out_dir: str 
     for epoch in range(state.epoch, stop):
         row = _train_epoch(run, epoch, state)
         state.epoch = epoch + 1
-        if not run.main:
-            continue
-        _validate_epoch(run, epoch, state, row)
-        row["elapsed_s"] = round(time.time() - t_start, 1)
-        state.history.append(row)
-        improved = _save_checkpoints(run, epoch, state, row)
-        _log_epoch(run, state, row, improved)
+        if run.main:
+            _validate_epoch(run, epoch, state, row)
+            row["elapsed_s"] = round(time.time() - t_start, 1)
+            state.history.append(row)
+            improved = _save_checkpoints(run, epoch, state, row)
+            _log_epoch(run, state, row, improved)
+        if state.epoch < stop and _out_of_time(run, t_start, max_minutes):
+            if run.main:
+                print(f"stopped after epoch {state.epoch} of {total}: {max_minutes} min of wall time spent; "
+                      f"continue with --resume {out / 'last.pt'}", flush=True)
+            break
     if world > 1:
         dist.barrier()  # rank 0's validation and checkpoint are written before any rank leaves the group
     return out

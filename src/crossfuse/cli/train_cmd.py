@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set schedule.lr=5e-4 --set data.root=/data (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--max-epochs", type=int, metavar="N",
+                   help="stop after N epochs of this call (the schedule is unchanged; continue with --resume)")
+    p.add_argument("--max-minutes", type=float, metavar="M",
+                   help="stop after the first epoch that ends past M minutes of wall time (a lent GPU's window, "
+                        "a time-sliced job); every epoch's checkpoint is written, so --resume continues exactly")
     p.set_defaults(func=run)
 
 
@@ -27,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from crossfuse.train import train
 
     cfg = load_config(args.config, args.overrides)
-    out = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.no_progress)
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise ValueError(f"--max-epochs must be >= 1, got {args.max_epochs}")
+    out = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.no_progress,
+                max_epochs=args.max_epochs, max_minutes=args.max_minutes)
     print(f"done: {out}")
     return 0
