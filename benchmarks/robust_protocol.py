@@ -80,15 +80,15 @@ def validation_stems(root: Path) -> dict[str, list[str]]:
     return {"RoadScene": roadscene_split(root).val, **{n: holdout(root, n) for n in HOLDOUT}}
 
 
-def build_align(root: Path, out: Path) -> Path:
-    """Top-K aligned pool (K 1000, 128 px, stride 128) from LLVIP + MSRS minus their hold-outs; target statistics
-    on the RoadScene train split only."""
+def build_align(root: Path, out: Path, patch: int = 128) -> Path:
+    """Top-K aligned pool (K 1000, ``patch`` px, stride = patch; 128 for the robust recipes, 64 for the paper
+    network) from LLVIP + MSRS minus their hold-outs; target statistics on the RoadScene train split only."""
     from crossfuse.align import align, save_alignment
     from crossfuse.patches import load_pairs
 
     sp = roadscene_split(root)
     exts = [load_pairs(root / n, exclude=holdout(root, n), lazy_ir=True) for n in HOLDOUT]
-    res = align(root / "RoadScene", exts, patch=128, stride=128, k=1000, exclude=sp.test + sp.val)
+    res = align(root / "RoadScene", exts, patch=patch, stride=patch, k=1000, exclude=sp.test + sp.val)
     return save_alignment(res, out)
 
 
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show", action="store_true", help="print the split and the hold-out stems")
     ap.add_argument("--align", metavar="OUT", help="write the aligned pool (without hold-outs) to OUT")
+    ap.add_argument("--patch", type=int, default=128, choices=(64, 128),
+                    help="--align: patch size (128: the robust recipes' pool; 64: the paper network's)")
     ap.add_argument("--validate", nargs="+", metavar="MODEL", help="model names, weights files, checkpoints, runs")
     ap.add_argument("--dark", nargs="+", metavar="MODEL", help="dark-pixel %% on every dataset of the data root")
     ap.add_argument("--sanity", nargs="+", metavar="MODEL", help="LLVIP-32 / MSRS-12 (partly seen): 8 metrics, rank")
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         result["stems"] = validation_stems(root)
         print(json.dumps(result["stems"], indent=1))
     if args.align:
-        print(f"aligned pool written to {build_align(root, Path(args.align))}")
+        print(f"aligned pool written to {build_align(root, Path(args.align), args.patch)}")
     if args.validate:
         result["validation"] = validate(args.validate)
         print(format_validation(result["validation"]))
