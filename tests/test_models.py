@@ -87,29 +87,34 @@ def test_every_listed_model_ships_weights_and_a_card(name):
 
 
 def test_the_default_model_declares_all_four_input_steps_and_the_rule_it_was_chosen_with():
-    """crossfuse-robust19 (H77): crossfuse-robust14's tensors (detail gain 1.1, H63; weaker-source share 0.6, H64) with,
-    on frames an input step changed, the share 0.4 (H66-H68, crossfuse-robust15) and the gain 1.0 (H72,
-    crossfuse-robust16), the spread-noise gates 0.12 on the visible plane (H74, crossfuse-robust17) and 0.14 on the IR
-    (H75, crossfuse-robust18), and the visible share's excess gate 0.02 (H77); the previous defaults keep theirs."""
+    """crossfuse-robust20 (H79): crossfuse-robust14's recipe (detail gain 1.1, H63; weaker-source share 0.6, H64) at
+    half its schedule, re-trained, with crossfuse-robust19's constants - on frames an input step changed the share 0.4
+    (H66-H68) and the gain 1.0 (H72); the spread-noise gates on the visible plane (H74) and the IR (H75) and the
+    visible share's excess gate (H77), each by the rule from its own training-frame shares. crossfuse-robust15 ... -19
+    are crossfuse-robust14's tensors with constants added; the previous defaults keep theirs."""
     from crossfuse.backends import declared_steps, spread_noise_gates
     from crossfuse.models import DEFAULT_MODEL, load_model
 
-    assert DEFAULT_MODEL == "crossfuse-robust19"
-    net, r18 = load_model(DEFAULT_MODEL), load_model("crossfuse-robust18")
+    assert DEFAULT_MODEL == "crossfuse-robust20"
+    net, r19, r18 = load_model(DEFAULT_MODEL), load_model("crossfuse-robust19"), load_model("crossfuse-robust18")
     r17, r16 = load_model("crossfuse-robust17"), load_model("crossfuse-robust16")
     r15, r14 = load_model("crossfuse-robust15"), load_model("crossfuse-robust14")
     assert declared_steps(net) == {"vis_veil": 0.75, "deblock": True, "destripe": True, "denoise": True}
     gates = {"spread_noise_gate": 0.12, "spread_noise_gate_ir": 0.14}
-    assert spread_noise_gates(net) == {**gates, "spread_noise_gate_excess": 0.02} and spread_noise_gates(r18) == gates
+    assert spread_noise_gates(net) == {"spread_noise_gate": 0.12, "spread_noise_gate_ir": 0.13,
+                                       "spread_noise_gate_excess": 0.02}
+    assert spread_noise_gates(r19) == {**gates, "spread_noise_gate_excess": 0.02} and spread_noise_gates(r18) == gates
     assert spread_noise_gates(r17) == {"spread_noise_gate": 0.12} and spread_noise_gates(r16) == {}
-    assert net.config == {**r16.config, **gates, "spread_noise_gate_excess": 0.02}
+    assert r19.config == {**r16.config, **gates, "spread_noise_gate_excess": 0.02}
+    assert net.config == {**r19.config, "spread_noise_gate_ir": 0.13}  # the same network and constants
     assert net.config["rule_gain"] == pytest.approx(1.1) and net.config["rule_alpha"] == pytest.approx(0.6)
     assert r16.config["rule_alpha_degraded"] == pytest.approx(0.4) and r16.config["rule_gain_degraded"] == 1.0
     assert r15.config["rule_alpha_degraded"] == pytest.approx(0.4) and "rule_gain_degraded" not in r15.config
     assert "rule_alpha_degraded" not in r14.config
     r14_tensors = r14.state_dict()
-    for m in (net, r18, r17, r16, r15):  # the same weights, constants added
+    for m in (r19, r18, r17, r16, r15):  # the same weights, constants added
         assert all(torch.equal(t, r14_tensors[k]) for k, t in m.state_dict().items())
+    assert not all(torch.equal(t, r14_tensors[k]) for k, t in net.state_dict().items())  # re-trained (1,000 steps)
     r13, r12 = load_model("crossfuse-robust13").config, load_model("crossfuse-robust12").config
     assert (r13["rule_gain"], r13["rule_alpha"]) == (pytest.approx(1.1), 0.4) and r12["rule_gain"] == 1.2
     assert (r13["rule_gain"], r13["rule_alpha"]) == (pytest.approx(1.1), 0.4) and r12["rule_gain"] == 1.2

@@ -123,10 +123,15 @@ MODELS: dict[str, Shipped] = {
     "crossfuse-robust19": Shipped("crossfuse-robust18 with a second visible gate: a frame whose visible restoration "
                                   "share exceeds its IR share by over 0.02 (both planes untouched) has its visible "
                                   "plane denoised too; chosen on validation by the three-seed rule (docs/protocol.md "
-                                  "H77); the default",
+                                  "H77); the previous default",
                                   "de6daf1763c603f4470b0c6363d07e12cf475b72df3f676c916eac4d87e5ccf0"),
+    "crossfuse-robust20": Shipped("crossfuse-robust14's recipe at half its schedule (1,000 steps), re-trained, with "
+                                  "crossfuse-robust19's constants and its own gates by the same rule (0.12 / 0.13 / "
+                                  "0.02); chosen on validation by the three-seed rule (docs/protocol.md H79); the "
+                                  "default",
+                                  "7ff25c30ff7f50ebd21ce38091c5c426e99f2fe6f2e81b6580f0a86ca5a380d8"),
 }
-DEFAULT_MODEL = "crossfuse-robust19"
+DEFAULT_MODEL = "crossfuse-robust20"
 FORMAT = 1
 CHECKPOINT_KEYS = ("model", "net", "net_config")  # what a training checkpoint must hold to give a network
 RUN_FILES = ("best.pt", "last.pt")  # a run folder resolves to the first of these that exists
