@@ -181,8 +181,9 @@ def test_the_gates_can_be_turned_off_alone_from_python_and_the_cli(msrs, tmp_pat
     with pytest.raises(ValueError, match="spread_gate=True needs"):
         Fuser("crossfuse-robust18", device="cpu", spread_gate=True, denoise=False)
     fuse = cli_pairs(tmp_path, {"ir": noisy_ir, "vi": noisy_vis})
-    np.testing.assert_array_equal(fuse("ir", "--no-spread-gate"), fuse("ir", "--model", "crossfuse-robust16"))
-    assert np.abs(fuse("ir").astype(float) - fuse("ir", "--no-spread-gate")).mean() > 0.5
+    r18 = ("--model", "crossfuse-robust18")
+    np.testing.assert_array_equal(fuse("ir", *r18, "--no-spread-gate"), fuse("ir", "--model", "crossfuse-robust16"))
+    assert np.abs(fuse("ir", *r18).astype(float) - fuse("ir", *r18, "--no-spread-gate")).mean() > 0.5
     capsys.readouterr()
     code = cli.main(["fuse", "--ir", str(tmp_path / "ir.png"), "--vi", str(tmp_path / "vi.png"),
                      "--out", str(tmp_path / "x.png"), "--spread-gate", "--no-denoise"])
