@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
              for v in (float(x) for x in args.levels.split(","))]
     rows += [(m, Fuser(m, device="cpu")) for m in args.also.split(",") if m]
     planes = "the visible plane only" if args.visible_only else "both planes"
-    what = "clean" if args.clean else f"{rp.CORRUPTION_OF.get(condition[0], condition[0])} @ {rp.SEVERITY} on {planes}"
+    what = "clean" if args.clean else f"{rp.corruption_of(condition[0])} @ {rp.SEVERITY} on {planes}"
     print(f"{len(pairs)} validation pairs, {what}, scored against the clean sources\n")
     print("| fusion | " + " | ".join(rp.RANKED) + " | planes denoised |")
     print("|---|" + "---|" * (len(rp.RANKED) + 1))

@@ -108,13 +108,18 @@ def _to_u8(t: torch.Tensor) -> np.ndarray:
     return a[..., 0] if a.shape[2] == 1 else a
 
 
+def corruption_of(label: str) -> str:
+    """The suite's corruption a validation condition label applies (:data:`CORRUPTION_OF`, else the label itself)."""
+    return CORRUPTION_OF.get(label, label)
+
+
 def corrupt_pair(ir: np.ndarray, vi: np.ndarray, cond: tuple[str, str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pair with ``cond = (label, modality)`` applied at :data:`SEVERITY` (deterministic for ``seed``); the
-    corruption is the label's (:data:`CORRUPTION_OF`, else the label itself)."""
+    """The pair with ``cond = (label, modality)`` applied at :data:`SEVERITY` (deterministic for ``seed``; the
+    corruption is :func:`corruption_of` the label)."""
     from crossfuse.corruptions import corrupt
 
     label, mod = cond
-    name = CORRUPTION_OF.get(label, label)
+    name = corruption_of(label)
     g = torch.Generator().manual_seed(seed)
     if mod in ("ir", "both"):
         ir = _to_u8(corrupt(name, _to_tensor(ir), SEVERITY, g, "ir"))

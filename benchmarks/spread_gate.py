@@ -25,10 +25,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import robust_protocol as rp  # noqa: E402
 
+from crossfuse.backends import SPREAD_EXCESS_GATE, SPREAD_GATES  # noqa: E402
 from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.models import load_model  # noqa: E402
 from crossfuse.nets import build  # noqa: E402
 
+GATE_KEYS = {**SPREAD_GATES, "excess": SPREAD_EXCESS_GATE}  # what gates_of reads -> the network constant it sets
 READINGS = {"vis": "vis share", "ir": "ir share", "excess": "vis share - ir share"}
 
 
@@ -56,7 +58,7 @@ def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str
     """``(gates, shares, frames)`` per plane (``"vis"``, ``"ir"``) and for the visible share's excess over the IR
     share on frames where both planes came through the steps as they were (``"excess"``): the rule's gate, the
     readings it was read from, and the number of frames seen (``steps``: as :func:`probe_fuser`)."""
-    fuser, shares, excess = probe_fuser(spec, steps), {"vis": [], "ir": []}, []
+    fuser, shares, excess = probe_fuser(spec, steps), {plane: [] for plane in SPREAD_GATES}, []
     if not fuser.denoise:
         raise SystemExit(f"{spec}: the model does not declare the denoising step, which the gates belong to "
                          f"(run it with --steps-of a model that does, e.g. crossfuse-robust18)")
@@ -66,7 +68,7 @@ def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str
         for plane, read in shares.items():  # absent where an earlier step took the plane
             if f"spread_share_{plane}" in fuser.last_levels:
                 read.append(fuser.last_levels[f"spread_share_{plane}"])
-        if all(f"spread_share_{p}" in fuser.last_levels for p in ("vis", "ir")):  # both planes as they came
+        if all(f"spread_share_{p}" in fuser.last_levels for p in SPREAD_GATES):  # both planes as they came
             excess.append(fuser.last_levels["spread_share_vis"] - fuser.last_levels["spread_share_ir"])
     shares["excess"] = excess
     # the rule (H74, H75, H77): the largest reading rounded up to 0.01, plus 0.01 (at least 0.01: a gate is > 0)
@@ -88,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = steps_declared_by(args.steps_of)
     for spec in args.models:
         gates, shares, n = gates_of(spec, root, steps)
-        for plane, key in (("vis", "spread_noise_gate"), ("ir", "spread_noise_gate_ir"),
-                           ("excess", "spread_noise_gate_excess")):
+        for plane, key in GATE_KEYS.items():
             x = shares[plane]
             print(f"{spec}: {key} {gates[plane]:.2f} (largest clean training {READINGS[plane]} {x.max():.4f}, 99th "
                   f"percentile {np.percentile(x, 99):.4f}; {len(x)} of {n} frames read)", flush=True)

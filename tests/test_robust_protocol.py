@@ -111,9 +111,9 @@ def test_every_validation_pair_also_gets_the_every_pair_conditions():
         assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds if c != "correlated_noise_vis"]
         rp.EVERY_PAIR_CONDITIONS[:] = saved[:1]  # what --seven-conditions does: session 15's cases
         assert [c[2] for c in rp.validation_cases(root)] == [c for c in conds
-                                                             if rp.CORRUPTION_OF.get(c, c) not in C.HELD_OUT]
+                                                             if rp.corruption_of(c) not in C.HELD_OUT]
         rp.EVERY_PAIR_CONDITIONS.clear()  # what --six-conditions does: the earlier protocol's cases
         assert [c[2] for c in rp.validation_cases(root)] == [
-            c for c in conds if rp.CORRUPTION_OF.get(c, c) not in (*C.HELD_OUT, "misregistration")]
+            c for c in conds if rp.corruption_of(c) not in (*C.HELD_OUT, "misregistration")]
     finally:
         rp.EVERY_PAIR_CONDITIONS[:] = saved
