@@ -159,6 +159,30 @@ def test_paper_code_view_and_loss():
         A.paper_code_view(torch.rand(1, 1, 20, 40))
 
 
+def test_consistency_views_misregister_ir_moves_only_the_ir():
+    """misregister="ir": every aggressive view's misregistration moves the IR (the visible frame is the output's
+    geometry), the rest of the draw is the default's, and an unknown value is refused."""
+    ir, vis = batch(b=8, c=1, h=56, w=60, seed=4), batch(b=8, c=3, h=56, w=60, seed=5)
+    either = A.consistency_views(ir, vis, gen(3), crop=40, severity=1.0)
+    only_ir = A.consistency_views(ir, vis, gen(3), crop=40, severity=1.0, misregister="ir")
+    assert {a[0] for a in either.applied} == {"misregistration@ir", "misregistration@vis"}  # the default moves both
+    assert all(a[0] == "misregistration@ir" for a in only_ir.applied)
+    assert [a[1:] for a in only_ir.applied] == [a[1:] for a in either.applied]  # same corruptions drawn after it
+    assert torch.equal(only_ir.ir_weak, either.ir_weak) and torch.equal(only_ir.vis_weak, either.vis_weak)
+    for i, a in enumerate(only_ir.applied):
+        if not any(c.endswith("@vis") for c in a[1:]):  # nothing else hit the visible: it is the weak view
+            assert torch.equal(only_ir.vis_aggr[i], only_ir.vis_weak[i])
+    # with misregistration alone in the pool: the visible is never moved, the IR is moved as the default moves it
+    either = A.consistency_views(ir, vis, gen(3), crop=40, severity=1.0, corruptions=["misregistration"])
+    only_ir = A.consistency_views(ir, vis, gen(3), crop=40, severity=1.0, corruptions=["misregistration"],
+                                  misregister="ir")
+    assert torch.equal(only_ir.vis_aggr, only_ir.vis_weak) and not torch.equal(only_ir.ir_aggr, only_ir.ir_weak)
+    moved = [i for i, a in enumerate(either.applied) if a == ("misregistration@ir",)]
+    assert moved and all(torch.equal(only_ir.ir_aggr[i], either.ir_aggr[i]) for i in moved)
+    with pytest.raises(ValueError, match="misregister"):
+        A.consistency_views(ir, vis, gen(3), crop=40, misregister="vis")
+
+
 def test_consistency_views_geometry_and_corruptions():
     ir, vis = batch(b=6, c=1, h=56, w=60, seed=4), batch(b=6, c=3, h=56, w=60, seed=5)
     v = A.consistency_views(ir, vis, gen(1), crop=40, severity=1.0)

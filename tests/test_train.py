@@ -146,6 +146,9 @@ def test_config_errors_are_one_clear_line(tmp_path, capsys):
         C.load_config("tiny", [f'data.root="{tmp_path / "nowhere"}"'])
     with pytest.raises(C.ConfigError, match=r"unknown key 'schedule.lrr'"):
         _cfg("schedule.lrr=1")
+    with pytest.raises(C.ConfigError, match=r"ssl.misregister must be one of either, ir, got 'vis'"):
+        _cfg('ssl.misregister="vis"')
+    assert _cfg()["ssl"]["misregister"] == "either" and _cfg('ssl.misregister="ir"')["ssl"]["misregister"] == "ir"
     bad = tmp_path / "bad.toml"
     bad.write_text('[model]\nname = "fast"\n[phase2.losses]\nsharpness = 1.0\n[schedule]\nphase2_epochs = 1\n')
     from crossfuse.cli import main

@@ -44,6 +44,7 @@ from crossfuse.corruptions import (
 __all__ = [
     "CORRUPTIONS", "AUGMENT_POOL", "HELD_OUT", "list_corruptions", "corrupt", "paper_code_view", "paper_code_loss",
     "Views", "consistency_views", "shared_region", "consistency_loss", "cosine_weight", "MODALITY_OF",
+    "MISREGISTER",
 ]
 
 # Which input a corruption may hit in the aggressive view ("both" = VIS, IR or both, drawn per sample).
@@ -60,6 +61,9 @@ MODALITY_OF: dict[str, str] = {
     "correlated_noise": "both",
     "column_fpn": "ir",
 }
+# Which modality the aggressive view's misregistration moves: "either" (IR or VIS, 1/2 each; the default) or "ir"
+# (always the IR: the fused frame keeps the visible camera's geometry, as registration and the validation assume).
+MISREGISTER = ("either", "ir")
 
 
 def _randint(high: int, n: int, generator: torch.Generator | None) -> Tensor:
@@ -130,13 +134,15 @@ class Views:
 
 
 def consistency_views(ir: Tensor, vis: Tensor, generator: torch.Generator | None = None, crop: int | None = None,
-                      severity: float = 1.0, corruptions: Sequence[str] | None = None) -> Views:
+                      severity: float = 1.0, corruptions: Sequence[str] | None = None,
+                      misregister: str = "either") -> Views:
     """Weak and aggressive views of an IR ``(B, 1, H, W)`` / VIS ``(B, C, H, W)`` batch in ``[0, 1]``.
 
     * weak: a per-sample random ``crop`` x ``crop`` window (``None`` = the whole frame), horizontally flipped with
       probability 1/2; the same for IR and VIS.
     * aggressive: the weak views, then - if ``"misregistration"`` is in the pool - a misregistration of severity
-      ``severity`` applied to one modality per sample (IR or VIS with probability 1/2), then 1 or 2 (probability
+      ``severity`` applied to one modality per sample (``misregister="either"``: IR or VIS with probability 1/2;
+      ``"ir"``: always the IR, the visible frame being the output's geometry as at inference), then 1 or 2 (probability
       1/2 each) distinct corruptions per sample drawn from the pool without misregistration, each hitting the
       modality ``MODALITY_OF`` allows (for "both": VIS, IR or both, 1/3 each), at ``severity``.
 
@@ -146,6 +152,8 @@ def consistency_views(ir: Tensor, vis: Tensor, generator: torch.Generator | None
     check_batch(vis, "vis")
     if ir.shape[0] != vis.shape[0] or ir.shape[2:] != vis.shape[2:]:
         raise ValueError(f"ir {tuple(ir.shape)} and vis {tuple(vis.shape)} must share batch size, height, width")
+    if misregister not in MISREGISTER:
+        raise ValueError(f"misregister must be one of {', '.join(MISREGISTER)}, got {misregister!r}")
     pool = list(AUGMENT_POOL if corruptions is None else corruptions)
     for name in pool:
         if name not in CORRUPTIONS:
@@ -166,7 +174,9 @@ def consistency_views(ir: Tensor, vis: Tensor, generator: torch.Generator | None
     margin = 0
     if "misregistration" in pool and severity > 0 and b > 0:
         margin = misregistration_margin(severity, ch, cw)
-        which_ir = _randint(2, b, generator).bool()
+        which_ir = _randint(2, b, generator).bool()  # drawn either way: "ir" keeps the generator's sequence
+        if misregister == "ir":
+            which_ir = torch.ones_like(which_ir)
         shift, angle = misregistration_params(b, severity, generator, ir_w)
         ir_a = torch.where(which_ir.to(ir.device).view(-1, 1, 1, 1), warp_rigid(ir_a, shift, angle), ir_a)
         vis_a = torch.where(which_ir.to(ir.device).view(-1, 1, 1, 1), vis_a, warp_rigid(vis_a, shift, angle))

@@ -62,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "phase1": {"losses": {}},
     "phase2": {"losses": {}},
     "loss_options": {},  # per-loss keyword arguments, e.g. [loss_options.gradient_max] gain = 1.2
-    "ssl": {"beta0_schedule": "cosine", "crop": None, "severity": 1.0, "corruptions": None},
+    "ssl": {"beta0_schedule": "cosine", "crop": None, "severity": 1.0, "corruptions": None, "misregister": "either"},
     "validation": {
         "every": 1,
         "profile": "cddfuse",
@@ -231,6 +231,11 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"{src}: schedule.ema must be a number in [0, 1) (0 = off), got {sch['ema']!r}")
     if sch["phase1_epochs"] + sch["phase2_epochs"] == 0:
         raise ConfigError(f"{src}: schedule has no epochs")
+    from crossfuse.augment import MISREGISTER
+
+    if cfg["ssl"]["misregister"] not in MISREGISTER:
+        raise ConfigError(f"{src}: ssl.misregister must be one of {', '.join(MISREGISTER)}, "
+                          f"got {cfg['ssl']['misregister']!r}")
     d = cfg["data"]
     for key in ("patch", "patches_per_epoch", "batch_size"):
         if not isinstance(d[key], int) or d[key] < 1:

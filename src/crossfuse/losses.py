@@ -256,7 +256,8 @@ def _views(ctx: StepContext, pool: list[str] | None = None) -> augment.Views:
     vis = ctx.vis if ctx.vis_raw is None else ctx.vis_raw
     views = augment.consistency_views(ctx.ir, vis, ctx.generator, crop=opts.get("crop"),
                                       severity=float(opts.get("severity", 1.0)),
-                                      corruptions=opts.get("corruptions") if pool is None else pool)
+                                      corruptions=opts.get("corruptions") if pool is None else pool,
+                                      misregister=opts.get("misregister", "either"))
     if ctx.veil:  # as at inference: the corruption hits the raw frame, the veil step comes after it
         views = dataclasses.replace(views, vis_weak=lift_veil_batch(views.vis_weak, ctx.veil),
                                     vis_aggr=lift_veil_batch(views.vis_aggr, ctx.veil))
