@@ -48,6 +48,30 @@ def test_export_round_trip_fp16(tmp_path):
     assert (ref - got).abs().max() < 5e-3  # fp16 storage only
 
 
+def test_load_model_with_constants_is_what_export_set_writes(tmp_path):
+    """``load_model(spec, constants=)``: the same weights, the constants replaced - the network ``crossfuse export
+    --set`` writes (here the rule head's degraded α and a spread-noise gate); the spec's own file is untouched."""
+    torch.manual_seed(1)
+    net = build("fast", channels=[8, 8, 16], blocks=[1, 1, 1], rule_head=True, restore=True)
+    for p in net.parameters():
+        p.data.normal_(0, 0.1)
+    torch.save({"model": net.state_dict(), "net": "fast", "net_config": net.config, "epoch": 1, "step": 5},
+               tmp_path / "last.pt")
+    consts = {"rule_alpha_degraded": 0.1, "spread_noise_gate": 0.12}
+    got = models.load_model(tmp_path / "last.pt", constants=consts)
+    exported = models.load_model(models.export_weights(tmp_path / "last.pt", tmp_path / "w.pt", config=consts))
+    plain = models.load_model(tmp_path / "last.pt")
+    assert got.rule_alpha_degraded == 0.1 and got.spread_noise_gate == 0.12 and not got.training
+    assert plain.spread_noise_gate is None and got.config == exported.config
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), plain.state_dict().values(), strict=True))
+    x, y, flag = torch.rand(1, 1, 40, 52), torch.rand(1, 1, 40, 52), torch.ones(1, 1, 1, 1)
+    with torch.no_grad():
+        assert (got(x, y, degraded=flag) - exported(x, y, degraded=flag)).abs().max() < 5e-3  # fp16 storage only
+        assert (got(x, y, degraded=flag) - plain(x, y)).abs().max() > 1e-4  # the degraded α is in force
+    with pytest.raises(CheckpointError, match="last.pt: its weights do not make a crossfuse network .*high"):
+        models.load_model(tmp_path / "last.pt", constants={"rule_alpha_degraded": "high"})
+
+
 def test_shipped_fast_model_fuses_a_real_pair():
     rs = require_data("RoadScene")
     from crossfuse.io import read_image, rgb_to_ycrcb

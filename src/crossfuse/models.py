@@ -300,13 +300,20 @@ def resolve(spec: Any = None, device: str | torch.device | None = "cpu") -> Reso
     return r
 
 
-def load_model(spec: Any = DEFAULT_MODEL, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(spec: Any = DEFAULT_MODEL, device: str | torch.device = "cpu",
+               constants: dict[str, Any] | None = None) -> nn.Module:
     """The torch network of ``spec`` (a shipped name, weights file, checkpoint or run folder; see :func:`resolve`)
-    in eval mode on ``device``."""
+    in eval mode on ``device``. ``constants``: constructor values that hold no weights replaced (the rule head's
+    ``rule_alpha_degraded``, the spread-noise gates ...), the network ``crossfuse export --set K=V`` would write."""
     r = resolve(spec, device)
     if r.module is None:
         raise CheckpointError(f"{r.source}: an ONNX model has no torch network (use it with crossfuse fuse --model)")
-    return r.module
+    if not constants:
+        return r.module
+    if "net" not in r.meta:
+        raise CheckpointError(f"{r.name}: constants can only be set on a model read from a file")
+    blob = {"net": r.meta["net"], "config": {**r.meta["config"], **constants}, "state_dict": r.module.state_dict()}
+    return network_from(blob, r.source or r.name).to(device)
 
 
 def model_info(name: str = DEFAULT_MODEL) -> dict[str, Any]:
