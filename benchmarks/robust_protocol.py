@@ -161,8 +161,13 @@ def as_fuser(spec: str, register: bool = False, **steps):
 
     if spec in ("max", "average"):
         return spec
-    p = Path(spec)
-    return Fuser(str(p / "last.pt") if p.is_dir() else spec, device="cpu", register=register, **steps)
+    return Fuser(protocol_checkpoint(spec), device="cpu", register=register, **steps)
+
+
+def protocol_checkpoint(spec: str) -> str:
+    """``spec`` itself, or for a run folder its ``last.pt``: the protocol's checkpoint (the fixed schedule's end),
+    not the model resolver's default ``best.pt``."""
+    return str(Path(spec) / "last.pt") if Path(spec).is_dir() else spec
 
 
 def score_rows(rows: list[dict], ref: list[dict]) -> float:

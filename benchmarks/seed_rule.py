@@ -160,18 +160,16 @@ def main(argv: list[str] | None = None) -> int:
 
         steps = steps_declared_by(args.steps_of)
     constants = parse_constants(args.set)
-    jobs = [{"seed": s, "base": args.base.format(seed=s), "candidate": args.candidate.format(seed=s),
+    jobs = [{"seed": s, "base": rp.protocol_checkpoint(args.base.format(seed=s)),
+             "candidate": rp.protocol_checkpoint(args.candidate.format(seed=s)),
              "constants": constants, "steps": steps, "gates": args.gates, "threads": 1} for s in args.seeds]
-    for job in jobs:
-        for row in ROWS:
-            run = Path(job[row])
-            job[row] = str(run / "last.pt") if run.is_dir() else job[row]  # the protocol's checkpoint
     scored: list[dict] = []
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for start in range(0, len(jobs), max(1, args.jobs)):
+    width = max(1, args.jobs)
+    with ProcessPoolExecutor(max_workers=width) as pool:
+        for start in range(0, len(jobs), width):
             if not still_possible(scored, len(jobs)):
                 break
-            for s in pool.map(score_seed, jobs[start:start + max(1, args.jobs)]):
+            for s in pool.map(score_seed, jobs[start:start + width]):
                 scored.append(s)
                 print(format_seed(s) + "\n", flush=True)
     result = verdict(scored, len(jobs))

@@ -28,7 +28,6 @@ import robust_protocol as rp  # noqa: E402
 from crossfuse.backends import SPREAD_EXCESS_GATE, SPREAD_GATES  # noqa: E402
 from crossfuse.infer import Fuser  # noqa: E402
 from crossfuse.models import load_model  # noqa: E402
-from crossfuse.nets import build  # noqa: E402
 
 GATE_KEYS = {**SPREAD_GATES, "excess": SPREAD_EXCESS_GATE}  # what gates_of reads -> the network constant it sets
 READINGS = {"vis": "vis share", "ir": "ir share", "excess": "vis share - ir share"}
@@ -49,9 +48,8 @@ def probe_fuser(spec: str, steps: dict | None = None) -> Fuser:
     net = load_model(spec)
     if not getattr(net, "restore", False):
         raise SystemExit(f"{spec}: the network has no restoration share (needs restore)")
-    probe = build("fast", **{**net.config, "spread_noise_gate": 1.0 - 1e-9, "spread_noise_gate_ir": 1.0 - 1e-9})
-    probe.load_state_dict(net.state_dict())
-    return Fuser(probe.eval(), device="cpu", **(steps or {}))
+    probe = load_model(spec, constants={"spread_noise_gate": 1.0 - 1e-9, "spread_noise_gate_ir": 1.0 - 1e-9})
+    return Fuser(probe, device="cpu", **(steps or {}))
 
 
 def gates_of(spec: str, root: Path, steps: dict | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], int]:

@@ -17,10 +17,7 @@ from crossfuse.nets import build
 
 def _with_constants(name: str, **constants: float) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(the shipped network ``name``, the same tensors with network ``constants`` added)."""
-    base = load_model(name)
-    net = build("fast", **{**base.config, **constants})
-    net.load_state_dict(base.state_dict())
-    return base, net.eval()
+    return load_model(name), load_model(name, constants=constants)
 
 
 def _with_switch(alpha_degraded: float = 0.4) -> tuple[torch.nn.Module, torch.nn.Module]:
